@@ -1,0 +1,78 @@
+"""Command line: the state actions (`python -m pncp_assets.state`) and the demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any, Sequence
+
+from pncp_assets.brasilia import parse_day
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Bad input: exit code 2 and a single line, not a usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _day(text: str) -> str:
+    try:
+        return parse_day(text).strftime("%Y%m%d")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _print(obj: Any) -> None:
+    json.dump(obj, sys.stdout, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def state_main(argv: Sequence[str] | None = None) -> int:
+    parser = _OneLineParser(
+        prog="python -m pncp_assets.state",
+        description="Inspect a day's state, or dry-run the duplicate filter on a JSON list of records.",
+    )
+    parser.add_argument("--source", default="pncp")
+    parser.add_argument("--date", required=True, type=_day, help="YYYYMMDD or YYYY-MM-DD (Brasília day)")
+    parser.add_argument("--action", required=True, choices=["load", "summary", "filter"])
+    parser.add_argument("--input", default="-", help="filter: a JSON file of records, or - for stdin")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+
+    from pncp_assets.config import ConfigError
+    from pncp_assets.state import StateManager
+    from pncp_assets.storage import StorageError
+
+    try:
+        manager = StateManager()
+        if args.action == "load":
+            _print(manager.load_state(args.source, args.date))
+        elif args.action == "summary":
+            _print(manager.get_state_summary(args.source, args.date))
+        else:
+            records = _read_records(args.input)
+            _, stats = manager.filter_new_records(args.source, args.date, records)
+            _print(stats)
+    except (ConfigError, ValueError) as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except StorageError as exc:
+        print(f"{parser.prog}: storage error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _read_records(path: str) -> list[Any]:
+    text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"input is not JSON: {exc}") from None
+    if isinstance(records, dict) and isinstance(records.get("records"), list):
+        records = records["records"]
+    if not isinstance(records, list):
+        raise ValueError("input must be a JSON list of records")
+    return records

