@@ -7,7 +7,7 @@ import re
 from zoneinfo import ZoneInfo
 
 TZ = ZoneInfo("America/Sao_Paulo")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 _COMPACT = re.compile(r"^\d{8}$")
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -17,8 +17,9 @@ import datetime as dt
 import io
 import json
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -302,7 +303,7 @@ def upload_to_bronze(
     data: Any,
     source: str = "pncp",
     date: dt.datetime | None = None,
-    format: str = "parquet",  # noqa: A002 - the seed's parameter name
+    format: str = "parquet",
     storage: Any | None = None,
 ) -> str:
     """Write records (a DataFrame or a list of dicts) as one Bronze file; returns its key.

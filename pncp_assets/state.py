@@ -13,12 +13,13 @@ import json
 import logging
 import random
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from pncp_assets import bronze
 from pncp_assets.brasilia import iso_utc, parse_day
-from pncp_assets.pncp.records import ID_FIELD, id_problem
+from pncp_assets.pncp.records import ID_FIELD, ID_PATTERN, all_valid_ids, id_problem
 from pncp_assets.storage import NotFound, ObjectStore, VersionConflict, get_storage_client
 
 DEFAULT_SOURCE = "pncp"
@@ -37,6 +38,14 @@ class CorruptState(ValueError):
 class _Loaded:
     state: dict[str, Any]
     version: str | None  # None: no state file exists yet
+    _ids: set[str] | None = None
+
+    @property
+    def ids(self) -> set[str]:
+        """The processed IDs as a set, built once per loaded version."""
+        if self._ids is None:
+            self._ids = set(self.state["processed_ids"])
+        return self._ids
 
 
 def filter_rate(duplicates: int, inputs: int) -> float:
@@ -55,8 +64,11 @@ def new_state(day: dt.date, now: str | None = None) -> dict[str, Any]:
     }
 
 
-def validate_state(obj: Any, day: dt.date) -> dict[str, Any]:
-    """Check the documented shape; raise `CorruptState` naming the first problem."""
+def validate_state(obj: Any, day: dt.date) -> tuple[dict[str, Any], set[str]]:
+    """Check the documented shape; raise `CorruptState` naming the first problem.
+
+    Returns the state and its IDs as a set (built here once, used by filtering and updating).
+    """
     if not isinstance(obj, dict):
         raise CorruptState(f"state is a {type(obj).__name__}, not an object")
     if obj.get("date") != day.isoformat():
@@ -64,7 +76,7 @@ def validate_state(obj: Any, day: dt.date) -> dict[str, Any]:
     ids = obj.get("processed_ids")
     if not isinstance(ids, list):
         raise CorruptState("processed_ids is not a list")
-    if not all(type(x) is str for x in ids):
+    if ids and set(map(type, ids)) != {str}:
         raise CorruptState("processed_ids holds values that are not strings")
     total = obj.get("total_processed")
     if type(total) is not int:
@@ -78,9 +90,10 @@ def validate_state(obj: Any, day: dt.date) -> dict[str, Any]:
     if total != len(ids):
         # The count is the cheap cross-check of the list: a disagreement means the file is damaged.
         raise CorruptState(f"total_processed={total} disagrees with {len(ids)} processed_ids")
-    if any(a >= b for a, b in zip(ids, ids[1:])):
-        raise CorruptState("processed_ids is not sorted and unique")
-    return obj
+    unique = set(ids)
+    if len(unique) != len(ids):
+        raise CorruptState("processed_ids holds the same ID twice")
+    return obj, unique
 
 
 def encode_state(state: dict[str, Any]) -> bytes:
@@ -116,20 +129,23 @@ class StateManager:
             loaded = _Loaded(new_state(day), None)
         else:
             try:
-                state = validate_state(json.loads(stored.data), day)
+                state, ids = validate_state(json.loads(stored.data), day)
             except (ValueError, UnicodeDecodeError, RecursionError) as exc:
                 reason = str(exc) if isinstance(exc, CorruptState) else f"not valid JSON ({exc})"
                 self.log.warning(
                     f"State file {key} is corrupted ({reason[:200]}): rebuilding it from the day's Bronze files"
                 )
-                state = self.rebuild_from_bronze(source, day, reason=reason)
-            loaded = _Loaded(state, stored.version)  # keep the version so the next swap replaces it
+                state, ids = self.rebuild_from_bronze(source, day, reason=reason), None
+            loaded = _Loaded(state, stored.version, ids)  # keep the version so the next swap replaces it
         self._cache[key] = loaded
         return loaded
 
     def load_state(self, source: str, date: str | dt.date | dt.datetime) -> dict[str, Any]:
         """The day's state; a fresh one when there is no file; rebuilt from Bronze when corrupted."""
         return self._load(bronze.validate_source(source), parse_day(date)).state
+
+    def _load_checked(self, source: str, date: str | dt.date | dt.datetime) -> _Loaded:
+        return self._load(bronze.validate_source(source), parse_day(date))
 
     def rebuild_from_bronze(self, source: str, date: str | dt.date | dt.datetime, reason: str = "") -> dict[str, Any]:
         """A state whose `processed_ids` are the union of the IDs in the day's Bronze delta files."""
@@ -159,25 +175,11 @@ class StateManager:
         Duplicates inside `records` keep the first copy. Records without a valid ID are not dropped:
         they come back in `stats["rejected_records"]` (with the reason) and are counted in `rejected`.
         """
-        state = self.load_state(source, date)
-        seen = set(state["processed_ids"])
-        new: list[dict[str, Any]] = []
-        rejected: list[dict[str, Any]] = []
-        already = in_input = 0
-        taken: set[str] = set()
-        for record in records:
-            problem = id_problem(record, id_field)
-            if problem is not None:
-                rejected.append({"reason": problem, "record": record})
-                continue
-            rid = record[id_field]
-            if rid in seen:
-                already += 1
-            elif rid in taken:
-                in_input += 1
-            else:
-                taken.add(rid)
-                new.append(record)
+        seen = self._load_checked(source, date).ids
+        result = _split(records, seen, id_field, validate_each=False)
+        if result is None:  # some ID is invalid: split again, checking each one
+            result = _split(records, seen, id_field, validate_each=True)
+        new, rejected, already, in_input = result
         stats = filter_stats(len(records), len(new), already, in_input, rejected)
         self.log.info(format_filter_line(stats))
         return new, stats
@@ -199,12 +201,12 @@ class StateManager:
         day = parse_day(date)
         key = bronze.state_key(source, day)
         incoming = sorted(set(new_ids))
-        if not all(type(x) is str and x for x in incoming):
+        if incoming and (set(map(type, incoming)) != {str} or incoming[0] == ""):
             raise ValueError("new_ids must be non-empty strings")
         loaded = self._cache.get(key) or self._load(source, day)
         for attempt in range(1, self.max_attempts + 1):
             state = dict(loaded.state)
-            existing = set(state["processed_ids"])
+            existing = loaded.ids
             added = [x for x in incoming if x not in existing]
             # Both lists are sorted: Timsort merges the two runs in linear time.
             state["processed_ids"] = sorted(state["processed_ids"] + added) if added else state["processed_ids"]
@@ -222,7 +224,8 @@ class StateManager:
                 time.sleep(min(0.5, 0.01 * attempt) * random.random())
                 loaded = self._load(source, day)
                 continue
-            self._cache[key] = _Loaded(state, version)
+            existing.update(added)  # the old version's set is obsolete now: reuse it
+            self._cache[key] = _Loaded(state, version, existing)
             self.log.info(
                 f"State updated: {source} {day} +{len(added)} IDs -> {state['total_processed']} processed"
                 + (f" (after {attempt - 1} concurrent update(s))" if attempt > 1 else "")
@@ -240,6 +243,37 @@ class StateManager:
             "created_at": state.get("created_at"),
             "recovered_from_bronze": "recovered_from_bronze" in state,
         }
+
+
+def _split(
+    records: Sequence[Any], seen: set[str], id_field: str, validate_each: bool
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, int] | None:
+    """Split records into new, rejected, already processed and repeated in the input.
+
+    The fast pass (`validate_each=False`) checks the new IDs against the mask all at once and
+    returns None if any fails, so the caller can redo the split checking each ID.
+    """
+    pncp_mask = id_field == ID_FIELD
+    new: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    already = in_input = 0
+    taken: set[str] = set()
+    for record in records:
+        rid = record.get(id_field) if type(record) is dict else None
+        if type(rid) is not str or not rid:
+            rejected.append({"reason": id_problem(record, id_field), "record": record})
+        elif rid in seen:  # IDs in the state were validated when they were added
+            already += 1
+        elif rid in taken:
+            in_input += 1
+        elif validate_each and pncp_mask and not ID_PATTERN.fullmatch(rid):
+            rejected.append({"reason": id_problem(record, id_field), "record": record})
+        else:
+            taken.add(rid)
+            new.append(record)
+    if not validate_each and pncp_mask and not all_valid_ids([r[id_field] for r in new]):
+        return None
+    return new, rejected, already, in_input
 
 
 def filter_stats(

@@ -24,9 +24,17 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture
-def s3_store(seaweed: SeaweedS3) -> S3ObjectStore:
+def s3_bucket(seaweed: SeaweedS3):
+    """A fresh bucket of the real S3 server, dropped after the test."""
+    bucket = seaweed.new_bucket()
+    yield bucket
+    seaweed.drop_bucket(bucket)
+
+
+@pytest.fixture
+def s3_store(seaweed: SeaweedS3, s3_bucket: str) -> S3ObjectStore:
     """An ObjectStore on a fresh bucket of the real S3 server."""
-    return S3ObjectStore(seaweed.client(), seaweed.new_bucket())
+    return S3ObjectStore(seaweed.client(), s3_bucket)
 
 
 @pytest.fixture
@@ -41,9 +49,9 @@ def store(request: pytest.FixtureRequest) -> ObjectStore:
 
 
 @pytest.fixture
-def s3_env(monkeypatch: pytest.MonkeyPatch, seaweed: SeaweedS3) -> str:
+def s3_env(monkeypatch: pytest.MonkeyPatch, seaweed: SeaweedS3, s3_bucket: str) -> str:
     """The environment a user sets for S3 storage, on a fresh bucket; returns the bucket."""
-    bucket = seaweed.new_bucket()
+    bucket = s3_bucket
     monkeypatch.setenv("STORAGE_TYPE", "s3")
     monkeypatch.setenv("S3_ENDPOINT_URL", seaweed.endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweed.access_key)

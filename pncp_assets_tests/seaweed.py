@@ -62,6 +62,17 @@ class SeaweedS3:
         self.client().create_bucket(Bucket=name)
         return name
 
+    def drop_bucket(self, name: str) -> None:
+        """Empty and delete a bucket: SeaweedFS gives each bucket its own volumes, and a server
+        runs out of them after a few dozen buckets unless they are dropped."""
+        client = self.client()
+        paginator = client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=name):
+            objects = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if objects:
+                client.delete_objects(Bucket=name, Delete={"Objects": objects, "Quiet": True})
+        client.delete_bucket(Bucket=name)
+
     def log_tail(self, lines: int = 40) -> str:
         log = self.workdir / "weed.log"
         if not log.exists():
@@ -128,8 +139,9 @@ def start_seaweed(workdir: Path, timeout_s: float = START_TIMEOUT_S) -> SeaweedS
             probe.create_bucket(Bucket=bucket)
             probe.put_object(Bucket=bucket, Key="probe", Body=b"ok")
             if probe.get_object(Bucket=bucket, Key="probe")["Body"].read() == b"ok":
+                server.drop_bucket(bucket)
                 return server
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
+        except Exception as exc:
             last_error = exc
         time.sleep(0.5)
     server.stop()

@@ -114,7 +114,7 @@ def test_8_threads_updating_one_day_lose_nothing(store: ObjectStore):
             mgr.load_state("pncp", DAY)
             barrier.wait()
             mgr.update_state("pncp", DAY, [make_id(t * 1000 + i) for i in range(25)], {"writer": t})
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=writer, args=(t,)) for t in range(8)]
@@ -187,7 +187,7 @@ def test_midnight_each_brasilia_day_has_its_own_state(manager: StateManager, sam
 def test_a_utc_datetime_after_midnight_utc_is_still_the_brasilia_day(manager: StateManager):
     import datetime as dt
 
-    late_evening_brasilia = dt.datetime(2025, 10, 23, 1, 30, tzinfo=dt.timezone.utc)  # 22:30 on the 22nd
+    late_evening_brasilia = dt.datetime(2025, 10, 23, 1, 30, tzinfo=dt.UTC)  # 22:30 on the 22nd
     manager.update_state("pncp", late_evening_brasilia, [make_id(5)])
     assert manager.load_state("pncp", "20251022")["processed_ids"] == [make_id(5)]
 

@@ -93,29 +93,35 @@ def test_keys_that_could_escape_the_layout_are_refused(store: ObjectStore, bad: 
         store.get(bad)
 
 
+def _race(n: int, attempt) -> list[str]:
+    """Run `attempt(i)` in n threads released together; returns each thread's outcome."""
+    barrier = threading.Barrier(n)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def contender(i: int) -> None:
+        barrier.wait()
+        try:
+            attempt(i)
+            result = f"won:{i}"
+        except VersionConflict:
+            result = "lost"
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=contender, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
 def test_16_threads_racing_compare_and_swap_have_one_winner_per_round(store: ObjectStore):
     key = "race/counter"
     version = store.put(key, b"0")
     for round_no in range(1, 4):
-        barrier = threading.Barrier(16)
-        outcomes: list[str] = []
-        lock = threading.Lock()
-
-        def contender(i: int, expected: str = version, rnd: int = round_no) -> None:
-            barrier.wait()
-            try:
-                store.put(key, f"{rnd}:{i}".encode(), if_version=expected)
-                result = f"won:{i}"
-            except VersionConflict:
-                result = "lost"
-            with lock:
-                outcomes.append(result)
-
-        threads = [threading.Thread(target=contender, args=(i,)) for i in range(16)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        outcomes = _race(16, lambda i, v=version, r=round_no: store.put(key, f"{r}:{i}".encode(), if_version=v))
         winners = [o for o in outcomes if o.startswith("won")]
         assert len(outcomes) == 16
         assert len(winners) == 1, f"round {round_no}: {Counter(outcomes)}"
@@ -125,24 +131,10 @@ def test_16_threads_racing_compare_and_swap_have_one_winner_per_round(store: Obj
 
 
 def test_16_threads_racing_put_if_absent_have_one_winner(store: ObjectStore):
-    barrier = threading.Barrier(16)
-    wins: list[int] = []
-
-    def contender(i: int) -> None:
-        barrier.wait()
-        try:
-            store.put("race/absent", str(i).encode(), if_absent=True)
-            wins.append(i)
-        except VersionConflict:
-            pass
-
-    threads = [threading.Thread(target=contender, args=(i,)) for i in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(wins) == 1
-    assert store.get("race/absent").data == str(wins[0]).encode()
+    outcomes = _race(16, lambda i: store.put("race/absent", str(i).encode(), if_absent=True))
+    winners = [o for o in outcomes if o.startswith("won")]
+    assert len(winners) == 1
+    assert store.get("race/absent").data == winners[0].split(":")[1].encode()
 
 
 def test_local_store_leaves_no_temp_files_visible(local_store):

@@ -1,0 +1,78 @@
+"""`python -m pncp_assets.state`, run as a user would, on local storage."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pncp_assets.state import StateManager
+from pncp_assets.storage import LocalObjectStore
+
+
+def run_cli(args: list[str], env_dir, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "STORAGE_TYPE": "local", "PNCP_DATA_DIR": str(env_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "pncp_assets.state", *args],
+        input=stdin, capture_output=True, text=True, env=env, timeout=60,
+    )
+
+
+@pytest.fixture
+def data_dir(tmp_path, sample_records):
+    manager = StateManager(LocalObjectStore(tmp_path / "bronze"))
+    manager.update_state("pncp", "20251022", [r["numeroControlePNCP"] for r in sample_records[:3]],
+                         {"duplicates_filtered": 0, "input_records": 3})
+    return tmp_path
+
+
+def test_summary(data_dir):
+    result = run_cli(["--source", "pncp", "--date", "20251022", "--action", "summary"], data_dir)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["total_processed"] == 3 and summary["total_executions"] == 1
+
+
+def test_load(data_dir, sample_records):
+    result = run_cli(["--date", "2025-10-22", "--action", "load"], data_dir)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["processed_ids"] == sorted(r["numeroControlePNCP"] for r in sample_records[:3])
+
+
+def test_filter_from_stdin_and_file(data_dir, sample_records, tmp_path):
+    result = run_cli(["--date", "20251022", "--action", "filter"], data_dir, stdin=json.dumps(sample_records[:5]))
+    assert result.returncode == 0, result.stderr
+    stats = json.loads(result.stdout)
+    assert (stats["input_records"], stats["new_records"], stats["duplicates_filtered"], stats["filter_rate"]) == (
+        5, 2, 3, 60.0)
+    assert "State filtering: 5 input -> 2 new (3 duplicates filtered)" in result.stderr
+    path = tmp_path / "records.json"
+    path.write_text(json.dumps(sample_records))
+    from_file = run_cli(["--date", "20251022", "--action", "filter", "--input", str(path)], data_dir)
+    assert json.loads(from_file.stdout)["new_records"] == 3
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--date", "2025-13-45", "--action", "load"],
+        ["--date", "yesterday", "--action", "load"],
+        ["--date", "20251022", "--action", "drop"],
+        ["--date", "20251022"],
+        ["--date", "20251022", "--action", "load", "--source", "../etc"],
+    ],
+)
+def test_bad_input_exits_2_with_one_line(data_dir, args):
+    result = run_cli(args, data_dir)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0]
+
+
+def test_filter_with_non_json_input_exits_2(data_dir):
+    result = run_cli(["--date", "20251022", "--action", "filter"], data_dir, stdin="{oops")
+    assert result.returncode == 2
+    assert "not JSON" in result.stderr

@@ -1,0 +1,80 @@
+"""The seed's storage client API on both backends, chosen by the environment as a user would."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from pncp_assets import bronze
+from pncp_assets.config import ConfigError
+from pncp_assets.storage import (
+    LocalObjectStore,
+    S3ObjectStore,
+    get_storage_client,
+    read_json_from_s3,
+    write_json_to_s3,
+)
+
+MOMENT = dt.datetime(2025, 10, 22, 14, 30, 5)
+
+
+@pytest.fixture(params=["local", "s3"])
+def env_backend(request: pytest.FixtureRequest) -> str:
+    request.getfixturevalue(f"{request.param}_env")
+    return request.param
+
+
+def test_get_storage_client_follows_storage_type(env_backend: str):
+    client = get_storage_client()
+    assert isinstance(client, LocalObjectStore if env_backend == "local" else S3ObjectStore)
+
+
+def test_minio_is_s3_with_path_style(s3_env, monkeypatch):
+    monkeypatch.setenv("STORAGE_TYPE", "minio")
+    client = get_storage_client()
+    assert isinstance(client, S3ObjectStore)
+    client.put("x", b"1")
+    assert client.get("x").data == b"1"
+
+
+def test_unknown_storage_type_lists_the_valid_values(monkeypatch):
+    monkeypatch.setenv("STORAGE_TYPE", "gcs")
+    with pytest.raises(ConfigError, match="local, s3, minio"):
+        get_storage_client()
+
+
+def test_json_round_trip_and_absent_key(env_backend: str):
+    assert read_json_from_s3("pncp/_meta/absent.json") is None
+    write_json_to_s3("pncp/_meta/x.json", {"a": 1, "b": ["ç"]})
+    assert read_json_from_s3("pncp/_meta/x.json") == {"a": 1, "b": ["ç"]}
+
+
+def test_upload_list_of_dicts_returns_the_seed_key(env_backend: str, sample_records):
+    key = bronze.upload_to_bronze(sample_records, source="pncp", date=MOMENT)
+    assert key == "pncp/year=2025/month=10/day=22/pncp_20251022_143005.parquet"
+    table = bronze.read_parquet(get_storage_client().get(key).data)
+    assert table.schema.equals(bronze.BRONZE_SCHEMA, check_metadata=False)
+    assert bronze.raw_records(table) == sample_records
+
+
+def test_upload_dataframe(env_backend: str, sample_records):
+    frame = pd.DataFrame(sample_records)
+    key = bronze.upload_to_bronze(frame, date=MOMENT)
+    table = bronze.read_parquet(get_storage_client().get(key).data)
+    assert table.column("numeroControlePNCP").to_pylist() == [r["numeroControlePNCP"] for r in sample_records]
+    assert table.column("valorTotalHomologado").to_pylist() == [None] * len(sample_records)
+
+
+def test_upload_legacy_json_outside_the_parquet_dataset(env_backend: str, sample_records):
+    key = bronze.upload_to_bronze(sample_records, date=MOMENT, format="json")
+    assert key == "pncp/_legacy_json/year=2025/month=10/day=22/pncp_20251022_143005.json"
+    assert read_json_from_s3(key) == sample_records
+
+
+def test_upload_rejects_bad_format_and_data(env_backend: str, sample_records):
+    with pytest.raises(ValueError, match="parquet"):
+        bronze.upload_to_bronze(sample_records, date=MOMENT, format="csv")
+    with pytest.raises(TypeError):
+        bronze.upload_to_bronze("not records", date=MOMENT)
