@@ -77,3 +77,39 @@ def _read_records(path: str) -> list[Any]:
     if not isinstance(records, list):
         raise ValueError("input must be a JSON list of records")
     return records
+
+
+def demo_main(argv: Sequence[str] | None = None) -> int:
+    """The state cycle of the seed, on the configured storage: 3 new, then 2 new of 5, then 0 of 5."""
+    parser = _OneLineParser(prog="python -m pncp_assets.cli demo", description=demo_main.__doc__)
+    parser.add_argument("--date", default="20251022", type=_day)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+
+    from importlib import resources
+
+    from pncp_assets.state import StateManager
+
+    records = json.loads(resources.files("pncp_assets").joinpath("demo_records.json").read_text("utf-8"))
+    manager = StateManager()
+    print(f"Storage: {manager.storage.describe()}; day {args.date}")
+    for label, batch in (("run 1", records[:3]), ("run 2", records[:5]), ("run 3", records[:5])):
+        new, stats = manager.filter_new_records("pncp", args.date, batch)
+        manager.update_state("pncp", args.date, [r["numeroControlePNCP"] for r in new], stats)
+        print(f"{label}: {stats['input_records']} in, {stats['new_records']} new, "
+              f"{stats['duplicates_filtered']} filtered, filter rate {stats['filter_rate']}%")
+    _print(manager.get_state_summary("pncp", args.date))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"demo": demo_main, "state": state_main}
+    if not argv or argv[0] not in commands:
+        print(f"usage: python -m pncp_assets.cli {{{','.join(commands)}}} ...", file=sys.stderr)
+        return 2
+    return commands[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

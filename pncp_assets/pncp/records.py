@@ -14,6 +14,15 @@ _ID = r"[0-9A-Z]{14}-1-[0-9]{6}/[0-9]{4}"
 ID_PATTERN = re.compile(_ID)
 _ID_LINES = re.compile(rf"(?:{_ID}\n)*")
 
+MODALIDADE_NAMES: dict[int, str] = {
+    1: "Leilão - Eletrônico", 2: "Diálogo Competitivo", 3: "Concurso", 4: "Concorrência - Eletrônica",
+    5: "Concorrência - Presencial", 6: "Pregão - Eletrônico", 7: "Pregão - Presencial", 8: "Dispensa",
+    9: "Inexigibilidade", 10: "Manifestação de Interesse", 11: "Pré-qualificação", 12: "Credenciamento",
+    13: "Leilão - Presencial", 14: "Inaplicabilidade da Licitação", 15: "Chamada pública",
+    16: "Concorrência - Eletrônica Internacional", 17: "Concorrência - Presencial Internacional",
+    18: "Pregão - Eletrônico Internacional", 19: "Pregão - Presencial Internacional",
+}
+
 TIMESTAMP_FIELDS = (
     "dataInclusao",
     "dataPublicacaoPncp",

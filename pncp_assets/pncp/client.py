@@ -1,0 +1,372 @@
+"""The PNCP consultation client: a complete sweep of a day, or a clear failure, never a partial sweep.
+
+What the real API does and how the client copes (API_NOTES.md):
+- every modalidade, every page from 1 to `totalPaginas` (no page cap), 50 rows a page, the day in
+  `yyyyMMdd` Brasília time;
+- at least `request_interval_s` between two requests (one every 2 s runs clean on the real API);
+- 429 (HTML, no Retry-After), 5xx, timeouts, dropped connections, a 200 that is not JSON or not a
+  well-formed envelope: retried with exponential backoff and jitter (tenacity), then the sweep fails
+  naming the modalidade and page;
+- 400 / 422: not retried; the error carries the server's message and the request's parameters;
+- 204 or `"empty": true` on page 1: the modalidade has nothing that day (confirmed once more first,
+  because the real API sometimes answers a false 204); 204 on a later page: transient, retried;
+- a short page (fewer rows than the totals promise) is re-requested and the fullest answer kept;
+- records move across pages while paging: the sweep deduplicates by ID and, when the distinct count
+  falls short of `totalRegistros`, sweeps the modalidade again (up to `max_passes`) before reporting
+  the shortfall.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+import tenacity
+
+from pncp_assets.brasilia import iso_utc, parse_day
+from pncp_assets.config import PncpSettings
+from pncp_assets.pncp.records import ID_FIELD, MODALIDADE_NAMES
+
+ENDPOINT = "/v1/contratacoes/publicacao"
+PAGE_SIZE = 50
+ENVELOPE_FIELDS = ("data", "totalRegistros", "totalPaginas", "numeroPagina")
+
+
+class PncpError(RuntimeError):
+    """Base of the client's errors."""
+
+
+class PncpRequestError(PncpError):
+    """The API refused the request (400/422): retrying would not help."""
+
+    def __init__(self, status: int, message: str, params: dict[str, Any]):
+        self.status, self.server_message, self.params = status, message, params
+        super().__init__(f"PNCP answered {status}: {message!r} for {params}")
+
+
+class TransientError(PncpError):
+    """A failure worth retrying (429, 5xx, timeout, dropped connection, garbled or short answer)."""
+
+
+class MalformedResponse(TransientError):
+    """A 200 whose body is not a well-formed envelope; the message says what was wrong."""
+
+
+class SweepError(PncpError):
+    """A modalidade could not be swept completely; the message names the modalidade and page."""
+
+    def __init__(self, message: str, modalidade: int, pagina: int):
+        self.modalidade, self.pagina = modalidade, pagina
+        super().__init__(message)
+
+
+@dataclass
+class Page:
+    """One page as asked and as answered."""
+
+    modalidade: int
+    pagina: int
+    status: int
+    fetched_at: str
+    records: list[dict[str, Any]]
+    total_registros: int
+    total_paginas: int
+    attempts: int = 1
+
+
+@dataclass
+class ModalidadeReport:
+    modalidade: int
+    pages: int = 0
+    requests: int = 0
+    retries: int = 0
+    short_pages_rerequested: int = 0
+    short_pages_unresolved: int = 0
+    records_seen: int = 0
+    distinct_ids: int = 0
+    total_registros: int = 0
+    shortfall: int = 0
+    passes: int = 0
+
+    def line(self) -> str:
+        name = MODALIDADE_NAMES.get(self.modalidade, "?")
+        text = (f"Modalidade {self.modalidade} ({name}): {self.pages} pages, {self.distinct_ids} distinct records "
+                f"of {self.total_registros} totalRegistros, {self.requests} requests, {self.retries} retries")
+        if self.short_pages_rerequested:
+            text += f", {self.short_pages_rerequested} short pages re-requested"
+        if self.shortfall:
+            text += f", SHORTFALL {self.shortfall} records ({self.short_pages_unresolved} pages stayed short)"
+        return text
+
+
+@dataclass
+class SweepResult:
+    """Every page fetched for a day, and a report per modalidade."""
+
+    day: dt.date
+    pages: list[Page] = field(default_factory=list)
+    reports: dict[int, ModalidadeReport] = field(default_factory=dict)
+
+    def records(self) -> list[tuple[dict[str, Any], Page]]:
+        """Each distinct record once (the first copy seen), with the page it came from."""
+        seen: set[Any] = set()
+        out: list[tuple[dict[str, Any], Page]] = []
+        for page in self.pages:
+            for record in page.records:
+                rid = record.get(ID_FIELD) if isinstance(record, dict) else None
+                key = rid if isinstance(rid, str) else id(record)
+                if key not in seen:
+                    seen.add(key)
+                    out.append((record, page))
+        return out
+
+    def totals(self) -> dict[str, int]:
+        r = self.reports.values()
+        return {
+            "pages": sum(x.pages for x in r),
+            "requests": sum(x.requests for x in r),
+            "retries": sum(x.retries for x in r),
+            "short_pages": sum(x.short_pages_rerequested for x in r),
+            "records_seen": sum(x.records_seen for x in r),
+            "distinct_ids": sum(x.distinct_ids for x in r),
+            "total_registros": sum(x.total_registros for x in r),
+            "shortfall": sum(x.shortfall for x in r),
+        }
+
+
+class _Pacer:
+    """At least `interval` seconds between the starts of any two requests (thread-safe)."""
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.interval, self._clock, self._sleep = interval, clock, sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = self._clock()
+            if now < self._next:
+                self._sleep(self._next - now)
+                now = self._clock()
+            self._next = now + self.interval
+
+
+class PncpClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        request_interval_s: float = 2.0,
+        modalidades: tuple[int, ...] = tuple(range(1, 20)),
+        max_attempts: int = 8,
+        backoff_initial_s: float = 2.0,
+        backoff_max_s: float = 60.0,
+        connect_timeout_s: float = 10.0,
+        read_timeout_s: float = 90.0,
+        short_page_retries: int = 3,
+        empty_confirmations: int = 1,
+        max_passes: int = 3,
+        page_size: int = PAGE_SIZE,
+        session: requests.Session | None = None,
+        logger: logging.Logger | Any | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.modalidades = modalidades
+        self.max_attempts = max_attempts
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.timeout = (connect_timeout_s, read_timeout_s)
+        self.short_page_retries = short_page_retries
+        self.empty_confirmations = empty_confirmations
+        self.max_passes = max_passes
+        self.page_size = page_size
+        self.session = session or requests.Session()
+        self.log = logger or logging.getLogger(__name__)
+        self._sleep = sleep
+        self._pacer = _Pacer(request_interval_s, sleep=sleep)
+
+    @classmethod
+    def from_settings(cls, settings: PncpSettings, **kwargs: Any) -> PncpClient:
+        return cls(settings.base_url, request_interval_s=settings.request_interval_s,
+                   modalidades=settings.modalidades, **kwargs)
+
+    # --- one request ---------------------------------------------------------------------------
+
+    def _get(self, params: dict[str, Any]) -> requests.Response:
+        self._pacer.wait()
+        try:
+            return self.session.get(f"{self.base_url}{ENDPOINT}", params=params, timeout=self.timeout)
+        except requests.Timeout as exc:
+            raise TransientError(f"timeout after {self.timeout[1]:.0f}s ({type(exc).__name__})") from exc
+        except requests.ConnectionError as exc:
+            raise TransientError(f"connection failed: {type(exc).__name__}") from exc
+
+    def _parse(self, response: requests.Response, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The envelope, None for "no content", or an error."""
+        status = response.status_code
+        if status == 204:
+            return None
+        if status in (400, 422) or (400 <= status < 500 and status not in (408, 429)):
+            raise PncpRequestError(status, _server_message(response), params)
+        if status == 429:
+            raise TransientError("429 rate limited")
+        if status != 200:
+            raise TransientError(f"HTTP {status}")
+        try:
+            envelope = response.json()
+        except ValueError:
+            raise MalformedResponse(f"HTTP 200 whose body is not JSON: {response.text[:80]!r}") from None
+        return validate_envelope(envelope, self.page_size)
+
+    def fetch_page(self, day: dt.date, modalidade: int, pagina: int, report: ModalidadeReport) -> Page:
+        """One page, retried on transient failures; `status` 204 and no records when there is no content."""
+        params = {"dataInicial": f"{day:%Y%m%d}", "dataFinal": f"{day:%Y%m%d}",
+                  "codigoModalidadeContratacao": modalidade, "pagina": pagina, "tamanhoPagina": self.page_size}
+
+        def attempt() -> Page:
+            report.requests += 1
+            response = self._get(params)
+            envelope = self._parse(response, params)
+            if envelope is None or envelope.get("empty") is True or not envelope["data"]:
+                if pagina > 1:
+                    raise TransientError(f"no content on page {pagina} (a false empty)")
+                return Page(modalidade, pagina, response.status_code, iso_utc(), [], 0, 0)
+            return Page(modalidade, pagina, 200, iso_utc(), envelope["data"], envelope["totalRegistros"],
+                        envelope["totalPaginas"])
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            report.retries += 1
+            exc = state.outcome.exception() if state.outcome else None
+            self.log.warning(f"Modalidade {modalidade} page {pagina}: {exc}; retry {state.attempt_number} "
+                             f"of {self.max_attempts - 1} in {state.next_action.sleep:.1f}s")
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(TransientError),
+            wait=tenacity.wait_random_exponential(multiplier=self.backoff_initial_s, max=self.backoff_max_s),
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            page = retrying(attempt)
+        except TransientError as exc:
+            raise SweepError(
+                f"Modalidade {modalidade} page {pagina} of {day:%Y%m%d} still failing after "
+                f"{self.max_attempts} attempts: {exc}", modalidade, pagina) from exc
+        page.attempts = retrying.statistics.get("attempt_number", 1)
+        return page
+
+    # --- a page, with short-page handling --------------------------------------------------------
+
+    def _full_page(self, day: dt.date, modalidade: int, pagina: int, total: int,
+                   report: ModalidadeReport) -> Page:
+        page = self.fetch_page(day, modalidade, pagina, report)
+        total = max(total, page.total_registros)
+        expected = min(self.page_size, total - (pagina - 1) * self.page_size)
+        tries = 0
+        while len(page.records) < expected and tries < self.short_page_retries:
+            tries += 1
+            report.short_pages_rerequested += tries == 1
+            again = self.fetch_page(day, modalidade, pagina, report)
+            if len(again.records) > len(page.records):
+                page = again
+        if len(page.records) < expected:
+            report.short_pages_unresolved += 1
+            self.log.warning(f"Modalidade {modalidade} page {pagina}: still {len(page.records)} rows of "
+                             f"{expected} after {tries} re-requests")
+        return page
+
+    # --- the sweep -----------------------------------------------------------------------------
+
+    def sweep_modalidade(self, day: dt.date, modalidade: int) -> tuple[list[Page], ModalidadeReport]:
+        report = ModalidadeReport(modalidade)
+        pages: list[Page] = []
+        ids: set[str] = set()
+        for _ in range(self.max_passes):
+            report.passes += 1
+            first = self._full_page(day, modalidade, 1, 0, report)
+            confirmations = 0
+            while not first.records and confirmations < self.empty_confirmations:
+                confirmations += 1
+                first = self._full_page(day, modalidade, 1, 0, report)
+            pages.append(first)
+            total, last_page = first.total_registros, first.total_paginas
+            pagina = 2
+            while pagina <= last_page:
+                page = self._full_page(day, modalidade, pagina, total, report)
+                pages.append(page)
+                # Totals grow while paging when records are published mid-sweep: follow them.
+                total, last_page = max(total, page.total_registros), max(last_page, page.total_paginas)
+                pagina += 1
+            for page in pages:
+                ids.update(r[ID_FIELD] for r in page.records if isinstance(r.get(ID_FIELD), str))
+            report.total_registros = total
+            if len(ids) >= total:
+                break
+            self.log.warning(f"Modalidade {modalidade}: {len(ids)} distinct of {total} after pass "
+                             f"{report.passes}: sweeping it again (records moved across pages)")
+        report.pages = sum(1 for p in pages if p.records)
+        report.records_seen = sum(len(p.records) for p in pages)
+        report.distinct_ids = len(ids)
+        report.shortfall = max(0, report.total_registros - len(ids))
+        return pages, report
+
+    def sweep_day(self, date: str | dt.date | dt.datetime) -> SweepResult:
+        """Every configured modalidade of a Brasília day, every page; fails rather than return a partial sweep."""
+        day = parse_day(date)
+        result = SweepResult(day)
+        started = time.monotonic()
+        self.log.info(f"Sweeping PNCP {day:%Y-%m-%d}: {len(self.modalidades)} modalidades")
+        for modalidade in self.modalidades:
+            pages, report = self.sweep_modalidade(day, modalidade)
+            result.pages.extend(pages)
+            result.reports[modalidade] = report
+            self.log.info(report.line())
+        t = result.totals()
+        self.log.info(f"Swept {day:%Y-%m-%d}: {t['distinct_ids']} distinct records of {t['total_registros']} "
+                      f"totalRegistros in {t['pages']} pages, {t['requests']} requests, {t['retries']} retries, "
+                      f"{time.monotonic() - started:.1f}s")
+        return result
+
+
+def validate_envelope(envelope: Any, page_size: int = PAGE_SIZE) -> dict[str, Any]:
+    """Check the envelope's shape; `MalformedResponse` names what was wrong."""
+    if not isinstance(envelope, dict):
+        raise MalformedResponse(f"envelope is a {type(envelope).__name__}, not an object")
+    missing = [name for name in ENVELOPE_FIELDS if name not in envelope]
+    if missing:
+        raise MalformedResponse(f"envelope lacks {', '.join(missing)}")
+    if not isinstance(envelope["data"], list):
+        raise MalformedResponse(f"envelope's data is a {type(envelope['data']).__name__}, not a list")
+    for name in ("totalRegistros", "totalPaginas", "numeroPagina"):
+        value = envelope[name]
+        if type(value) is not int or value < 0:
+            raise MalformedResponse(f"envelope's {name} is {value!r}, not a count")
+    bad = [i for i, r in enumerate(envelope["data"]) if not isinstance(r, dict)]
+    if bad:
+        raise MalformedResponse(f"envelope's data holds {len(bad)} records that are not objects (first at {bad[0]})")
+    if envelope["totalPaginas"] != math.ceil(envelope["totalRegistros"] / page_size) and envelope["data"]:
+        raise MalformedResponse(
+            f"envelope's totalPaginas {envelope['totalPaginas']} disagrees with totalRegistros "
+            f"{envelope['totalRegistros']}")
+    return envelope
+
+
+def _server_message(response: requests.Response) -> str:
+    try:
+        body = response.json()
+        if isinstance(body, dict) and body.get("message"):
+            return str(body["message"])[:500]
+    except ValueError:
+        pass
+    return response.text[:500] or response.reason or ""

@@ -1,0 +1,364 @@
+"""A local PNCP API: `/v1/contratacoes/publicacao` over real HTTP on loopback, for tests and the demo.
+
+    python -m pncp_assets.pncp.simulator --port 8765 --seed 1 [--now 2025-10-22T23:59:59] ...
+
+It speaks the contract of the real API (API_NOTES.md): its validation errors, its envelope, 204 with
+no body when nothing matches, and, when switched on, its faults: HTML 429 bursts, transient 204s, 5xx,
+slow answers, short pages, records inserted or removed mid-sweep, late records, the same record on two
+pages. A clock decides what is visible: a query sees only records published up to the simulated "now".
+
+Control (for processes that did not start it): `GET /_sim/state`, `POST /_sim/config` with a JSON
+object of `SimulatorConfig` fields (`now` as `YYYY-MM-DDTHH:MM:SS`, Brasília time), `GET /_sim/log`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import math
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from pncp_assets.pncp.synthetic import SyntheticRecord, generate_day, records_per_day
+
+ENDPOINTS = ("/v1/contratacoes/publicacao", "/api/consulta/v1/contratacoes/publicacao")
+HTML_429 = (b"<html><head><title>429 Too Many Requests</title></head><body><center><h1>429 Too Many Requests"
+            b"</h1></center><hr><center>nginx</center></body></html>")
+
+
+@dataclass
+class SimulatorConfig:
+    seed: int = 0
+    business_day_volume: int = 6000
+    volume: int | None = None  # records per day whatever the weekday (overrides business_day_volume)
+    now: dt.datetime | None = None  # Brasília wall time; None = everything published is visible
+    # Faults, all off by default. Rates are probabilities per request (deterministic from the seed).
+    rate_limit_every: int = 0  # every N-th request starts a 429 burst ...
+    rate_limit_burst: int = 3  # ... of this many requests
+    transient_204_rate: float = 0.0  # a page with data answers 204 instead
+    error_5xx_rate: float = 0.0
+    slow_rate: float = 0.0
+    slow_seconds: float = 0.0  # how long a slow answer takes (set it past the client's read timeout)
+    short_page_rate: float = 0.0  # a page comes back with fewer rows than it should
+    shift_every: int = 0  # every N-th request a new record is inserted (and, if shift_remove, one removed)
+    shift_remove: bool = False
+    late_fraction: float = 0.0  # share of records visible only `late_hours` after publication
+    late_hours: float = 3.0
+    duplicate_rate: float = 0.0  # a page repeats the first record of the next page
+    malformed_rate: float = 0.0  # a 200 whose body is broken in the way `malformed_kind` says
+    malformed_kind: str = "not_json"  # not_json | missing_fields | data_not_list | record_not_object
+    empty_as_200: bool = False  # "nothing matches" as 200 with `"empty": true` instead of 204
+
+
+@dataclass
+class LoggedRequest:
+    at: float  # time.monotonic() when the request arrived
+    path: str
+    params: dict[str, str]
+    status: int
+    rows: int
+    duration_s: float
+
+
+@dataclass
+class _Day:
+    records: list[SyntheticRecord]
+    inserted: list[SyntheticRecord] = field(default_factory=list)
+    removed: set[str] = field(default_factory=set)
+
+
+class PncpSimulator:
+    """The simulator's state and logic, independent of HTTP."""
+
+    def __init__(self, config: SimulatorConfig | None = None):
+        self.config = config or SimulatorConfig()
+        self.log: list[LoggedRequest] = []
+        self._days: dict[dt.date, _Day] = {}
+        self._lock = threading.Lock()
+        self._requests = 0
+        self._burst_left = 0
+        self._rng = random.Random(f"pncp-sim-faults:{self.config.seed}")
+
+    # --- configuration -------------------------------------------------------------------------
+
+    def configure(self, **changes: Any) -> None:
+        with self._lock:
+            if isinstance(changes.get("now"), str):
+                changes["now"] = dt.datetime.fromisoformat(changes["now"])
+            data_changed = any(k in changes for k in ("seed", "business_day_volume", "volume", "late_fraction",
+                                                      "late_hours"))
+            self.config = dataclasses.replace(self.config, **changes)
+            if data_changed:
+                self._days.clear()
+                self._rng = random.Random(f"pncp-sim-faults:{self.config.seed}")
+
+    def reset_log(self) -> None:
+        with self._lock:
+            self.log.clear()
+
+    # --- data ----------------------------------------------------------------------------------
+
+    def _day(self, day: dt.date) -> _Day:
+        if day not in self._days:
+            c = self.config
+            volume = c.volume if c.volume is not None else records_per_day(day, c.business_day_volume)
+            self._days[day] = _Day(generate_day(day, c.seed, volume, c.late_fraction, c.late_hours))
+        return self._days[day]
+
+    def visible_records(self, day: dt.date, modalidade: int | None = None) -> list[dict[str, Any]]:
+        """What the API shows now for a day (and modalidade), in the API's order."""
+        now = self.config.now
+        d = self._day(day)
+        rows = [r for r in [*d.records, *d.inserted]
+                if (now is None or r.visible_from <= now)
+                and r.record["numeroControlePNCP"] not in d.removed
+                and (modalidade is None or r.record["modalidadeId"] == modalidade)]
+        rows.sort(key=lambda r: r.sort_key)
+        return [r.record for r in rows]
+
+    def all_records(self, day: dt.date) -> list[dict[str, Any]]:
+        """Every record of the day whatever the clock (for tests' expectations)."""
+        d = self._day(day)
+        return [r.record for r in [*d.records, *d.inserted] if r.record["numeroControlePNCP"] not in d.removed]
+
+    def _shift(self, day: dt.date) -> None:
+        """A record published mid-sweep lands first in the order (pushing every other one a row down);
+        optionally a record is withdrawn (pulling the rest up)."""
+        d = self._day(day)
+        template = d.records[self._rng.randrange(len(d.records))]
+        record = json.loads(json.dumps(template.record))
+        n = len(d.inserted) + 1
+        cnpj = record["orgaoEntidade"]["cnpj"]
+        record["sequencialCompra"] = 900000 + n
+        record["numeroControlePNCP"] = f"{cnpj}-1-{900000 + n:06d}/{record['anoCompra']}"
+        published = min(self.config.now or template.published, template.published)
+        d.inserted.append(SyntheticRecord(record, published, published, -n))
+        if self.config.shift_remove:
+            d.removed.add(d.records[self._rng.randrange(len(d.records))].record["numeroControlePNCP"])
+
+    # --- requests ------------------------------------------------------------------------------
+
+    def handle(self, path: str, query: dict[str, str]) -> tuple[int, dict[str, str], bytes, float, int]:
+        """(status, headers, body, delay before answering, rows)."""
+        if path not in ENDPOINTS:
+            return (*_error(404, "Not Found", "Recurso não encontrado", path), 0.0, 0)
+        problem = _validate(query)
+        if problem is not None:
+            status, message = problem
+            error = "Bad Request" if status == 400 else "Unprocessable Entity"
+            return (*_error(status, error, message, path), 0.0, 0)
+        first = dt.datetime.strptime(query["dataInicial"], "%Y%m%d").date()
+        last = dt.datetime.strptime(query["dataFinal"], "%Y%m%d").date()
+        modalidade = int(query["codigoModalidadeContratacao"])
+        page = int(query["pagina"])
+        size = int(query.get("tamanhoPagina", "50"))
+        c = self.config
+        with self._lock:
+            self._requests += 1
+            n = self._requests
+            if c.shift_every and n % c.shift_every == 0:
+                self._shift(first)
+            if self._burst_left > 0 or (c.rate_limit_every and n % c.rate_limit_every == 0):
+                self._burst_left = (self._burst_left or c.rate_limit_burst) - 1
+                return 429, {"Content-Type": "text/html"}, HTML_429, 0.0, 0
+            roll = self._rng.random
+            slow = c.slow_seconds if c.slow_rate and roll() < c.slow_rate else 0.0
+            if c.error_5xx_rate and roll() < c.error_5xx_rate:
+                status = self._rng.choice([500, 502, 503, 504])
+                return status, {"Content-Type": "text/html"}, f"<html>{status}</html>".encode(), slow, 0
+            rows: list[dict[str, Any]] = []
+            day = first
+            while day <= last:
+                rows.extend(self.visible_records(day, modalidade))
+                day += dt.timedelta(days=1)
+            total = len(rows)
+            pages = math.ceil(total / size) if total else 0
+            if total == 0 or page > pages:
+                if c.empty_as_200:
+                    empty = {"data": [], "totalRegistros": total, "totalPaginas": pages, "numeroPagina": page,
+                             "paginasRestantes": 0, "empty": True}
+                    return 200, {"Content-Type": "application/json"}, json.dumps(empty).encode(), slow, 0
+                return 204, {}, b"", slow, 0
+            if c.transient_204_rate and roll() < c.transient_204_rate:
+                return 204, {}, b"", slow, 0
+            data = rows[(page - 1) * size: page * size]
+            if c.duplicate_rate and page < pages and roll() < c.duplicate_rate:
+                data = [*data[:-1], rows[page * size]]  # the next page's first record shows here too
+            if c.short_page_rate and len(data) > 1 and roll() < c.short_page_rate:
+                data = data[: self._rng.randrange(1, len(data))]
+            malformed = c.malformed_rate and roll() < c.malformed_rate
+        envelope: Any = {"data": data, "totalRegistros": total, "totalPaginas": pages, "numeroPagina": page,
+                         "paginasRestantes": max(0, pages - page), "empty": False}
+        if malformed:
+            envelope = _malform(envelope, c.malformed_kind)
+            if isinstance(envelope, bytes):
+                return 200, {"Content-Type": "application/json"}, envelope, slow, 0
+        body = json.dumps(envelope, ensure_ascii=False).encode("utf-8")
+        return 200, {"Content-Type": "application/json"}, body, slow, len(data)
+
+    def record(self, entry: LoggedRequest) -> None:
+        with self._lock:
+            self.log.append(entry)
+
+
+def _malform(envelope: dict[str, Any], kind: str) -> dict[str, Any] | bytes:
+    if kind == "not_json":
+        return b'{"data": [{"numeroControlePNCP": "trunc'
+    if kind == "missing_fields":
+        return {"data": envelope["data"]}
+    if kind == "data_not_list":
+        return {**envelope, "data": {"oops": 1}}
+    if kind == "record_not_object":
+        return {**envelope, "data": ["not a record", *envelope["data"][1:]]}
+    raise ValueError(f"unknown malformed_kind {kind!r}")
+
+
+def _error(status: int, error: str, message: str, path: str) -> tuple[int, dict[str, str], bytes]:
+    body = {"timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+            "status": status, "error": error, "message": message, "path": path}
+    return status, {"Content-Type": "application/json"}, json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+def _validate(q: dict[str, str]) -> tuple[int, str] | None:
+    for name in ("dataInicial", "dataFinal", "codigoModalidadeContratacao", "pagina"):
+        if not q.get(name):
+            return 400, f"Required request parameter '{name}' is not present"
+    try:
+        first = dt.datetime.strptime(q["dataInicial"], "%Y%m%d").date()
+        last = dt.datetime.strptime(q["dataFinal"], "%Y%m%d").date()
+    except ValueError:
+        return 400, "Data inválida: use o formato yyyyMMdd"
+    if last < first:
+        return 422, "Data Final deve ser maior ou igual à Data Inicial"
+    if (last - first).days > 365:
+        return 422, "Período de consulta não pode ser maior que 365 dias"
+    for name in ("codigoModalidadeContratacao", "pagina", "tamanhoPagina"):
+        if name in q and not q[name].lstrip("-").isdigit():
+            return 400, f"Parâmetro '{name}' inválido"
+    if int(q["pagina"]) < 1:
+        return 400, "Número de página inválido"
+    if not 10 <= int(q.get("tamanhoPagina", "50")) <= 50:
+        return 400, "Tamanho de página inválido"
+    return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if status != 204:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body and status != 204:
+            self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        started = time.monotonic()
+        url = urlsplit(self.path)
+        sim = self.server.sim
+        if url.path == "/_sim/log":
+            body = json.dumps([dataclasses.asdict(e) for e in sim.log]).encode()
+            return self._send(200, {"Content-Type": "application/json"}, body)
+        if url.path == "/_sim/state":
+            body = json.dumps(dataclasses.asdict(sim.config), default=str).encode()
+            return self._send(200, {"Content-Type": "application/json"}, body)
+        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        status, headers, body, delay, rows = sim.handle(url.path, query)
+        if delay:
+            time.sleep(delay)
+        # Logged before answering, so a client that has its answer finds its request in the log.
+        sim.record(LoggedRequest(started, url.path, query, status, rows, time.monotonic() - started))
+        try:
+            self._send(status, headers, body)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
+            pass
+
+    def do_POST(self) -> None:
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        payload = self.rfile.read(length) if length else b"{}"
+        try:
+            if url.path == "/_sim/config":
+                self.server.sim.configure(**json.loads(payload))
+            elif url.path == "/_sim/reset_log":
+                self.server.sim.reset_log()
+            else:
+                return self._send(404, {}, b"")
+        except (TypeError, ValueError) as exc:
+            return self._send(400, {"Content-Type": "text/plain"}, str(exc).encode())
+        self._send(204, {}, b"")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    sim: PncpSimulator
+
+
+class RunningSimulator:
+    """A simulator serving on 127.0.0.1 in a background thread; use as a context manager."""
+
+    def __init__(self, config: SimulatorConfig | None = None, port: int = 0):
+        self.sim = PncpSimulator(config)
+        self._server = _Server(("127.0.0.1", port), _Handler)
+        self._server.sim = self.sim
+        self._thread = threading.Thread(target=self._server.serve_forever, name="pncp-simulator", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> RunningSimulator:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> RunningSimulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pncp_assets.pncp.simulator", description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--volume", type=int, default=None, help="records per day (default: ~6000 on business days)")
+    parser.add_argument("--now", default=None, help="simulated Brasília time YYYY-MM-DDTHH:MM:SS (default: no clock)")
+    parser.add_argument("--config", default=None, help="JSON object of further SimulatorConfig fields (faults)")
+    args = parser.parse_args(argv)
+    config = SimulatorConfig(seed=args.seed, volume=args.volume,
+                             now=dt.datetime.fromisoformat(args.now) if args.now else None)
+    running = RunningSimulator(config, port=args.port)
+    if args.config:
+        running.sim.configure(**json.loads(args.config))
+    print(f"PNCP simulator on {running.base_url} (seed {args.seed}); Ctrl-C stops it", flush=True)
+    try:
+        running._server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running._server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""Deterministic, realistic PNCP records for any day, from a seed: the simulator's data.
+
+Shaped exactly like `/v1/contratacoes/publicacao` records (same 35 keys, JSON types and nesting as
+real samples), with the real volumes per modalidade, publication times over the Brasília day, IDs in
+the real mask from plausible CNPJs (some alphanumeric), and the real share of nulls and empty lists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import string
+from dataclasses import dataclass
+
+from pncp_assets.pncp.records import MODALIDADE_NAMES
+
+# Share of a day's records per modalidade, like the real feed: Dispensa, Pregão-Eletrônico and
+# Inexigibilidade dominate; several modalidades have nothing on most days.
+MODALIDADE_WEIGHTS: dict[int, float] = {
+    8: 46.0, 6: 24.0, 9: 19.0, 4: 3.2, 12: 2.6, 7: 0.8, 1: 0.6, 5: 0.4, 14: 1.2, 15: 0.5,
+    3: 0.15, 13: 0.3, 11: 0.1, 10: 0.05, 2: 0.02, 16: 0.01, 18: 0.02,
+}
+UFS = [("São Paulo", "SP", "São Paulo", "3550308"), ("Minas Gerais", "MG", "Belo Horizonte", "3106200"),
+       ("Paraná", "PR", "Medianeira", "4115804"), ("Rio Grande do Sul", "RS", "Sapucaia do Sul", "4320008"),
+       ("Bahia", "BA", "Salvador", "2927408"), ("Pernambuco", "PE", "Recife", "2611606"),
+       ("Goiás", "GO", "Goiânia", "5208707"), ("Santa Catarina", "SC", "Joinville", "4209102"),
+       ("Pará", "PA", "Belém", "1501402"), ("Ceará", "CE", "Fortaleza", "2304400")]
+AMPAROS = [(1, "Lei 14.133/2021, Art. 28, I", "pregão"), (2, "Lei 14.133/2021, Art. 28, II", "concorrência"),
+           (18, "Lei 14.133/2021, Art. 75, II", "dispensa por valor"),
+           (38, "Lei 14.133/2021, Art. 74, caput", "inexigibilidade")]
+OBJETOS = ["AQUISIÇÃO DE MATERIAL DE EXPEDIENTE", "Contratação de empresa para serviços de manutenção predial",
+           "Aquisição de medicamentos para a rede municipal de saúde", "Locação de imóvel para a secretaria",
+           "Prestação de serviços de transporte escolar", "Aquisição de gêneros alimentícios — merenda escolar",
+           "Credenciamento de profissionais de saúde", "Contratação de show artístico para festa do município"]
+
+
+def cnpj_check_digits(base12: str) -> str:
+    """The two check digits of a numeric CNPJ (modulo 11)."""
+    def digit(digits: str, weights: list[int]) -> str:
+        total = sum(int(d) * w for d, w in zip(digits, weights, strict=True))
+        rest = total % 11
+        return "0" if rest < 2 else str(11 - rest)
+
+    first = digit(base12, [5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2])
+    return first + digit(base12 + first, [6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2])
+
+
+def make_cnpj(rng: random.Random, alphanumeric: bool = False) -> str:
+    if alphanumeric:  # the alphanumeric CNPJ of 2026: letters in the root, numeric check digits
+        alphabet = string.digits + string.ascii_uppercase
+        return "".join(rng.choice(alphabet) for _ in range(8)) + "0001" + f"{rng.randrange(100):02d}"
+    base = f"{rng.randrange(10**8):08d}000{rng.randrange(1, 10)}"
+    return base + cnpj_check_digits(base)
+
+
+@dataclass(frozen=True)
+class SyntheticRecord:
+    record: dict
+    published: dt.datetime  # naive Brasília time, = dataPublicacaoPncp
+    visible_from: dt.datetime  # naive Brasília time: the API shows it from then on (late records later)
+    sort_key: int  # the API's undocumented order
+
+
+def records_per_day(day: dt.date, business_day_volume: int) -> int:
+    """About 6,000 on a business day, fewer at weekends (real ratio roughly 1/4)."""
+    return business_day_volume if day.weekday() < 5 else max(1, business_day_volume // 4)
+
+
+def generate_day(
+    day: dt.date, seed: int = 0, volume: int | None = None, late_fraction: float = 0.0, late_hours: float = 3.0,
+) -> list[SyntheticRecord]:
+    """The whole day's records, deterministic for (day, seed)."""
+    rng = random.Random(f"pncp-sim:{seed}:{day.isoformat()}")
+    count = volume if volume is not None else records_per_day(day, 6000)
+    codes = list(MODALIDADE_WEIGHTS)
+    weights = [MODALIDADE_WEIGHTS[c] for c in codes]
+    orgaos = [(make_cnpj(rng, alphanumeric=rng.random() < 0.03), rng.choice(UFS)) for _ in range(max(20, count // 8))]
+    sequences: dict[str, int] = {}
+    out: list[SyntheticRecord] = []
+    for _ in range(count):
+        modalidade = rng.choices(codes, weights)[0]
+        cnpj, uf = rng.choice(orgaos)
+        sequences[cnpj] = sequences.get(cnpj, rng.randrange(1, 400)) + 1
+        # Business hours carry most of the volume; nights a little.
+        hour = min(23, max(0, int(rng.gauss(13, 4.5)))) if rng.random() < 0.9 else rng.randrange(24)
+        published = dt.datetime.combine(day, dt.time(hour, rng.randrange(60), rng.randrange(60)))
+        record = _record(rng, day, cnpj, uf, sequences[cnpj], modalidade, published)
+        late = rng.random() < late_fraction
+        visible = published + dt.timedelta(hours=late_hours) if late else published
+        out.append(SyntheticRecord(record, published, visible, rng.getrandbits(48)))
+    return out
+
+
+def _ts(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _record(rng: random.Random, day: dt.date, cnpj: str, uf: tuple, seq: int, modalidade: int,
+            published: dt.datetime) -> dict:
+    uf_nome, uf_sigla, municipio, ibge = uf
+    year = day.year
+    amparo = rng.choice(AMPAROS)
+    estimated: float | int = round(rng.lognormvariate(10.5, 1.8), 2) if rng.random() > 0.08 else 0.0
+    if rng.random() < 0.1:
+        estimated = int(estimated)  # the API sends integers for some amounts
+    homologated = None if rng.random() < 0.8 else round(float(estimated) * rng.uniform(0.7, 1.0), 2)
+    unidade = {"ufNome": uf_nome, "codigoUnidade": str(rng.randrange(1, 999999)),
+               "nomeUnidade": f"PREFEITURA MUNICIPAL DE {municipio.upper()}", "ufSigla": uf_sigla,
+               "municipioNome": municipio, "codigoIbge": ibge}
+    orgao = {"cnpj": cnpj, "razaoSocial": f"MUNICIPIO DE {municipio.upper()}",
+             "poderId": rng.choice(["E", "E", "E", "L", "N"]), "esferaId": rng.choice(["M", "M", "E", "F"])}
+    sub_rogado = rng.random() < 0.03
+    fontes = [] if rng.random() < 0.9 else [
+        {"codigo": rng.randrange(1, 9), "nome": "Recursos próprios", "descricao": "Fonte do tesouro municipal",
+         "dataInclusao": _ts(published)}]
+    updated = published + dt.timedelta(seconds=rng.randrange(0, 3600))
+    opening = published + dt.timedelta(days=rng.randrange(0, 20), hours=rng.randrange(0, 9))
+    record = {
+        "srp": rng.random() < 0.35,
+        "orgaoEntidade": orgao,
+        "anoCompra": year,
+        "sequencialCompra": seq,
+        "dataInclusao": _ts(published),
+        "dataPublicacaoPncp": _ts(published),
+        "dataAtualizacao": _ts(updated),
+        "numeroCompra": f"{rng.randrange(1, 999):04d}" if rng.random() < 0.7 else str(rng.randrange(1, 99)),
+        "unidadeOrgao": unidade,
+        "amparoLegal": {"descricao": f"{amparo[2]}: fundamento legal", "nome": amparo[1], "codigo": amparo[0]},
+        "dataAberturaProposta": _ts(opening) if rng.random() < 0.85 else None,
+        "dataEncerramentoProposta": _ts(opening + dt.timedelta(days=rng.randrange(1, 30)))
+        if rng.random() < 0.85 else None,
+        "informacaoComplementar": "" if rng.random() < 0.6 else "Informações no edital.",
+        "processo": str(rng.randrange(1, 999999)),
+        "objetoCompra": rng.choice(OBJETOS),
+        "linkSistemaOrigem": None if rng.random() < 0.3 else f"https://compras.example.gov.br/{seq}",
+        "justificativaPresencial": None if rng.random() < 0.95 else "Licitação presencial justificada.",
+        "unidadeSubRogada": dict(unidade) if sub_rogado else None,
+        "orgaoSubRogado": dict(orgao) if sub_rogado else None,
+        "valorTotalHomologado": homologated,
+        "numeroControlePNCP": f"{cnpj}-1-{seq:06d}/{year}",
+        "modalidadeId": modalidade,
+        "dataAtualizacaoGlobal": _ts(updated),
+        "linkProcessoEletronico": None if rng.random() < 0.7 else f"https://processo.example.gov.br/{seq}",
+        "modoDisputaId": rng.choice([1, 2, 3, 4, 5]),
+        "valorTotalEstimado": estimated,
+        "modalidadeNome": MODALIDADE_NAMES[modalidade],
+        "modoDisputaNome": "Aberto",
+        "tipoInstrumentoConvocatorioCodigo": rng.choice([1, 2, 3]),
+        "tipoInstrumentoConvocatorioNome": "Edital",
+        "fontesOrcamentarias": fontes,
+        "situacaoCompraId": rng.choice([1, 1, 1, 2, 3, 4]),
+        "situacaoCompraNome": "Divulgada no PNCP",
+        "usuarioNome": "Sistema de Compras Municipal",
+    }
+    if rng.random() < 0.7:  # newer field: absent from older records, null in the others
+        record["emendaParlamentar"] = None
+    return record

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Quickstart 1: set up the virtualenv, then run the demo on the embedded defaults (local storage
+# under ./data, no credentials, no network beyond loopback).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/_venv.sh
+export STORAGE_TYPE=local PNCP_DATA_DIR="${PNCP_DATA_DIR:-./data}"
+exec python -m pncp_assets.cli demo "$@"
