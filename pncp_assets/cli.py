@@ -80,25 +80,44 @@ def _read_records(path: str) -> list[Any]:
 
 
 def demo_main(argv: Sequence[str] | None = None) -> int:
-    """The state cycle of the seed, on the configured storage: 3 new, then 2 new of 5, then 0 of 5."""
+    """Sweep a simulated PNCP day at three moments, filing only new records in Bronze each time."""
     parser = _OneLineParser(prog="python -m pncp_assets.cli demo", description=demo_main.__doc__)
     parser.add_argument("--date", default="20251022", type=_day)
+    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    logging.basicConfig(level=logging.INFO, format="  %(message)s", stream=sys.stdout)
+    for noisy in ("pncp_assets.pncp.client",):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
-    from importlib import resources
+    import datetime as dt
 
+    from pncp_assets import bronze
+    from pncp_assets.pncp.client import PncpClient
+    from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
     from pncp_assets.state import StateManager
 
-    records = json.loads(resources.files("pncp_assets").joinpath("demo_records.json").read_text("utf-8"))
+    day = parse_day(args.date)
     manager = StateManager()
-    print(f"Storage: {manager.storage.describe()}; day {args.date}")
-    for label, batch in (("run 1", records[:3]), ("run 2", records[:5]), ("run 3", records[:5])):
-        new, stats = manager.filter_new_records("pncp", args.date, batch)
-        manager.update_state("pncp", args.date, [r["numeroControlePNCP"] for r in new], stats)
-        print(f"{label}: {stats['input_records']} in, {stats['new_records']} new, "
-              f"{stats['duplicates_filtered']} filtered, filter rate {stats['filter_rate']}%")
-    _print(manager.get_state_summary("pncp", args.date))
+    store = manager.storage
+    print(f"Storage: {store.describe()}")
+    with RunningSimulator(SimulatorConfig(seed=args.seed)) as sim:
+        print(f"PNCP simulator on {sim.base_url} (loopback only), day {day}")
+        client = PncpClient(sim.base_url, request_interval_s=0)
+        for hour in (11, 17, 23, 23):
+            sim.sim.configure(now=dt.datetime.combine(day, dt.time(hour, 59, 59)))
+            sweep = client.sweep_day(day)
+            records = [r for r, _ in sweep.records()]
+            print(f"Run at {hour:02d}:59: swept {len(records)} records in {sweep.totals()['requests']} requests")
+            new, stats = manager.filter_new_records("pncp", day, records)
+            if new:
+                partition = f"{day:%Y-%m-%d}-{hour:02d}:00"
+                key = bronze.delta_key("pncp", partition)
+                store.put(key, bronze.encode_parquet(new, partition_key=partition))
+                print(f"  wrote {len(new)} new records to {key}")
+            manager.update_state("pncp", day, [r["numeroControlePNCP"] for r in new], stats)
+    print("State summary:")
+    _print(manager.get_state_summary("pncp", day))
+    print(f"Inspect it yourself: python -m pncp_assets.state --date {day:%Y%m%d} --action summary")
     return 0
 
 
