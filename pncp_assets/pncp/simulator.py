@@ -51,7 +51,9 @@ class SimulatorConfig:
     shift_remove: bool = False
     late_fraction: float = 0.0  # share of records visible only `late_hours` after publication
     late_hours: float = 3.0
-    duplicate_rate: float = 0.0  # a page repeats the first record of the next page
+    # A page shows the next page's first record in place of its own last one, as when a record is
+    # inserted between two page requests: the same record on two pages, and one missed by that pass.
+    duplicate_rate: float = 0.0
     malformed_rate: float = 0.0  # a 200 whose body is broken in the way `malformed_kind` says
     malformed_kind: str = "not_json"  # not_json | missing_fields | data_not_list | record_not_object
     empty_as_200: bool = False  # "nothing matches" as 200 with `"empty": true` instead of 204

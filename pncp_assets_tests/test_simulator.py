@@ -1,0 +1,191 @@
+"""The simulator's own contract: records shaped like the real samples, the real envelope, validation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+import requests
+
+from pncp_assets.pncp.records import ID_PATTERN
+from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
+
+DAY = dt.date(2025, 10, 22)  # a Wednesday
+
+
+def _json_type(value) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer", float: "number",
+            type(None): "null"}[type(value)]
+
+
+# What the live API sends beyond the few samples (API_NOTES.md): money as int or float, often null.
+DOCUMENTED_EXTRA_TYPES = {
+    "valorTotalEstimado": {"integer", "number"},
+    "valorTotalHomologado": {"number", "integer"},
+    "unidadeSubRogada": {"object"},
+    "orgaoSubRogado": {"object"},
+    "fontesOrcamentarias": {"array"},
+    "dataAberturaProposta": {"null"},
+    "dataEncerramentoProposta": {"null"},
+    "justificativaPresencial": {"string"},
+    "linkProcessoEletronico": {"string"},
+}
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with RunningSimulator(SimulatorConfig(seed=7)) as running:
+        yield running
+
+
+def get(sim, **params) -> requests.Response:
+    base = {"dataInicial": "20251022", "dataFinal": "20251022", "codigoModalidadeContratacao": 8, "pagina": 1,
+            "tamanhoPagina": 50}
+    base.update(params)
+    base = {k: v for k, v in base.items() if v is not None}
+    return requests.get(f"{sim.base_url}/v1/contratacoes/publicacao", params=base, timeout=10)
+
+
+def test_records_have_exactly_the_keys_and_json_types_of_the_real_samples(sim, sample_records):
+    allowed: dict[str, set[str]] = {}
+    nested: dict[str, set[str]] = {}
+    for record in sample_records:
+        for key, value in record.items():
+            allowed.setdefault(key, set()).add(_json_type(value))
+            if isinstance(value, dict):
+                nested[key] = set(value)
+    for key, extra in DOCUMENTED_EXTRA_TYPES.items():
+        allowed[key] |= extra
+    nested["unidadeSubRogada"] = nested["unidadeOrgao"]
+    nested["orgaoSubRogado"] = nested["orgaoEntidade"]
+    records = sim.sim.all_records(DAY)
+    assert len(records) == 6000
+    optional = {"emendaParlamentar"}  # absent from older records, as in the samples
+    for record in records:
+        assert set(allowed) - optional <= set(record) <= set(allowed)
+        for key, value in record.items():
+            assert _json_type(value) in allowed[key], (key, value)
+            if isinstance(value, dict):
+                assert set(value) == nested[key], key
+        assert ID_PATTERN.fullmatch(record["numeroControlePNCP"])
+        assert record["dataPublicacaoPncp"].startswith("2025-10-22T")
+    fontes = [f for r in records for f in r["fontesOrcamentarias"]]
+    assert fontes and all(set(f) == {"codigo", "nome", "descricao", "dataInclusao"} for f in fontes)
+
+
+def test_data_has_the_real_mix(sim):
+    records = sim.sim.all_records(DAY)
+    by_modalidade: dict[int, int] = {}
+    for r in records:
+        by_modalidade[r["modalidadeId"]] = by_modalidade.get(r["modalidadeId"], 0) + 1
+    top3 = sorted(by_modalidade, key=by_modalidade.get, reverse=True)[:3]
+    assert set(top3) == {6, 8, 9}
+    assert len({r["numeroControlePNCP"] for r in records}) == len(records)
+    share_null_homologado = sum(r["valorTotalHomologado"] is None for r in records) / len(records)
+    share_empty_fontes = sum(r["fontesOrcamentarias"] == [] for r in records) / len(records)
+    assert 0.6 < share_null_homologado < 0.95 and 0.8 < share_empty_fontes < 0.97
+    assert any(not r["orgaoEntidade"]["cnpj"].isdigit() for r in records)  # some alphanumeric CNPJs
+    hours = {int(r["dataPublicacaoPncp"][11:13]) for r in records}
+    assert len(hours) >= 20  # spread over the Brasília day
+
+
+def test_same_seed_same_day_same_records():
+    a = RunningSimulator(SimulatorConfig(seed=3)).sim.all_records(DAY)
+    b = RunningSimulator(SimulatorConfig(seed=3)).sim.all_records(DAY)
+    c = RunningSimulator(SimulatorConfig(seed=4)).sim.all_records(DAY)
+    assert a == b and a != c
+
+
+def test_envelope_matches_the_real_one(sim, sample_envelopes):
+    response = get(sim)
+    assert response.status_code == 200
+    body = response.json()
+    real = sample_envelopes["one_record_page"]
+    assert set(body) == set(real)
+    assert {k: _json_type(v) for k, v in body.items()} == {k: _json_type(v) for k, v in real.items()}
+    assert body["totalPaginas"] == -(-body["totalRegistros"] // 50)
+    assert body["paginasRestantes"] == body["totalPaginas"] - 1
+    assert len(body["data"]) == 50 and body["empty"] is False
+
+
+def test_nothing_matches_is_204_with_no_body(sim):
+    response = get(sim, codigoModalidadeContratacao=19)
+    assert response.status_code == 204 and response.content == b""
+    past_last = get(sim, pagina=10_000)
+    assert past_last.status_code == 204
+
+
+def test_empty_as_200_matches_the_real_empty_envelope(sample_envelopes):
+    with RunningSimulator(SimulatorConfig(seed=7, empty_as_200=True)) as running:
+        body = get(running, codigoModalidadeContratacao=19).json()
+    real = sample_envelopes["empty_page"]
+    assert body == real
+
+
+@pytest.mark.parametrize(
+    "params, status, message",
+    [
+        ({"tamanhoPagina": 500}, 400, "Tamanho de página inválido"),
+        ({"tamanhoPagina": 9}, 400, "Tamanho de página inválido"),
+        ({"codigoModalidadeContratacao": None}, 400, "codigoModalidadeContratacao"),
+        ({"dataInicial": None}, 400, "dataInicial"),
+        ({"pagina": None}, 400, "pagina"),
+        ({"pagina": 0}, 400, "página"),
+        ({"dataInicial": "2024-01-01"}, 400, "yyyyMMdd"),
+        ({"dataInicial": "20240101", "dataFinal": "20250102"}, 422, "365"),
+    ],
+)
+def test_validation_like_the_real_api(sim, params, status, message):
+    response = get(sim, **params)
+    assert response.status_code == status
+    body = response.json()
+    assert message in body["message"]
+    assert set(body) == {"timestamp", "status", "error", "message", "path"}
+
+
+def test_clock_shows_only_records_published_up_to_now():
+    with RunningSimulator(SimulatorConfig(seed=7, now=dt.datetime(2025, 10, 22, 9, 0))) as running:
+        morning = get(running).json()["totalRegistros"]
+        running.sim.configure(now=dt.datetime(2025, 10, 22, 15, 0))
+        afternoon = get(running).json()["totalRegistros"]
+        everything = [r for r in running.sim.all_records(DAY) if r["modalidadeId"] == 8]
+    expected_morning = sum(r["dataPublicacaoPncp"] <= "2025-10-22T09:00:00" for r in everything)
+    assert morning == expected_morning
+    assert 0 < morning < afternoon < len(everything)
+
+
+def test_late_records_appear_hours_after_their_publication():
+    config = SimulatorConfig(seed=7, late_fraction=0.2, late_hours=3, now=dt.datetime(2025, 10, 22, 12, 0))
+    with RunningSimulator(config) as running:
+        visible = {r["numeroControlePNCP"] for r in running.sim.visible_records(DAY)}
+        published_by_noon = [r for r in running.sim.all_records(DAY)
+                             if r["dataPublicacaoPncp"] <= "2025-10-22T12:00:00"]
+        hidden = [r for r in published_by_noon if r["numeroControlePNCP"] not in visible]
+        assert hidden, "some records published before noon are still hidden"
+        running.sim.configure(now=dt.datetime(2025, 10, 22, 15, 0, 1))
+        later = {r["numeroControlePNCP"] for r in running.sim.visible_records(DAY)}
+    assert {r["numeroControlePNCP"] for r in hidden} <= later
+
+
+def test_429_burst_is_html_without_retry_after():
+    with RunningSimulator(SimulatorConfig(seed=7, rate_limit_every=2, rate_limit_burst=2)) as running:
+        statuses = [get(running) for _ in range(4)]
+    limited = [r for r in statuses if r.status_code == 429]
+    assert limited and all(r.headers["Content-Type"].startswith("text/html") for r in limited)
+    assert all("Retry-After" not in r.headers for r in limited)
+    assert all(r.text.lstrip().startswith("<html>") for r in limited)
+
+
+def test_request_log_and_control_endpoints(sim):
+    sim.sim.reset_log()
+    get(sim, pagina=2)
+    log = requests.get(f"{sim.base_url}/_sim/log", timeout=5).json()
+    assert len(log) == 1 and log[0]["params"]["pagina"] == "2" and log[0]["status"] == 200
+    requests.post(f"{sim.base_url}/_sim/config", data=json.dumps({"now": "2025-10-22T10:00:00"}), timeout=5)
+    assert sim.sim.config.now == dt.datetime(2025, 10, 22, 10, 0)
+    sim.sim.configure(now=None)
+
+
+def test_simulator_binds_loopback_only(sim):
+    assert sim.base_url.startswith("http://127.0.0.1:")
