@@ -6,6 +6,7 @@ import copy
 import datetime as dt
 import json
 
+import pandas as pd
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pytest
@@ -108,6 +109,8 @@ def test_whole_pncp_prefix_reads_as_one_hive_dataset(tmp_path, sample_records):
     assert ids == sorted(r["numeroControlePNCP"] for r in sample_records + odd)
     per_day = table.group_by("day").aggregate([("numeroControlePNCP", "count")]).to_pylist()
     assert {r["day"]: r["numeroControlePNCP_count"] for r in per_day} == {22: 6, 23: len(odd)}
+    frame = pd.read_parquet(tmp_path / "bronze" / "pncp")  # what an analyst with pandas types
+    assert len(frame) == table.num_rows and "_raw" in frame.columns
 
 
 def test_dataset_reads_back_from_s3(seaweed, s3_store: ObjectStore, sample_records):

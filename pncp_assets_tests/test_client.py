@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 from collections import Counter
 
@@ -71,7 +72,7 @@ def test_no_page_cap_on_a_big_modalidade():
 
 
 def test_sweep_uses_the_brasilia_day_of_a_utc_moment(simulator):
-    late_evening = dt.datetime(2025, 10, 23, 1, 30, tzinfo=dt.timezone.utc)  # 22:30 on the 22nd in Brasília
+    late_evening = dt.datetime(2025, 10, 23, 1, 30, tzinfo=dt.UTC)  # 22:30 on the 22nd in Brasília
     make_client(simulator, modalidades=(8,)).sweep_day(late_evening)
     assert {e.params["dataInicial"] for e in simulator.sim.log} == {"20251022"}
 
@@ -81,7 +82,7 @@ def test_pacing_keeps_the_interval_between_requests(simulator):
     make_client(simulator, modalidades=(9,), request_interval_s=interval).sweep_day(DAY)
     arrivals = [e.at for e in simulator.sim.log]
     assert len(arrivals) >= 3
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert min(gaps) >= interval * 0.9  # arrival jitter on loopback is far below 10%
 
 
@@ -221,7 +222,8 @@ def test_full_day_with_every_fault_on_comes_back_complete_exactly_once():
         after = set(expected_ids(sim, tuple(range(1, 20))))
     ids = swept_ids(result)
     assert len(ids) == len(set(ids))
-    assert len(before) == 6000 and before <= set(ids)
+    assert len(before) == 6000 and before & after <= set(ids)
+    assert len(after) > len(before)  # records were published mid-sweep
     assert result.totals()["retries"] > 0
 
 
