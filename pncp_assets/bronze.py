@@ -91,6 +91,59 @@ def is_delta_key(key: str) -> bool:
     return key.endswith(".parquet") and "/_" not in key
 
 
+_DELTA_NAME = re.compile(r"^[a-z][a-z0-9_]*_(\d{8})_(\d{2})0000\.parquet$")
+
+
+def partition_of_delta(key: str) -> str | None:
+    """`.../pncp_20251022_080000.parquet` -> `2025-10-22-08:00` (None for any other file)."""
+    match = _DELTA_NAME.match(key.rsplit("/", 1)[-1])
+    if not match or not is_delta_key(key):
+        return None
+    day, hour = match.groups()
+    return f"{day[:4]}-{day[4:6]}-{day[6:]}-{hour}:00"
+
+
+def _stamp(moment: dt.datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def parse_stamp(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+
+
+def staging_key(source: str, partition_key: str, run_id: str, at: dt.datetime | None = None) -> str:
+    """A delta staged by one run: named by the partition, the time (for the grace period) and the run."""
+    start = parse_partition_key(partition_key)
+    safe_run = re.sub(r"[^A-Za-z0-9_-]", "", run_id)[:64] or "run"
+    return (f"{layer_prefix(source, '_staging', start)}{source}_{start:%Y%m%d_%H}0000"
+            f".{_stamp(at or utc_now())}.{safe_run}.parquet")
+
+
+def staged_at(key: str) -> dt.datetime | None:
+    """When a staged delta was written (from its name); None if the name is not a staging name."""
+    parts = key.rsplit("/", 1)[-1].split(".")
+    try:
+        return parse_stamp(parts[1]) if len(parts) == 4 else None
+    except ValueError:
+        return None
+
+
+def raw_sweep_key(source: str, day: str | dt.date, started: dt.datetime) -> str:
+    d = parse_day(day)
+    return f"{layer_prefix(source, '_raw', d)}sweep_{d:%Y%m%d}_{_stamp(started)}.json.gz"
+
+
+def raw_assignment_key(source: str, partition_key: str) -> str:
+    """Which sweep served partition H (a small JSON pointer)."""
+    start = parse_partition_key(partition_key)
+    return f"{layer_prefix(source, '_raw', start)}partition_{start:%Y%m%d_%H}0000.json"
+
+
+def rejected_key(source: str, partition_key: str) -> str:
+    start = parse_partition_key(partition_key)
+    return f"{layer_prefix(source, '_rejected', start)}{source}_{start:%Y%m%d_%H}0000.jsonl"
+
+
 # --- Schema -----------------------------------------------------------------------------------
 
 TIMESTAMP = pa.timestamp("ms", tz="America/Sao_Paulo")
@@ -290,6 +343,13 @@ def read_parquet(data: bytes, columns: Iterable[str] | None = None) -> pa.Table:
 def parquet_ids(data: bytes, id_field: str = ID_FIELD) -> list[str]:
     """The record IDs of one Bronze file (reads that column only)."""
     return read_parquet(data, columns=[id_field]).column(0).to_pylist()
+
+
+def concat_tables(tables: Sequence[pa.Table]) -> pa.Table:
+    tables = [t for t in tables if t is not None and t.num_rows]
+    if not tables:
+        return BRONZE_SCHEMA.empty_table()
+    return pa.concat_tables([t.cast(BRONZE_SCHEMA) for t in tables])
 
 
 def raw_records(table: pa.Table) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +93,16 @@ def validate_state(obj: Any, day: dt.date) -> tuple[dict[str, Any], set[str]]:
     unique = set(ids)
     if len(unique) != len(ids):
         raise CorruptState("processed_ids holds the same ID twice")
+    partitions = obj.get("partitions", {})
+    if not isinstance(partitions, dict):
+        raise CorruptState("partitions is not an object")
+    for name, entry in partitions.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("ids"), list):
+            raise CorruptState(f"partitions[{name!r}] has no ids list")
+        if not all(type(x) is str and x in unique for x in entry["ids"]):
+            raise CorruptState(f"partitions[{name!r}] names IDs missing from processed_ids")
+        if entry.get("staged") is not None and not isinstance(entry["staged"], str):
+            raise CorruptState(f"partitions[{name!r}].staged is not a key")
     return obj, unique
 
 
@@ -151,12 +161,19 @@ class StateManager:
         """A state whose `processed_ids` are the union of the IDs in the day's Bronze delta files."""
         day = parse_day(date)
         ids: set[str] = set()
+        partitions: dict[str, dict[str, Any]] = {}
         files = [k for k in self.storage.list(bronze.day_prefix(source, day)) if bronze.is_delta_key(k)]
         for key in files:
-            ids.update(x for x in bronze.parquet_ids(self.storage.get(key).data) if isinstance(x, str))
+            file_ids = sorted({x for x in bronze.parquet_ids(self.storage.get(key).data) if isinstance(x, str)})
+            ids.update(file_ids)
+            partition = bronze.partition_of_delta(key)
+            if partition is not None:
+                partitions[partition] = {"ids": file_ids, "staged": None, "rebuilt": True}
         state = new_state(day)
         state["processed_ids"] = sorted(ids)
         state["total_processed"] = len(ids)
+        if partitions:
+            state["partitions"] = partitions
         state["recovered_from_bronze"] = {"at": iso_utc(), "reason": reason[:500], "files": len(files)}
         self.log.warning(f"State for {source} {day}: rebuilt {len(ids)} IDs from {len(files)} Bronze file(s)")
         return state
@@ -186,6 +203,50 @@ class StateManager:
 
     # --- updating ------------------------------------------------------------------------------
 
+    def transact(
+        self,
+        source: str,
+        date: str | dt.date | dt.datetime,
+        change: Callable[[dict[str, Any], set[str]], tuple[dict[str, Any], set[str] | None] | None],
+        *,
+        fresh: bool = False,
+    ) -> tuple[dict[str, Any], bool]:
+        """Compare-and-swap the day's state, retried on fresh state until it wins.
+
+        `change(state, ids)` gets a shallow copy of the state and its ID set (do not mutate lists in
+        place: copy them) and returns the new state with its ID set (or None for "build it"), or None
+        for "nothing to write". Returns (state, written). `fresh=True` reloads before the first try.
+        """
+        source = bronze.validate_source(source)
+        day = parse_day(date)
+        key = bronze.state_key(source, day)
+        loaded = (None if fresh else self._cache.get(key)) or self._load(source, day)
+        for attempt in range(1, self.max_attempts + 1):
+            outcome = change(dict(loaded.state), loaded.ids)
+            if outcome is None:
+                return loaded.state, False
+            state, ids = outcome
+            state["total_processed"] = len(state["processed_ids"])
+            try:
+                if loaded.version is None:
+                    version = self.storage.put(key, encode_state(state), if_absent=True)
+                else:
+                    version = self.storage.put(key, encode_state(state), if_version=loaded.version)
+            except VersionConflict:
+                self._cache.pop(key, None)
+                # Someone else wrote first: back off a little, reload, and apply the change to their state.
+                time.sleep(min(0.5, 0.01 * attempt) * random.random())
+                loaded = self._load(source, day)
+                continue
+            except BaseException:
+                self._cache.pop(key, None)  # `change` may have touched the cached ID set
+                raise
+            self._cache[key] = _Loaded(state, version, ids)
+            if attempt > 1:
+                self.log.info(f"State {source} {day}: written after {attempt - 1} concurrent update(s)")
+            return state, True
+        raise StateError(f"could not update {key}: {self.max_attempts} compare-and-swap attempts lost")
+
     def update_state(
         self,
         source: str,
@@ -197,41 +258,25 @@ class StateManager:
 
         Records one execution entry: `new_records` counts the IDs this call really added.
         """
-        source = bronze.validate_source(source)
-        day = parse_day(date)
-        key = bronze.state_key(source, day)
         incoming = sorted(set(new_ids))
         if incoming and (set(map(type, incoming)) != {str} or incoming[0] == ""):
             raise ValueError("new_ids must be non-empty strings")
-        loaded = self._cache.get(key) or self._load(source, day)
-        for attempt in range(1, self.max_attempts + 1):
-            state = dict(loaded.state)
-            existing = loaded.ids
-            added = [x for x in incoming if x not in existing]
-            # Both lists are sorted: Timsort merges the two runs in linear time.
-            state["processed_ids"] = sorted(state["processed_ids"] + added) if added else state["processed_ids"]
-            state["total_processed"] = len(state["processed_ids"])
+        added_count = 0
+
+        def change(state: dict[str, Any], existing: set[str]) -> tuple[dict[str, Any], set[str]]:
+            nonlocal added_count
+            added = add_ids(state, existing, incoming)
+            added_count = len(added)
             now = iso_utc()
             state["last_execution"] = now
             state["executions"] = [*state["executions"], execution_entry(now, len(added), execution_metadata)]
-            try:
-                if loaded.version is None:
-                    version = self.storage.put(key, encode_state(state), if_absent=True)
-                else:
-                    version = self.storage.put(key, encode_state(state), if_version=loaded.version)
-            except VersionConflict:
-                # Someone else wrote first: back off a little, reload, and merge into their state.
-                time.sleep(min(0.5, 0.01 * attempt) * random.random())
-                loaded = self._load(source, day)
-                continue
-            existing.update(added)  # the old version's set is obsolete now: reuse it
-            self._cache[key] = _Loaded(state, version, existing)
-            self.log.info(
-                f"State updated: {source} {day} +{len(added)} IDs -> {state['total_processed']} processed"
-                + (f" (after {attempt - 1} concurrent update(s))" if attempt > 1 else "")
-            )
-            return state
-        raise StateError(f"could not update {key}: {self.max_attempts} compare-and-swap attempts lost")
+            existing.update(added)  # transact drops the cached set if the write fails
+            return state, existing
+
+        state, _ = self.transact(source, date, change)
+        self.log.info(f"State updated: {source} {parse_day(date)} +{added_count} IDs -> "
+                      f"{state['total_processed']} processed")
+        return state
 
     def get_state_summary(self, source: str, date: str | dt.date | dt.datetime) -> dict[str, Any]:
         state = self.load_state(source, date)
@@ -274,6 +319,16 @@ def _split(
     if not validate_each and pncp_mask and not all_valid_ids([r[id_field] for r in new]):
         return None
     return new, rejected, already, in_input
+
+
+def add_ids(state: dict[str, Any], existing: set[str], incoming: Sequence[str]) -> list[str]:
+    """Merge sorted `incoming` into the state's sorted `processed_ids`; returns the IDs really added."""
+    added = [x for x in incoming if x not in existing]
+    if added:
+        # Both lists are sorted: Timsort merges the two runs in linear time.
+        state["processed_ids"] = sorted(state["processed_ids"] + added)
+    state["total_processed"] = len(state["processed_ids"])
+    return added
 
 
 def filter_stats(
