@@ -4,8 +4,43 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pncp_assets.resources import BronzeStorage
+from pncp_assets.assets import bronze_consistent, pncp_daily_state, pncp_new_records, pncp_raw_pages
+from pncp_assets.io_manager import BronzeParquetIOManager
+from pncp_assets.partitions import hourly_partitions
+from pncp_assets.resources import BronzeStorage, PncpApi
+
+bronze_assets = [pncp_raw_pages, pncp_new_records, pncp_daily_state]
+
+pncp_hourly_ingestion = dg.define_asset_job(
+    "pncp_hourly_ingestion",
+    selection=dg.AssetSelection.assets(*bronze_assets),
+    partitions_def=hourly_partitions,
+    description="Sweep day(H), file H's new records in Bronze, confirm the day's state.",
+)
+
+# Runs only the consistency check over Bronze that already exists: for CI against production storage.
+pncp_checks = dg.define_asset_job(
+    "pncp_checks",
+    selection=dg.AssetSelection.checks(bronze_consistent),
+    partitions_def=hourly_partitions,
+)
+
+pncp_hourly_schedule = dg.build_schedule_from_partitioned_job(
+    pncp_hourly_ingestion, name="pncp_hourly_schedule", minute_of_hour=5,
+    description="Each hour at :05, for the hour just finished (Brasília time).",
+)
+
+storage = BronzeStorage.from_env()
 
 defs = dg.Definitions(
-    resources={"bronze_storage": BronzeStorage.from_env()},
+    assets=bronze_assets,
+    asset_checks=[bronze_consistent],
+    jobs=[pncp_hourly_ingestion, pncp_checks],
+    schedules=[pncp_hourly_schedule],
+    resources={
+        "bronze_storage": storage,
+        "pncp_api": PncpApi.from_env(),
+        "bronze_io_manager": BronzeParquetIOManager(storage=storage),
+    },
+    executor=dg.in_process_executor,
 )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pncp_assets.config import StorageSettings
+from pncp_assets.config import PncpSettings, StorageSettings, parse_modalidades
+from pncp_assets.pncp.client import PncpClient
 from pncp_assets.storage import ObjectStore, storage_from_settings
 
 
@@ -32,4 +33,32 @@ class BronzeStorage(dg.ConfigurableResource):
     def object_store(self) -> ObjectStore:
         return storage_from_settings(
             StorageSettings(self.storage_type, self.data_dir, self.bucket, self.endpoint_url, self.region)
+        )
+
+
+class PncpApi(dg.ConfigurableResource):
+    """The PNCP consultation API: where it is, how fast to ask, which modalidades, how to retry."""
+
+    base_url: str = "https://pncp.gov.br/api/consulta"
+    request_interval_s: float = 2.0
+    modalidades: str = "1..19"
+    max_attempts: int = 8
+    backoff_initial_s: float = 2.0
+    backoff_max_s: float = 60.0
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 90.0
+    sweep_max_age_minutes: float = 60.0  # a stored sweep younger than this serves the hours it covers
+
+    @classmethod
+    def from_env(cls) -> PncpApi:
+        s = PncpSettings.from_env()
+        return cls(base_url=s.base_url, request_interval_s=s.request_interval_s,
+                   modalidades=",".join(str(m) for m in s.modalidades))
+
+    def client(self, logger: object = None) -> PncpClient:
+        return PncpClient(
+            self.base_url, request_interval_s=self.request_interval_s,
+            modalidades=parse_modalidades(self.modalidades), max_attempts=self.max_attempts,
+            backoff_initial_s=self.backoff_initial_s, backoff_max_s=self.backoff_max_s,
+            connect_timeout_s=self.connect_timeout_s, read_timeout_s=self.read_timeout_s, logger=logger,
         )

@@ -35,7 +35,7 @@ class CorruptState(ValueError):
 
 
 @dataclass
-class _Loaded:
+class Loaded:
     state: dict[str, Any]
     version: str | None  # None: no state file exists yet
     _ids: set[str] | None = None
@@ -127,16 +127,16 @@ class StateManager:
         self.storage = storage if storage is not None else get_storage_client()
         self.log = logger or logging.getLogger(__name__)
         self.max_attempts = max_attempts
-        self._cache: dict[str, _Loaded] = {}
+        self._cache: dict[str, Loaded] = {}
 
     # --- loading -------------------------------------------------------------------------------
 
-    def _load(self, source: str, day: dt.date) -> _Loaded:
+    def _load(self, source: str, day: dt.date) -> Loaded:
         key = bronze.state_key(source, day)
         try:
             stored = self.storage.get(key)
         except NotFound:
-            loaded = _Loaded(new_state(day), None)
+            loaded = Loaded(new_state(day), None)
         else:
             try:
                 state, ids = validate_state(json.loads(stored.data), day)
@@ -146,7 +146,7 @@ class StateManager:
                     f"State file {key} is corrupted ({reason[:200]}): rebuilding it from the day's Bronze files"
                 )
                 state, ids = self.rebuild_from_bronze(source, day, reason=reason), None
-            loaded = _Loaded(state, stored.version, ids)  # keep the version so the next swap replaces it
+            loaded = Loaded(state, stored.version, ids)  # keep the version so the next swap replaces it
         self._cache[key] = loaded
         return loaded
 
@@ -154,7 +154,7 @@ class StateManager:
         """The day's state; a fresh one when there is no file; rebuilt from Bronze when corrupted."""
         return self._load(bronze.validate_source(source), parse_day(date)).state
 
-    def _load_checked(self, source: str, date: str | dt.date | dt.datetime) -> _Loaded:
+    def _load_checked(self, source: str, date: str | dt.date | dt.datetime) -> Loaded:
         return self._load(bronze.validate_source(source), parse_day(date))
 
     def rebuild_from_bronze(self, source: str, date: str | dt.date | dt.datetime, reason: str = "") -> dict[str, Any]:
@@ -193,15 +193,32 @@ class StateManager:
         they come back in `stats["rejected_records"]` (with the reason) and are counted in `rejected`.
         """
         seen = self._load_checked(source, date).ids
-        result = _split(records, seen, id_field, validate_each=False)
-        if result is None:  # some ID is invalid: split again, checking each one
-            result = _split(records, seen, id_field, validate_each=True)
-        new, rejected, already, in_input = result
+        new, rejected, already, in_input = split(records, seen, id_field)
         stats = filter_stats(len(records), len(new), already, in_input, rejected)
         self.log.info(format_filter_line(stats))
         return new, stats
 
     # --- updating ------------------------------------------------------------------------------
+
+    def load_fresh(self, source: str, date: str | dt.date | dt.datetime) -> Loaded:
+        """The day's state as stored now, with its version tag (for a later `swap`)."""
+        return self._load_checked(source, date)
+
+    def swap(self, source: str, date: str | dt.date | dt.datetime, loaded: Loaded, state: dict[str, Any],
+             ids: set[str] | None = None) -> None:
+        """One compare-and-swap of `state` over the version `loaded` came from; `VersionConflict` if
+        someone wrote in between."""
+        key = bronze.state_key(bronze.validate_source(source), parse_day(date))
+        state["total_processed"] = len(state["processed_ids"])
+        try:
+            if loaded.version is None:
+                version = self.storage.put(key, encode_state(state), if_absent=True)
+            else:
+                version = self.storage.put(key, encode_state(state), if_version=loaded.version)
+        except BaseException:
+            self._cache.pop(key, None)
+            raise
+        self._cache[key] = Loaded(state, version, ids)
 
     def transact(
         self,
@@ -226,22 +243,13 @@ class StateManager:
             if outcome is None:
                 return loaded.state, False
             state, ids = outcome
-            state["total_processed"] = len(state["processed_ids"])
             try:
-                if loaded.version is None:
-                    version = self.storage.put(key, encode_state(state), if_absent=True)
-                else:
-                    version = self.storage.put(key, encode_state(state), if_version=loaded.version)
+                self.swap(source, day, loaded, state, ids)
             except VersionConflict:
-                self._cache.pop(key, None)
                 # Someone else wrote first: back off a little, reload, and apply the change to their state.
-                time.sleep(min(0.5, 0.01 * attempt) * random.random())
+                backoff(attempt)
                 loaded = self._load(source, day)
                 continue
-            except BaseException:
-                self._cache.pop(key, None)  # `change` may have touched the cached ID set
-                raise
-            self._cache[key] = _Loaded(state, version, ids)
             if attempt > 1:
                 self.log.info(f"State {source} {day}: written after {attempt - 1} concurrent update(s)")
             return state, True
@@ -290,14 +298,18 @@ class StateManager:
         }
 
 
+def split(
+    records: Sequence[Any], seen: set[str], id_field: str = ID_FIELD
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, int]:
+    """Split records into (new, rejected, already processed count, repeated-in-input count)."""
+    return _split(records, seen, id_field, False) or _split(records, seen, id_field, True)  # type: ignore[return-value]
+
+
 def _split(
     records: Sequence[Any], seen: set[str], id_field: str, validate_each: bool
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, int] | None:
-    """Split records into new, rejected, already processed and repeated in the input.
-
-    The fast pass (`validate_each=False`) checks the new IDs against the mask all at once and
-    returns None if any fails, so the caller can redo the split checking each ID.
-    """
+    """The fast pass (`validate_each=False`) checks the new IDs against the mask all at once and
+    returns None if any fails, so that `split` can redo it checking each ID."""
     pncp_mask = id_field == ID_FIELD
     new: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
@@ -319,6 +331,11 @@ def _split(
     if not validate_each and pncp_mask and not all_valid_ids([r[id_field] for r in new]):
         return None
     return new, rejected, already, in_input
+
+
+def backoff(attempt: int) -> None:
+    """A short random pause before retrying a lost compare-and-swap (spreads out the contenders)."""
+    time.sleep(min(0.5, 0.01 * attempt) * random.random())
 
 
 def add_ids(state: dict[str, Any], existing: set[str], incoming: Sequence[str]) -> list[str]:

@@ -1,0 +1,378 @@
+"""The commit protocol of hourly deltas: every swept record lands in exactly one delta file of its day.
+
+A run of partition H:
+1. recover: any claimed partition whose published delta is incomplete is published again from its
+   staged file (roll forward); one whose staged file is gone too loses its claim, so its IDs are simply
+   ingested again;
+2. delta(H) = the rows H already holds + swept records published before the end of H that the state
+   has never seen; it is written to a staging key named by the run;
+3. the state file, the single commit point, is compare-and-swapped with H's claim (its IDs, the staged
+   key); a lost swap means: reload, recompute, stage again;
+4. publish: the delta is written to H's key, only ever replacing a file whose IDs it contains (so a
+   late, stale publisher can never shrink a partition);
+5. finalize (the `pncp_daily_state` asset): check the published file holds the claim, clear the staged
+   key, remove the staged file, and remove orphans past a grace period (never those of a live run).
+A half-written object is never trusted: files are checked to parse and hold the IDs a claim names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pncp_assets import bronze
+from pncp_assets.brasilia import TZ, iso_utc, utc_now
+from pncp_assets.pncp.records import ID_FIELD
+from pncp_assets.state import Loaded, StateManager, backoff, execution_entry, filter_stats, format_filter_line, split
+from pncp_assets.storage import NotFound, ObjectStore, VersionConflict
+
+STAGING_GRACE = dt.timedelta(hours=24)
+
+
+class PublishConflict(RuntimeError):
+    """A published delta holds IDs that the claim being published does not: refusing to drop them."""
+
+
+@dataclass
+class DeltaOutput:
+    """What a run of H publishes: the delta's rows, its Parquet bytes and IDs."""
+
+    partition_key: str
+    key: str
+    table: pa.Table
+    data: bytes
+    ids: frozenset[str]
+
+
+@dataclass
+class CommitResult:
+    partition_key: str
+    key: str
+    status: str  # written | unchanged | no_data
+    reason: str | None  # for no_data: all_duplicates | no_data_from_api
+    stats: dict[str, Any]
+    held: int = 0
+    new_ids: list[str] = field(default_factory=list)
+    output: DeltaOutput | None = None
+    rejected_key: str | None = None
+    attempts: int = 1
+
+
+@dataclass
+class CheckReport:
+    passed: bool
+    problems: list[str]
+    offending: list[dict[str, Any]]  # up to 20: {"id": ..., "files": [...]}
+    files: int
+    delta_rows: int
+
+
+def published_before(record: Any, end: dt.datetime) -> bool:
+    """Published (dataPublicacaoPncp, Brasília time) before `end`; a record without a readable
+    publication time counts as published now, so it is never left out."""
+    value = record.get("dataPublicacaoPncp") if isinstance(record, dict) else None
+    try:
+        moment = dt.datetime.fromisoformat(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return True
+    moment = moment.replace(tzinfo=TZ) if moment.tzinfo is None else moment
+    return moment < end
+
+
+def _ids_of(data: bytes) -> list[str] | None:
+    """The IDs of a Parquet delta, or None when it does not parse (never trust a broken object)."""
+    try:
+        return [x for x in bronze.parquet_ids(data) if isinstance(x, str)]
+    except Exception:
+        return None
+
+
+def publish_delta(store: ObjectStore, key: str, data: bytes, ids: frozenset[str] | set[str]) -> str:
+    """Write a delta at its key unless the file there already holds all its IDs; never drop an ID.
+
+    Returns "written" or "kept". Compare-and-swap on the key, so two publishers cannot interleave.
+    """
+    for attempt in range(1, 101):
+        try:
+            current = store.get(key)
+        except NotFound:
+            try:
+                store.put(key, data, if_absent=True)
+                return "written"
+            except VersionConflict:
+                continue
+        current_ids = _ids_of(current.data)
+        if current_ids is not None:
+            present = set(current_ids)
+            if present >= ids:
+                return "kept"
+            if not present <= ids:
+                extra = sorted(present - ids)[:5]
+                raise PublishConflict(f"{key} holds IDs the claim does not ({extra}...): not overwriting it")
+        try:
+            store.put(key, data, if_version=current.version)
+            return "written"
+        except VersionConflict:
+            backoff(attempt)
+    raise RuntimeError(f"could not publish {key}: too many concurrent writers")
+
+
+class DeltaCommitter:
+    """Runs the protocol for one source on one ObjectStore (framework-free)."""
+
+    def __init__(self, storage: ObjectStore, source: str = "pncp", logger: Any = None,
+                 staging_grace: dt.timedelta = STAGING_GRACE):
+        self.storage = storage
+        self.source = bronze.validate_source(source)
+        self.log = logger or logging.getLogger(__name__)
+        self.state = StateManager(storage, logger=self.log)
+        self.staging_grace = staging_grace
+
+    # --- reading files ---------------------------------------------------------------------------
+
+    def _delta_ids(self, partition_key: str) -> set[str]:
+        try:
+            data = self.storage.get(bronze.delta_key(self.source, partition_key)).data
+        except NotFound:
+            return set()
+        return set(_ids_of(data) or [])
+
+    def _whole(self, key: str | None, want: set[str]) -> bytes | None:
+        """The object's bytes if it parses and holds every wanted ID."""
+        if not key:
+            return None
+        try:
+            data = self.storage.get(key).data
+        except NotFound:
+            return None
+        ids = _ids_of(data)
+        return data if ids is not None and want <= set(ids) else None
+
+    def _partition_rows(self, partition_key: str, entry: dict[str, Any]) -> pa.Table:
+        want = set(entry["ids"])
+        data = self._whole(bronze.delta_key(self.source, partition_key), want) or self._whole(entry.get("staged"), want)
+        if data is None:
+            raise RuntimeError(f"partition {partition_key}: neither its delta nor its staged file holds its claim")
+        table = bronze.read_parquet(data)
+        keep = pc.is_in(table.column(ID_FIELD), value_set=pa.array(sorted(want), type=pa.string()))
+        return table.filter(keep)
+
+    # --- 1. recovery -------------------------------------------------------------------------------
+
+    def recover(self, day: dt.date) -> list[str]:
+        """Roll forward claimed partitions whose published delta is incomplete; drop claims nothing holds."""
+        notes: list[str] = []
+        for attempt in range(1, self.state.max_attempts + 1):
+            loaded = self.state.load_fresh(self.source, day)
+            partitions = loaded.state.get("partitions", {})
+            lost: dict[str, set[str]] = {}
+            for pk, entry in partitions.items():
+                if not entry.get("staged"):
+                    continue
+                want = set(entry["ids"])
+                published = self._delta_ids(pk)
+                if want <= published:
+                    continue
+                data = self._whole(entry["staged"], want)
+                if data is not None:
+                    publish_delta(self.storage, bronze.delta_key(self.source, pk), data, frozenset(want))
+                    notes.append(f"rolled {pk} forward from {entry['staged']}")
+                    self.log.warning(f"Recovery: published {pk} again from its staged file ({len(want)} records)")
+                else:
+                    lost[pk] = want - published
+            if not lost:
+                return notes
+            state = dict(loaded.state)
+            parts = dict(partitions)
+            gone = set().union(*lost.values())
+            for pk in lost:
+                kept = sorted(set(parts[pk]["ids"]) - lost[pk])
+                if kept:
+                    parts[pk] = {**parts[pk], "ids": kept, "staged": None}
+                else:
+                    del parts[pk]
+            state["partitions"] = parts
+            state["processed_ids"] = [x for x in state["processed_ids"] if x not in gone]
+            try:
+                self.state.swap(self.source, day, loaded, state)
+            except VersionConflict:
+                backoff(attempt)
+                continue
+            for pk, ids in lost.items():
+                self.log.warning(f"Recovery: {len(ids)} IDs claimed by {pk} are in no whole file; they will be "
+                                 f"ingested again")
+                notes.append(f"dropped {len(ids)} lost IDs of {pk}")
+            return notes
+        raise RuntimeError(f"recovery of {day} kept losing compare-and-swap")
+
+    # --- 2-3. stage and claim ------------------------------------------------------------------
+
+    def commit(self, partition_key: str, records: list[tuple[dict[str, Any], bronze.Provenance]],
+               run_id: str) -> CommitResult:
+        start = bronze.parse_partition_key(partition_key)
+        day, end = start.date(), start + dt.timedelta(hours=1)
+        key = bronze.delta_key(self.source, partition_key)
+        self.recover(day)
+        eligible = [(r, p) for r, p in records if published_before(r, end)]
+        provenance = {id(r): p for r, p in eligible}
+        rows = [r for r, _ in eligible]
+        for attempt in range(1, self.state.max_attempts + 1):
+            loaded = self.state.load_fresh(self.source, day)
+            entry = loaded.state.get("partitions", {}).get(partition_key)
+            held_ids: list[str] = list(entry["ids"]) if entry else []
+            new, rejected, already, in_input = split(rows, loaded.ids, ID_FIELD)
+            stats = filter_stats(len(rows), len(new), already, in_input, rejected)
+            rejected_key = self._keep_rejected(partition_key, rejected) if attempt == 1 else None
+            if not new:
+                self.log.info(format_filter_line(stats))
+                status = "unchanged" if held_ids else "no_data"
+                reason = None if held_ids else ("all_duplicates" if rows else "no_data_from_api")
+                return CommitResult(partition_key, key, status, reason, stats, len(held_ids),
+                                    rejected_key=rejected_key, attempts=attempt)
+            new_table = bronze.records_to_table(new, partition_key=partition_key,
+                                                provenance=[provenance[id(r)] for r in new])
+            held_table = self._partition_rows(partition_key, entry) if entry else None
+            table = bronze.concat_tables([held_table, new_table])
+            data = bronze.table_to_parquet(table)
+            new_ids = [r[ID_FIELD] for r in new]
+            all_ids = frozenset(held_ids) | frozenset(new_ids)
+            staged = bronze.staging_key(self.source, partition_key, run_id)
+            self.storage.put(staged, data)
+            state = self._claimed(loaded, partition_key, sorted(all_ids), new_ids, staged, run_id, stats)
+            try:
+                self.state.swap(self.source, day, loaded, state, loaded.ids | set(new_ids))
+            except VersionConflict:
+                self.storage.delete(staged)  # ours alone: no claim names it
+                self.log.info(f"{partition_key}: another run committed first; recomputing on its state")
+                backoff(attempt)
+                continue
+            if entry and entry.get("staged") and entry["staged"] != staged:
+                self.storage.delete(entry["staged"])  # superseded: our delta holds all of it
+            self.log.info(format_filter_line(stats))
+            self.log.info(f"{partition_key}: claimed {len(new_ids)} new + {len(held_ids)} held records")
+            output = DeltaOutput(partition_key, key, table, data, all_ids)
+            return CommitResult(partition_key, key, "written", None, stats, len(held_ids), new_ids, output,
+                                rejected_key, attempt)
+        raise RuntimeError(f"{partition_key}: could not commit, compare-and-swap kept losing")
+
+    def _claimed(self, loaded: Loaded, partition_key: str, ids: list[str], new_ids: list[str], staged: str,
+                 run_id: str, stats: dict[str, Any]) -> dict[str, Any]:
+        state = dict(loaded.state)
+        state["processed_ids"] = sorted(state["processed_ids"] + new_ids)
+        now = iso_utc()
+        parts = dict(state.get("partitions", {}))
+        parts[partition_key] = {"ids": ids, "staged": staged, "run_id": run_id, "committed_at": now}
+        state["partitions"] = parts
+        state["last_execution"] = now
+        metadata = {k: v for k, v in stats.items() if k != "rejected_records"}
+        metadata.update(partition=partition_key, run_id=run_id)
+        state["executions"] = [*state["executions"], execution_entry(now, len(new_ids), metadata)]
+        return state
+
+    def _keep_rejected(self, partition_key: str, rejected: list[dict[str, Any]]) -> str | None:
+        if not rejected:
+            return None
+        key = bronze.rejected_key(self.source, partition_key)
+        lines = [json.dumps(r, ensure_ascii=False, default=str) for r in rejected]
+        self.storage.put(key, ("\n".join(lines) + "\n").encode("utf-8"))
+        self.log.warning(f"{partition_key}: {len(rejected)} records rejected by the ID rules, kept at {key}")
+        return key
+
+    # --- 4. publish ----------------------------------------------------------------------------
+
+    def publish(self, output: DeltaOutput) -> str:
+        return publish_delta(self.storage, output.key, output.data, output.ids)
+
+    # --- 5. finalize ---------------------------------------------------------------------------
+
+    def finalize(self, partition_key: str) -> dict[str, Any]:
+        """Make sure H's published delta holds its claim, then retire its staged file and old orphans."""
+        day = bronze.parse_partition_key(partition_key).date()
+        self.recover(day)
+        for attempt in range(1, self.state.max_attempts + 1):
+            loaded = self.state.load_fresh(self.source, day)
+            parts = loaded.state.get("partitions", {})
+            entry = parts.get(partition_key)
+            if not entry or not entry.get("staged"):
+                break
+            if not set(entry["ids"]) <= self._delta_ids(partition_key):
+                self.recover(day)
+                continue
+            state = dict(loaded.state)
+            state["partitions"] = {**parts, partition_key: {**entry, "staged": None}}
+            try:
+                self.state.swap(self.source, day, loaded, state, loaded.ids)
+            except VersionConflict:
+                backoff(attempt)
+                continue
+            self.storage.delete(entry["staged"])
+            break
+        removed = self.remove_orphans(day)
+        state = self.state.load_fresh(self.source, day).state
+        return {"total_processed": state["total_processed"], "executions": len(state["executions"]),
+                "partitions": len(state.get("partitions", {})), "orphans_removed": removed}
+
+    def remove_orphans(self, day: dt.date, now: dt.datetime | None = None) -> int:
+        """Delete staged files that no claim names and that are older than the grace period: a younger
+        one may belong to a run still in flight."""
+        state = self.state.load_fresh(self.source, day).state
+        named = {e.get("staged") for e in state.get("partitions", {}).values()}
+        now = now or utc_now()
+        removed = 0
+        for key in self.storage.list(bronze.layer_prefix(self.source, "_staging", day)):
+            written = bronze.staged_at(key)
+            if key not in named and written is not None and now - written > self.staging_grace:
+                self.storage.delete(key)
+                removed += 1
+        return removed
+
+    # --- the no_duplicates check ---------------------------------------------------------------
+
+    def check(self, partition_key: str) -> CheckReport:
+        """No ID twice in H's delta, none of its IDs in another delta of the day, and the state's IDs
+        equal to the union of the day's Bronze IDs (plus claims still being published)."""
+        day = bronze.parse_partition_key(partition_key).date()
+        own_key = bronze.delta_key(self.source, partition_key)
+        files: dict[str, list[str]] = {}
+        for key in self.storage.list(bronze.day_prefix(self.source, day)):
+            if bronze.is_delta_key(key):
+                files[key] = _ids_of(self.storage.get(key).data) or []
+        where: dict[str, list[str]] = {}
+        for key, ids in files.items():
+            for x in ids:
+                where.setdefault(x, []).append(key)
+        problems: list[str] = []
+        bad: dict[str, list[str]] = {}
+        own = files.get(own_key, [])
+        twice = [x for x, n in Counter(own).items() if n > 1]
+        if twice:
+            problems.append(f"{len(twice)} IDs appear more than once in {own_key}")
+            bad.update({x: where[x] for x in twice})
+        elsewhere = [x for x in set(own) if len(set(where[x])) > 1]
+        if elsewhere:
+            problems.append(f"{len(elsewhere)} IDs of {partition_key} are also in other delta files of the day")
+            bad.update({x: sorted(set(where[x])) for x in elsewhere})
+        state = self.state.load_fresh(self.source, day).state
+        processed = set(state["processed_ids"])
+        in_bronze = set(where)
+        pending: set[str] = set()
+        for pk, entry in state.get("partitions", {}).items():
+            if entry.get("staged"):
+                pending |= set(entry["ids"]) - set(files.get(bronze.delta_key(self.source, pk), []))
+        not_in_state = in_bronze - processed
+        not_in_bronze = processed - in_bronze - pending
+        if not_in_state:
+            problems.append(f"{len(not_in_state)} IDs in Bronze are missing from the state")
+            bad.update({x: where[x] for x in not_in_state})
+        if not_in_bronze:
+            problems.append(f"{len(not_in_bronze)} IDs in the state are in no Bronze delta file")
+            bad.update({x: ["(state only)"] for x in not_in_bronze})
+        offending = [{"id": x, "files": files_} for x, files_ in sorted(bad.items())[:20]]
+        return CheckReport(not problems, problems, offending, len(files), len(own))

@@ -1,0 +1,126 @@
+"""Raw sweeps under `pncp/_raw/`: every page exactly as fetched, and which sweep served which hour.
+
+One sweep of a day serves every hour that ended before the sweep started, as long as it is recent
+(`max_age`): a backfill of a finished day sweeps it once, not 24 times, while an hourly run always
+sees the day as it is now.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pncp_assets import bronze
+from pncp_assets.brasilia import TZ, iso_utc, utc_now
+from pncp_assets.pncp.client import PncpClient, SweepResult
+from pncp_assets.storage import NotFound, ObjectStore
+
+DEFAULT_MAX_AGE = dt.timedelta(hours=1)
+
+
+@dataclass
+class StoredSweep:
+    """A sweep as stored: its key, when it started, its pages and per-modalidade reports."""
+
+    key: str
+    day: dt.date
+    started: dt.datetime
+    pages: list[dict[str, Any]]
+    reports: dict[str, dict[str, Any]]
+    reused: bool = False
+
+    def records(self) -> list[tuple[dict[str, Any], bronze.Provenance]]:
+        """Each distinct record once (first copy seen) with the modalidade and page it came from;
+        records without a usable ID are all kept (the state rejects them, visibly)."""
+        seen: set[str] = set()
+        out: list[tuple[dict[str, Any], bronze.Provenance]] = []
+        for page in self.pages:
+            provenance = bronze.Provenance(page["modalidade"], page["pagina"])
+            for record in page["records"]:
+                rid = record.get("numeroControlePNCP") if isinstance(record, dict) else None
+                if isinstance(rid, str):
+                    if rid in seen:
+                        continue
+                    seen.add(rid)
+                out.append((record, provenance))
+        return out
+
+    def totals(self) -> dict[str, int]:
+        keys = ("pages", "requests", "retries", "short_pages_rerequested", "records_seen", "distinct_ids",
+                "total_registros", "shortfall")
+        return {k: sum(int(r.get(k, 0)) for r in self.reports.values()) for k in keys}
+
+
+class SweepStore:
+    def __init__(self, storage: ObjectStore, source: str = "pncp", logger: Any = None):
+        self.storage = storage
+        self.source = bronze.validate_source(source)
+        self.log = logger or logging.getLogger(__name__)
+
+    def save(self, result: SweepResult, started: dt.datetime) -> StoredSweep:
+        key = bronze.raw_sweep_key(self.source, result.day, started)
+        pages = [{"modalidade": p.modalidade, "pagina": p.pagina, "status": p.status, "fetched_at": p.fetched_at,
+                  "attempts": p.attempts, "total_registros": p.total_registros, "total_paginas": p.total_paginas,
+                  "records": p.records} for p in result.pages]
+        reports = {str(m): vars(r) for m, r in result.reports.items()}
+        body = {"day": result.day.isoformat(), "started": iso_utc(started), "finished": iso_utc(),
+                "pages": pages, "reports": reports}
+        data = gzip.compress(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), 6)
+        self.storage.put(key, data, if_absent=True)
+        return StoredSweep(key, result.day, started, pages, reports)
+
+    def load(self, key: str) -> StoredSweep:
+        body = json.loads(gzip.decompress(self.storage.get(key).data))
+        started = dt.datetime.strptime(body["started"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+        return StoredSweep(key, dt.date.fromisoformat(body["day"]), started, body["pages"], body["reports"])
+
+    def reusable_for(self, partition_key: str, now: dt.datetime | None = None,
+                     max_age: dt.timedelta = DEFAULT_MAX_AGE) -> str | None:
+        """The newest stored sweep of H's day that started after H ended and is younger than max_age."""
+        hour_end = bronze.parse_partition_key(partition_key) + dt.timedelta(hours=1)
+        now = now or utc_now()
+        prefix = bronze.layer_prefix(self.source, "_raw", hour_end.astimezone(TZ) - dt.timedelta(hours=1))
+        best: tuple[dt.datetime, str] | None = None
+        for key in self.storage.list(prefix):
+            name = key.rsplit("/", 1)[-1]
+            if not (name.startswith("sweep_") and name.endswith(".json.gz")):
+                continue
+            try:
+                started = bronze.parse_stamp(name[len("sweep_YYYYMMDD_"):-len(".json.gz")])
+            except ValueError:
+                continue
+            if started >= hour_end and now - started <= max_age and (best is None or started > best[0]):
+                best = (started, key)
+        return best[1] if best else None
+
+    def sweep_for(self, partition_key: str, client: PncpClient, now: dt.datetime | None = None,
+                  max_age: dt.timedelta = DEFAULT_MAX_AGE) -> StoredSweep:
+        """Reuse a recent sweep of H's day that covers H, or sweep the day now; record the choice for H."""
+        key = self.reusable_for(partition_key, now, max_age)
+        if key is not None:
+            sweep = self.load(key)
+            sweep.reused = True
+            self.log.info(f"Reusing the sweep of {sweep.day} started {iso_utc(sweep.started)} for {partition_key}")
+        else:
+            started = utc_now()
+            day = bronze.parse_partition_key(partition_key).date()
+            sweep = self.save(client.sweep_day(day), started)
+        self.storage.put_json(bronze.raw_assignment_key(self.source, partition_key),
+                              {"partition": partition_key, "sweep": sweep.key, "reused": sweep.reused,
+                               "assigned_at": iso_utc()})
+        return sweep
+
+    def assigned(self, partition_key: str) -> StoredSweep:
+        """The sweep that pncp_raw_pages chose for H."""
+        try:
+            pointer = self.storage.get_json(bronze.raw_assignment_key(self.source, partition_key))
+        except NotFound:
+            raise LookupError(f"no raw sweep for partition {partition_key}: materialize pncp_raw_pages "
+                              f"for it first") from None
+        sweep = self.load(pointer["sweep"])
+        sweep.reused = bool(pointer.get("reused"))
+        return sweep
