@@ -2,6 +2,7 @@
 
 
 import datetime as dt
+import os
 from typing import Any
 
 import dagster as dg
@@ -16,8 +17,13 @@ GROUP = "bronze_pncp"
 SOURCE = "pncp"
 
 # Transient API trouble that outlasts the client's own retries (a long 429 block, a gateway outage)
-# gets a fresh attempt of the step a few minutes later.
-api_retry_policy = dg.RetryPolicy(max_retries=2, delay=120, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+# gets a fresh attempt of the step a few minutes later (PNCP_STEP_RETRIES, PNCP_STEP_RETRY_DELAY_S).
+api_retry_policy = dg.RetryPolicy(
+    max_retries=int(os.environ.get("PNCP_STEP_RETRIES", "2")),
+    delay=float(os.environ.get("PNCP_STEP_RETRY_DELAY_S", "120")),
+    backoff=dg.Backoff.EXPONENTIAL,
+    jitter=dg.Jitter.PLUS_MINUS,
+)
 
 
 def _sweep_metadata(sweep: StoredSweep) -> dict[str, Any]:

@@ -14,7 +14,6 @@ bronze_assets = [pncp_raw_pages, pncp_new_records, pncp_daily_state]
 pncp_hourly_ingestion = dg.define_asset_job(
     "pncp_hourly_ingestion",
     selection=dg.AssetSelection.assets(*bronze_assets),
-    partitions_def=hourly_partitions,
     description="Sweep day(H), file H's new records in Bronze, confirm the day's state.",
 )
 
@@ -22,6 +21,7 @@ pncp_hourly_ingestion = dg.define_asset_job(
 pncp_checks = dg.define_asset_job(
     "pncp_checks",
     selection=dg.AssetSelection.checks(bronze_consistent),
+    # Needed here (deprecated for asset jobs): a checks-only selection has no asset to infer it from.
     partitions_def=hourly_partitions,
 )
 

@@ -1,0 +1,209 @@
+"""The asset graph run for real with `materialize`, against the simulator, on both storage backends."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+
+from pncp_assets import bronze
+from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
+from pncp_assets.pncp.synthetic import generate_day
+from pncp_assets_tests.pipeline import (
+    Pipeline,
+    end_of_hour,
+    hour_of,
+    metadata,
+    partition,
+    storage_resource,
+)
+
+DAY = dt.date(2025, 10, 22)
+MODALIDADES = (6, 8, 9)
+
+
+@pytest.fixture
+def make_pipeline(request, store, monkeypatch):
+    running: list[RunningSimulator] = []
+    seaweed = None
+    if not hasattr(store, "root"):  # S3: credentials come from the environment, as in production
+        seaweed = request.getfixturevalue("seaweed")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweed.access_key)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweed.secret_key)
+
+    def make(config: SimulatorConfig, **kwargs) -> Pipeline:
+        sim = RunningSimulator(config).start()
+        running.append(sim)
+        return Pipeline(sim, store, storage_resource(store, seaweed), **kwargs)
+
+    yield make
+    for sim in running:
+        sim.stop()
+
+
+def day_ids(p: Pipeline) -> set[str]:
+    return {r["numeroControlePNCP"] for r in p.sim.sim.all_records(DAY) if r["modalidadeId"] in MODALIDADES}
+
+
+def _seed_with_three_then_five() -> tuple[int, list]:
+    """A simulated day of 5 records whose 3rd and 5th records fall in different hours before 23:00,
+    so the seed's three executions map onto three distinct partitions."""
+    for seed in range(200):
+        recs = sorted(generate_day(DAY, seed, 5), key=lambda r: r.published)
+        if recs[2].published < recs[3].published and recs[2].published.hour < recs[4].published.hour < 23:
+            return seed, recs
+    raise AssertionError("no suitable seed")
+
+
+def test_the_seeds_three_executions(make_pipeline):
+    seed, recs = _seed_with_three_then_five()
+    p = make_pipeline(SimulatorConfig(seed=seed, volume=5),
+                      modalidades=",".join(sorted({str(r.record["modalidadeId"]) for r in recs})))
+    first = p.run(partition(DAY, recs[2].published.hour), now=recs[2].published)
+    md = metadata(first, "pncp_new_records")
+    assert (md["new"], md["duplicates_filtered"], md["filter_rate"]) == (3, 0, 0.0)
+
+    second = p.run(partition(DAY, recs[4].published.hour), now=recs[4].published)
+    md = metadata(second, "pncp_new_records")
+    assert (md["new"], md["duplicates_filtered"], md["filter_rate"]) == (2, 3, 60.0)
+
+    third = p.run(partition(DAY, 23), now=end_of_hour(DAY, 23))
+    md = metadata(third, "pncp_new_records")
+    assert (md["new"], md["duplicates_filtered"], md["filter_rate"]) == (0, 5, 100.0)
+    assert md["no_data"] is True and md["no_data_reason"] == "all_duplicates"
+    assert not p.store.exists(bronze.delta_key("pncp", partition(DAY, 23)))  # no file
+    assert all(r.success for r in (first, second, third))
+    state_md = metadata(third, "pncp_daily_state")
+    assert state_md["total_processed"] == 5
+    p.assert_invariants(DAY, {r.record["numeroControlePNCP"] for r in recs})
+
+
+def test_an_empty_api_day_is_no_data_from_api(make_pipeline):
+    p = make_pipeline(SimulatorConfig(seed=1, volume=50), modalidades="19")
+    result = p.run(partition(DAY, 10), now=end_of_hour(DAY, 10))
+    md = metadata(result, "pncp_new_records")
+    assert md["no_data_reason"] == "no_data_from_api" and md["new"] == 0
+    assert p.delta_ids(DAY) == {}
+
+
+def test_a_whole_day_hour_by_hour_files_each_record_in_its_publication_hour(make_pipeline):
+    p = make_pipeline(SimulatorConfig(seed=3, volume=400))
+    for hour in range(24):
+        result = p.run(partition(DAY, hour), now=end_of_hour(DAY, hour))
+        assert result.success
+        checks = result.get_asset_check_evaluations()
+        assert [(c.check_name, c.passed) for c in checks] == [("no_duplicates", True)]
+    deltas = p.assert_invariants(DAY, day_ids(p))
+    records = {r["numeroControlePNCP"]: r for r in p.sim.sim.all_records(DAY)}
+    for key, ids in deltas.items():
+        assert all(hour_of(records[x]) == int(key[11:13]) for x in ids)
+
+
+def test_an_out_of_order_backfill_of_a_finished_day_sweeps_it_once(make_pipeline):
+    p = make_pipeline(SimulatorConfig(seed=4, volume=400), sweep_max_age_minutes=60)
+    p.sim.sim.configure(now=None)  # the day is over: everything is visible
+    hours = list(range(24))
+    random.Random(1).shuffle(hours)
+    for hour in hours:
+        assert p.run(partition(DAY, hour)).success
+    p.assert_invariants(DAY, day_ids(p))
+    sweeps = [k for k in p.store.list("pncp/_raw/") if "/sweep_" in k]
+    assert len(sweeps) == 1  # one sweep served all 24 hours
+    pages = {(e.params["codigoModalidadeContratacao"], e.params["pagina"]) for e in p.sim.sim.log}
+    assert len(p.sim.sim.log) <= 1.2 * len(pages)
+
+
+def test_re_materializing_an_old_hour_never_shrinks_or_duplicates_it(make_pipeline):
+    p = make_pipeline(SimulatorConfig(seed=5, volume=300))
+    for hour in range(24):
+        p.run(partition(DAY, hour), now=end_of_hour(DAY, hour))
+    before = p.delta_ids(DAY)
+    old = partition(DAY, 14)
+    result = p.run(old, now=end_of_hour(DAY, 23))
+    assert result.success
+    md = metadata(result, "pncp_new_records")
+    assert md["status"] == "unchanged" and md["new"] == 0 and md["held"] == len(before[old])
+    assert p.delta_ids(DAY) == before
+    p.assert_invariants(DAY, day_ids(p))
+
+
+def test_late_records_land_in_a_later_hour_exactly_once(make_pipeline):
+    p = make_pipeline(SimulatorConfig(seed=6, volume=400, late_fraction=0.2, late_hours=2))
+    for hour in range(24):
+        assert p.run(partition(DAY, hour), now=end_of_hour(DAY, hour)).success
+    p.sim.sim.configure(now=dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(2, 5)))
+    assert p.run(partition(DAY, 23)).success  # the late ones of the last hours arrive after midnight
+    deltas = p.assert_invariants(DAY, day_ids(p))
+    records = {r["numeroControlePNCP"]: r for r in p.sim.sim.all_records(DAY)}
+    late_filed = [(x, key) for key, ids in deltas.items() for x in ids if hour_of(records[x]) != int(key[11:13])]
+    assert late_filed, "late records exist and were filed after their publication hour"
+    assert all(int(key[11:13]) > hour_of(records[x]) for x, key in late_filed)
+
+
+def test_the_check_fails_when_a_duplicate_is_planted_in_another_delta_file(make_pipeline):
+    p = make_pipeline(SimulatorConfig(seed=7, volume=300))
+    for hour in range(12):
+        p.run(partition(DAY, hour), now=end_of_hour(DAY, hour))
+    deltas = p.delta_ids(DAY)
+    victim_hour, other_hour = sorted(deltas)[0], sorted(deltas)[1]
+    planted = deltas[victim_hour][0]
+    # Copy one record of the first hour into the second hour's file, as a buggy writer would.
+    victim = bronze.read_parquet(p.store.get(bronze.delta_key("pncp", victim_hour)).data)
+    other = bronze.read_parquet(p.store.get(bronze.delta_key("pncp", other_hour)).data)
+    row = victim.slice(0, 1)
+    p.store.put(bronze.delta_key("pncp", other_hour), bronze.table_to_parquet(bronze.concat_tables([other, row])))
+
+    result = p.run(victim_hour, now=end_of_hour(DAY, 12), raise_on_error=False)
+    assert not result.success  # blocking: the run fails, pncp_daily_state does not run
+    [check] = result.get_asset_check_evaluations()
+    assert check.check_name == "no_duplicates" and not check.passed
+    offending = check.metadata["offending_ids"].value
+    assert {"id": planted, "files": sorted([bronze.delta_key("pncp", victim_hour),
+                                             bronze.delta_key("pncp", other_hour)])} in offending
+    assert len(offending) <= 20
+    assert not any(e.asset_key.path[-1] == "pncp_daily_state" for e in result.get_asset_materialization_events())
+
+    only_check = p.run_check_only(other_hour)
+    [standalone] = only_check.get_asset_check_evaluations()
+    assert standalone.check_name == "bronze_consistent" and not standalone.passed
+    assert not only_check.get_asset_materialization_events()  # checks only: nothing ingested
+
+
+def test_checks_job_passes_on_consistent_bronze_without_ingesting(make_pipeline):
+    p = make_pipeline(SimulatorConfig(seed=8, volume=200))
+    p.run(partition(DAY, 12), now=end_of_hour(DAY, 12))
+    requests_before = len(p.sim.sim.log)
+    result = p.run_check_only(partition(DAY, 12))
+    assert result.success
+    assert [(c.check_name, c.passed) for c in result.get_asset_check_evaluations()] == [("bronze_consistent", True)]
+    assert len(p.sim.sim.log) == requests_before  # the checks job never calls the API
+
+
+def test_midnight_partition_22h_is_day_22_everywhere(make_pipeline):
+    p = make_pipeline(SimulatorConfig(seed=9, volume=400))
+    late_partition = "2025-10-22-22:00"  # 01:00 UTC on the 23rd
+    result = p.run(late_partition, now=end_of_hour(DAY, 22))
+    assert result.success
+    assert {e.params["dataInicial"] for e in p.sim.sim.log} == {"20251022"}
+    assert p.store.exists("pncp/year=2025/month=10/day=22/pncp_20251022_220000.parquet")
+    assert p.store.exists("pncp/_state/year=2025/month=10/day=22/state_20251022.json")
+    assert not p.store.list("pncp/year=2025/month=10/day=23/")
+    assert not p.store.list("pncp/_state/year=2025/month=10/day=23/")
+
+
+def test_materialization_metadata_tells_the_pipelines_health(make_pipeline):
+    p = make_pipeline(SimulatorConfig(seed=10, volume=400))
+    result = p.run(partition(DAY, 15), now=end_of_hour(DAY, 15))
+    md = metadata(result, "pncp_new_records")
+    for name in ("fetched", "distinct", "totalRegistros", "new", "duplicates_filtered", "filter_rate", "rejected",
+                 "pages", "requests", "retries", "short_pages", "bronze_key", "bytes", "dagster/row_count",
+                 "preview"):
+        assert name in md, name
+    assert md["dagster/row_count"] == md["new"] > 0
+    assert md["bytes"] == len(p.store.get(bronze.delta_key("pncp", partition(DAY, 15))).data)
+    assert md["preview"].startswith("| numeroControlePNCP |")
+    raw = metadata(result, "pncp_raw_pages")
+    assert raw["requests"] >= raw["pages"] > 0
+    state = metadata(result, "pncp_daily_state")
+    assert state["total_processed"] == md["new"] and state["executions"] == 1
