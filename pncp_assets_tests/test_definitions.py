@@ -24,3 +24,40 @@ def test_bronze_storage_resource_on_s3(s3_env):
     assert isinstance(store, S3ObjectStore)
     store.put("pncp/x", b"1")
     assert store.get("pncp/x").data == b"1"
+
+
+def test_graph_names_and_pool():
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    from pncp_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert keys == {"pncp_raw_pages", "pncp_new_records", "pncp_daily_state"}
+    for key in keys:
+        assert graph.get(dg.AssetKey(key)).group_name == "bronze_pncp"
+    checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
+    assert ("pncp_new_records", "no_duplicates") in checks
+    state = defs.resolve_assets_def("pncp_daily_state")
+    assert state.op.pool == "pncp_state"
+    assert defs.resolve_job_def("pncp_hourly_ingestion") is not None
+    assert defs.resolve_job_def("pncp_checks") is not None
+
+
+def test_schedule_asks_for_the_hour_just_finished():
+    import datetime as dt
+    import warnings
+    from zoneinfo import ZoneInfo
+
+    warnings.filterwarnings("ignore")
+    from pncp_assets.definitions import defs
+
+    schedule = defs.resolve_schedule_def("pncp_hourly_schedule")
+    assert schedule.cron_schedule == "5 * * * *"
+    assert schedule.execution_timezone == "America/Sao_Paulo"
+    tick = dt.datetime(2025, 10, 23, 0, 5, tzinfo=ZoneInfo("America/Sao_Paulo"))  # 00:05 on the 23rd
+    with dg.build_schedule_context(scheduled_execution_time=tick) as context:
+        requests = schedule.evaluate_tick(context).run_requests
+    assert [r.partition_key for r in requests] == ["2025-10-22-23:00"]
+    assert requests[0].job_name == "pncp_hourly_ingestion"

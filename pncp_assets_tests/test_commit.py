@@ -1,0 +1,125 @@
+"""The commit protocol without Dagster: crashes between its steps, racing writers, publishing rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+
+from pncp_assets import bronze
+from pncp_assets.commit import DeltaCommitter, PublishConflict, publish_delta
+from pncp_assets.storage import ObjectStore
+from pncp_assets_tests.records import record_like
+
+DAY = dt.date(2025, 10, 22)
+
+
+def records_at(sample, hour: int, start: int, count: int):
+    out = []
+    for n in range(start, start + count):
+        r = record_like(sample, n, dataPublicacaoPncp=f"2025-10-22T{hour:02d}:{n % 60:02d}:00")
+        out.append((r, bronze.Provenance(6, 1)))
+    return out
+
+
+def all_delta_ids(store: ObjectStore) -> list[str]:
+    return [x for k in store.list(bronze.day_prefix("pncp", DAY)) if bronze.is_delta_key(k)
+            for x in bronze.parquet_ids(store.get(k).data)]
+
+
+def test_crash_after_the_claim_before_publishing_is_rolled_forward(store: ObjectStore, sample_records):
+    committer = DeltaCommitter(store)
+    swept = records_at(sample_records[0], 8, 1, 10)
+    result = committer.commit("2025-10-22-08:00", swept, "run-a")
+    assert result.status == "written"
+    # The process dies here: the claim is in the state, the delta never reached its key.
+    assert not store.exists(result.key)
+    assert committer.check("2025-10-22-08:00").passed  # a claim in flight is not a disagreement
+
+    swept += records_at(sample_records[0], 9, 11, 5)
+    later = DeltaCommitter(store).commit("2025-10-22-09:00", swept, "run-b")
+    DeltaCommitter(store).publish(later.output)
+    assert store.exists(result.key)  # recovery published 08:00 from its staged file
+    ids = all_delta_ids(store)
+    assert sorted(ids) == sorted(r["numeroControlePNCP"] for r, _ in swept)
+    assert len(ids) == len(set(ids))
+    assert DeltaCommitter(store).check("2025-10-22-09:00").passed
+
+
+def test_crash_after_staging_before_the_claim_loses_nothing(store: ObjectStore, sample_records):
+    swept = records_at(sample_records[0], 8, 1, 6)
+    staged = bronze.staging_key("pncp", "2025-10-22-08:00", "dead-run")
+    store.put(staged, bronze.encode_parquet([r for r, _ in swept]))  # staged, then the process died
+    committer = DeltaCommitter(store)
+    result = committer.commit("2025-10-22-08:00", swept, "run-b")
+    committer.publish(result.output)
+    committer.finalize("2025-10-22-08:00")
+    assert sorted(all_delta_ids(store)) == sorted(r["numeroControlePNCP"] for r, _ in swept)
+    assert store.exists(staged)  # a young unclaimed staged file may be a live run's: kept ...
+    old = DeltaCommitter(store, staging_grace=dt.timedelta(0))
+    assert old.remove_orphans(DAY) == 1  # ... and removed once past the grace period
+    assert not store.exists(staged)
+
+
+def test_claim_whose_files_are_both_gone_is_dropped_and_ingested_again(store: ObjectStore, sample_records):
+    committer = DeltaCommitter(store)
+    swept = records_at(sample_records[0], 8, 1, 4)
+    result = committer.commit("2025-10-22-08:00", swept, "run-a")
+    store.delete(committer.state.load_fresh("pncp", DAY).state["partitions"]["2025-10-22-08:00"]["staged"])
+    again = DeltaCommitter(store).commit("2025-10-22-10:00", swept, "run-c")
+    DeltaCommitter(store).publish(again.output)
+    assert sorted(again.new_ids) == sorted(result.new_ids)  # nothing lost: filed again, in 10:00
+    assert DeltaCommitter(store).check("2025-10-22-10:00").passed
+
+
+def test_publish_never_shrinks_a_partition(store: ObjectStore, sample_records):
+    key = bronze.delta_key("pncp", "2025-10-22-08:00")
+    small = [r for r, _ in records_at(sample_records[0], 8, 1, 2)]
+    big = small + [r for r, _ in records_at(sample_records[0], 8, 3, 2)]
+    ids = lambda rs: frozenset(r["numeroControlePNCP"] for r in rs)  # noqa: E731
+    assert publish_delta(store, key, bronze.encode_parquet(big), ids(big)) == "written"
+    assert publish_delta(store, key, bronze.encode_parquet(small), ids(small)) == "kept"  # a late, stale run
+    assert sorted(bronze.parquet_ids(store.get(key).data)) == sorted(ids(big))
+    other = [r for r, _ in records_at(sample_records[0], 8, 50, 1)]
+    with pytest.raises(PublishConflict):
+        publish_delta(store, key, bronze.encode_parquet(other), ids(other))
+
+
+def test_racing_runs_of_different_hours_file_each_record_once(store: ObjectStore, sample_records):
+    swept = [x for h in range(6) for x in records_at(sample_records[0], h, 100 * h + 1, 8)]
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def run(hour: int) -> None:
+        try:
+            committer = DeltaCommitter(store)
+            barrier.wait()
+            result = committer.commit(f"2025-10-22-{hour:02d}:00", swept, f"run-{hour}")
+            if result.output is not None:
+                committer.publish(result.output)
+            committer.finalize(f"2025-10-22-{hour:02d}:00")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(h,)) for h in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    ids = all_delta_ids(store)
+    assert sorted(ids) == sorted(r["numeroControlePNCP"] for r, _ in swept)
+    state = DeltaCommitter(store).state.load_fresh("pncp", DAY).state
+    assert state["processed_ids"] == sorted(ids)
+    assert not store.list(bronze.layer_prefix("pncp", "_staging", DAY))  # every staged file retired
+    assert DeltaCommitter(store).check("2025-10-22-05:00").passed
+
+
+def test_rejected_records_are_kept_not_dropped(store: ObjectStore, sample_records):
+    good = records_at(sample_records[0], 8, 1, 2)
+    bad = [(dict(good[0][0], numeroControlePNCP="oops"), bronze.Provenance(6, 2))]
+    result = DeltaCommitter(store).commit("2025-10-22-08:00", good + bad, "run-a")
+    assert result.stats["rejected"] == 1
+    kept = store.get(result.rejected_key).data.decode()
+    assert '"oops"' in kept and "does not match" in kept
