@@ -80,45 +80,74 @@ def _read_records(path: str) -> list[Any]:
 
 
 def demo_main(argv: Sequence[str] | None = None) -> int:
-    """Sweep a simulated PNCP day at three moments, filing only new records in Bronze each time."""
+    """Backfill one simulated PNCP day (24 hourly partitions) through Dagster on local storage."""
     parser = _OneLineParser(prog="python -m pncp_assets.cli demo", description=demo_main.__doc__)
     parser.add_argument("--date", default="20251022", type=_day)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--volume", type=int, default=None, help="records in the day (default: ~6000)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="  %(message)s", stream=sys.stdout)
-    for noisy in ("pncp_assets.pncp.client",):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
-    import datetime as dt
+    import os
+    import shutil
+    import time
+    import warnings
+    from pathlib import Path
+
+    warnings.filterwarnings("ignore")  # Dagster's preview/deprecation notices are not for the demo's reader
+    logging.disable(logging.WARNING)
+
+    import dagster as dg
+    import pyarrow.dataset as ds
 
     from pncp_assets import bronze
-    from pncp_assets.pncp.client import PncpClient
+    from pncp_assets.definitions import bronze_assets
+    from pncp_assets.io_manager import BronzeParquetIOManager
     from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
-    from pncp_assets.state import StateManager
+    from pncp_assets.resources import BronzeStorage, PncpApi
 
     day = parse_day(args.date)
-    manager = StateManager()
-    store = manager.storage
-    print(f"Storage: {store.describe()}")
-    with RunningSimulator(SimulatorConfig(seed=args.seed)) as sim:
-        print(f"PNCP simulator on {sim.base_url} (loopback only), day {day}")
-        client = PncpClient(sim.base_url, request_interval_s=0)
-        for hour in (11, 17, 23, 23):
-            sim.sim.configure(now=dt.datetime.combine(day, dt.time(hour, 59, 59)))
-            sweep = client.sweep_day(day)
-            records = [r for r, _ in sweep.records()]
-            print(f"Run at {hour:02d}:59: swept {len(records)} records in {sweep.totals()['requests']} requests")
-            new, stats = manager.filter_new_records("pncp", day, records)
-            if new:
-                partition = f"{day:%Y-%m-%d}-{hour:02d}:00"
-                key = bronze.delta_key("pncp", partition)
-                store.put(key, bronze.encode_parquet(new, partition_key=partition))
-                print(f"  wrote {len(new)} new records to {key}")
-            manager.update_state("pncp", day, [r["numeroControlePNCP"] for r in new], stats)
-    print("State summary:")
-    _print(manager.get_state_summary("pncp", day))
-    print(f"Inspect it yourself: python -m pncp_assets.state --date {day:%Y%m%d} --action summary")
-    return 0
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists() and Path("dagster.yaml").exists():
+        shutil.copy("dagster.yaml", home / "dagster.yaml")
+    storage = BronzeStorage.from_env()
+    store = storage.object_store()
+    print(f"Bronze: {store.describe()}\nDagster instance: {home}")
+    with RunningSimulator(SimulatorConfig(seed=args.seed, volume=args.volume)) as sim:
+        print(f"PNCP simulator on {sim.base_url} (loopback only); backfilling {day} hour by hour")
+        api = PncpApi(base_url=sim.base_url, request_interval_s=0)
+        resources = {"bronze_storage": storage, "pncp_api": api,
+                     "bronze_io_manager": BronzeParquetIOManager(storage=storage)}
+        instance = dg.DagsterInstance.get()
+        started = time.monotonic()
+        failed = 0
+        for hour in range(24):
+            partition = f"{day:%Y-%m-%d}-{hour:02d}:00"
+            result = dg.materialize(bronze_assets, partition_key=partition, resources=resources,
+                                    instance=instance, raise_on_error=False, tags={"pncp/demo": "true"})
+            checks = result.get_asset_check_evaluations()
+            md = {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
+            new = md.get("pncp_new_records", {}).get("new")
+            failed += not result.success
+            print(f"  [{hour + 1:2d}/24] {partition}: {new.value if new else '?':>5} new records, check "
+                  f"{'passed' if checks and all(c.passed for c in checks) else 'FAILED'}, "
+                  f"{time.monotonic() - started:5.1f}s", flush=True)
+        requests_made = len(sim.sim.log)
+    files = [k for k in store.list(bronze.day_prefix("pncp", day)) if bronze.is_delta_key(k)]
+    ids = [x for k in files for x in bronze.parquet_ids(store.get(k).data)]
+    state = store.get_json(bronze.state_key("pncp", day))
+    print("Summary:")
+    print(f"  records in Bronze:  {len(ids)} in {len(files)} hourly files ({requests_made} API requests)")
+    print(f"  state:              {state['total_processed']} processed IDs, {len(state['executions'])} executions")
+    print(f"  duplicates:         {len(ids) - len(set(ids))}")
+    root = getattr(store, "root", None)
+    if root is not None:
+        table = ds.dataset(str(Path(root) / "pncp"), format="parquet", partitioning="hive").to_table(
+            columns=["numeroControlePNCP"])
+        print(f"  read back as one dataset: {table.num_rows} rows  (pyarrow.dataset over {Path(root) / 'pncp'})")
+    print("Open the UI on the same data:")
+    print(f"  DAGSTER_HOME={home} .venv/bin/dagster dev -m pncp_assets.definitions -h 127.0.0.1")
+    return 1 if failed or len(ids) != len(set(ids)) else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
