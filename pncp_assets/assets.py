@@ -26,6 +26,13 @@ api_retry_policy = dg.RetryPolicy(
 )
 
 
+def previous_hour(asset: str) -> dg.AssetDep:
+    """A dependency on the asset's own previous hour: an asset backfill then runs the hours in order,
+    one run per hour holding all three assets (so every record of a past day is filed in its
+    publication hour). Only ordering: nothing is loaded from it."""
+    return dg.AssetDep(asset, partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1))
+
+
 def _sweep_metadata(sweep: StoredSweep) -> dict[str, Any]:
     t = sweep.totals()
     return {
@@ -46,6 +53,7 @@ def _sweep_metadata(sweep: StoredSweep) -> dict[str, Any]:
     partitions_def=hourly_partitions,
     group_name=GROUP,
     retry_policy=api_retry_policy,
+    deps=[previous_hour("pncp_raw_pages")],
     kinds={"python", "s3"},
     description="Every page of the PNCP sweep of day(H), as fetched, under pncp/_raw/. One recent sweep "
     "of a day serves all the hours it covers, so a backfill sweeps a finished day once.",
@@ -96,13 +104,7 @@ def check_result(report: CheckReport, check_name: str) -> dg.AssetCheckResult:
     group_name=GROUP,
     io_manager_key="bronze_io_manager",
     kinds={"python", "parquet"},
-    deps=[
-        pncp_raw_pages,
-        # Depending on the previous hour makes a backfill run the hours in order, so every record of a
-        # past day is filed in its publication hour.
-        dg.AssetDep("pncp_new_records", partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1,
-                                                                                         end_offset=-1)),
-    ],
+    deps=[pncp_raw_pages, previous_hour("pncp_new_records")],
     check_specs=[dg.AssetCheckSpec("no_duplicates", asset="pncp_new_records", blocking=True,
                                    partitions_def=hourly_partitions,
                                    description="No ID twice in H's delta, none in another delta of the day, "
@@ -145,7 +147,7 @@ def pncp_new_records(context: dg.AssetExecutionContext, bronze_storage: BronzeSt
     partitions_def=hourly_partitions,
     group_name=GROUP,
     pool="pncp_state",
-    deps=[pncp_new_records],
+    deps=[pncp_new_records, previous_hour("pncp_daily_state")],
     kinds={"python", "json"},
     description="The day's state file (pncp/_state/...): H's claim confirmed once its delta is safely in "
     "Bronze, its staged file retired. One writer at a time (pool pncp_state); compare-and-swap regardless.",

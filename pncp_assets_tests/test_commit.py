@@ -99,7 +99,7 @@ def test_racing_runs_of_different_hours_file_each_record_once(store: ObjectStore
             if result.output is not None:
                 committer.publish(result.output)
             committer.finalize(f"2025-10-22-{hour:02d}:00")
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(h,)) for h in range(6)]
