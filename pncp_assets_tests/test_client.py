@@ -118,6 +118,14 @@ def test_answers_slower_than_the_read_timeout_are_retried(simulator):
     assert sum(r.retries for r in result.reports.values()) >= 1
 
 
+@pytest.mark.parametrize("simulator", [SimulatorConfig(seed=11, volume=1500, drop_rate=0.2)], indirect=True)
+def test_dropped_connections_are_retried(simulator):
+    result = make_client(simulator).sweep_day(DAY)
+    assert swept_ids(result) == expected_ids(simulator)
+    assert any(e.status == 0 for e in simulator.sim.log)
+    assert sum(r.retries for r in result.reports.values()) >= 1
+
+
 @pytest.mark.parametrize("simulator", [SimulatorConfig(seed=11, volume=1500, short_page_rate=0.3)], indirect=True)
 def test_short_pages_are_re_requested_and_the_fullest_kept(simulator):
     result = make_client(simulator, short_page_retries=6).sweep_day(DAY)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
 
 from pncp_assets import bronze
 from pncp_assets.commit import DeltaCommitter, PublishConflict, publish_delta
 from pncp_assets.storage import ObjectStore
+from pncp_assets_tests.concurrency import run_together
 from pncp_assets_tests.records import record_like
 
 DAY = dt.date(2025, 10, 22)
@@ -88,25 +88,14 @@ def test_publish_never_shrinks_a_partition(store: ObjectStore, sample_records):
 
 def test_racing_runs_of_different_hours_file_each_record_once(store: ObjectStore, sample_records):
     swept = [x for h in range(6) for x in records_at(sample_records[0], h, 100 * h + 1, 8)]
-    barrier = threading.Barrier(6)
-    errors: list[BaseException] = []
-
     def run(hour: int) -> None:
-        try:
-            committer = DeltaCommitter(store)
-            barrier.wait()
-            result = committer.commit(f"2025-10-22-{hour:02d}:00", swept, f"run-{hour}")
-            if result.output is not None:
-                committer.publish(result.output)
-            committer.finalize(f"2025-10-22-{hour:02d}:00")
-        except BaseException as exc:
-            errors.append(exc)
+        committer = DeltaCommitter(store)
+        result = committer.commit(f"2025-10-22-{hour:02d}:00", swept, f"run-{hour}")
+        if result.output is not None:
+            committer.publish(result.output)
+        committer.finalize(f"2025-10-22-{hour:02d}:00")
 
-    threads = [threading.Thread(target=run, args=(h,)) for h in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_together(6, run)
     assert errors == []
     ids = all_delta_ids(store)
     assert sorted(ids) == sorted(r["numeroControlePNCP"] for r, _ in swept)

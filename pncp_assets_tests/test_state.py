@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 
 import pytest
 
 from pncp_assets import bronze
 from pncp_assets.state import StateManager
 from pncp_assets.storage import ObjectStore
+from pncp_assets_tests.concurrency import run_together
 from pncp_assets_tests.records import make_id, record_like
 
 DAY = "20251022"
@@ -105,23 +105,14 @@ def test_records_with_missing_or_malformed_ids_are_rejected_not_dropped(manager:
 
 
 def test_8_threads_updating_one_day_lose_nothing(store: ObjectStore):
-    barrier = threading.Barrier(8)
-    errors: list[BaseException] = []
+    managers = [StateManager(store) for _ in range(8)]  # one per writer, as separate runs would have
+    for mgr in managers:
+        mgr.load_state("pncp", DAY)
 
     def writer(t: int) -> None:
-        try:
-            mgr = StateManager(store)  # one manager per writer, as separate runs would have
-            mgr.load_state("pncp", DAY)
-            barrier.wait()
-            mgr.update_state("pncp", DAY, [make_id(t * 1000 + i) for i in range(25)], {"writer": t})
-        except BaseException as exc:
-            errors.append(exc)
+        managers[t].update_state("pncp", DAY, [make_id(t * 1000 + i) for i in range(25)], {"writer": t})
 
-    threads = [threading.Thread(target=writer, args=(t,)) for t in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_together(8, writer)
     assert errors == []
     state = StateManager(store).load_state("pncp", DAY)
     assert state["processed_ids"] == sorted(make_id(t * 1000 + i) for t in range(8) for i in range(25))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
 import pytest
 
 from pncp_assets.storage import InvalidKey, NotFound, ObjectStore, S3ObjectStore, StorageError, VersionConflict
+from pncp_assets_tests.concurrency import run_together
 
 
 def test_put_then_get_returns_bytes_and_version(store: ObjectStore):
@@ -95,25 +95,16 @@ def test_keys_that_could_escape_the_layout_are_refused(store: ObjectStore, bad: 
 
 def _race(n: int, attempt) -> list[str]:
     """Run `attempt(i)` in n threads released together; returns each thread's outcome."""
-    barrier = threading.Barrier(n)
     outcomes: list[str] = []
-    lock = threading.Lock()
 
     def contender(i: int) -> None:
-        barrier.wait()
         try:
             attempt(i)
-            result = f"won:{i}"
+            outcomes.append(f"won:{i}")  # list.append is atomic in CPython
         except VersionConflict:
-            result = "lost"
-        with lock:
-            outcomes.append(result)
+            outcomes.append("lost")
 
-    threads = [threading.Thread(target=contender, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    assert run_together(n, contender) == []
     return outcomes
 
 

@@ -4,8 +4,8 @@
 
 It speaks the contract of the real API (API_NOTES.md): its validation errors, its envelope, 204 with
 no body when nothing matches, and, when switched on, its faults: HTML 429 bursts, transient 204s, 5xx,
-slow answers, short pages, records inserted or removed mid-sweep, late records, the same record on two
-pages. A clock decides what is visible: a query sees only records published up to the simulated "now".
+slow answers, dropped connections, short pages, records inserted or removed mid-sweep, late records,
+the same record on two pages, malformed bodies. A clock decides what is visible: a query sees only records published up to the simulated "now".
 
 Control (for processes that did not start it): `GET /_sim/state`, `POST /_sim/config` with a JSON
 object of `SimulatorConfig` fields (`now` as `YYYY-MM-DDTHH:MM:SS`, Brasília time), `GET /_sim/log`.
@@ -44,6 +44,7 @@ class SimulatorConfig:
     rate_limit_burst: int = 3  # ... of this many requests
     transient_204_rate: float = 0.0  # a page with data answers 204 instead
     error_5xx_rate: float = 0.0
+    drop_rate: float = 0.0  # the connection is closed without an answer
     slow_rate: float = 0.0
     slow_seconds: float = 0.0  # how long a slow answer takes (set it past the client's read timeout)
     short_page_rate: float = 0.0  # a page comes back with fewer rows than it should
@@ -171,6 +172,8 @@ class PncpSimulator:
                 self._burst_left = (self._burst_left or c.rate_limit_burst) - 1
                 return 429, {"Content-Type": "text/html"}, HTML_429, 0.0, 0
             roll = self._rng.random
+            if c.drop_rate and roll() < c.drop_rate:
+                return 0, {}, b"", 0.0, 0  # status 0: drop the connection
             slow = c.slow_seconds if c.slow_rate and roll() < c.slow_rate else 0.0
             if c.error_5xx_rate and roll() < c.error_5xx_rate:
                 status = self._rng.choice([500, 502, 503, 504])
@@ -284,6 +287,10 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(delay)
         # Logged before answering, so a client that has its answer finds its request in the log.
         sim.record(LoggedRequest(started, url.path, query, status, rows, time.monotonic() - started))
+        if status == 0:
+            self.close_connection = True
+            self.connection.shutdown(2)  # a dropped connection: no status line at all
+            return
         try:
             self._send(status, headers, body)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
