@@ -5,7 +5,8 @@
 It speaks the contract of the real API (API_NOTES.md): its validation errors, its envelope, 204 with
 no body when nothing matches, and, when switched on, its faults: HTML 429 bursts, transient 204s, 5xx,
 slow answers, dropped connections, short pages, records inserted or removed mid-sweep, late records,
-the same record on two pages, malformed bodies. A clock decides what is visible: a query sees only records published up to the simulated "now".
+the same record on two pages, malformed bodies. A clock decides what is visible: a query sees only
+records published up to the simulated "now".
 
 Control (for processes that did not start it): `GET /_sim/state`, `POST /_sim/config` with a JSON
 object of `SimulatorConfig` fields (`now` as `YYYY-MM-DDTHH:MM:SS`, Brasília time), `GET /_sim/log`.
