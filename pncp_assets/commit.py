@@ -223,13 +223,15 @@ class DeltaCommitter:
         eligible = [(r, p) for r, p in records if published_before(r, end)]
         provenance = {id(r): p for r, p in eligible}
         rows = [r for r, _ in eligible]
+        rejected_key: str | None = None
         for attempt in range(1, self.state.max_attempts + 1):
             loaded = self.state.load_fresh(self.source, day)
             entry = loaded.state.get("partitions", {}).get(partition_key)
             held_ids: list[str] = list(entry["ids"]) if entry else []
             new, rejected, already, in_input = split(rows, loaded.ids, ID_FIELD)
             stats = filter_stats(len(rows), len(new), already, in_input, rejected)
-            rejected_key = self._keep_rejected(partition_key, rejected) if attempt == 1 else None
+            if attempt == 1:
+                rejected_key = self._keep_rejected(partition_key, rejected)
             if not new:
                 self.log.info(format_filter_line(stats))
                 status = "unchanged" if held_ids else "no_data"
