@@ -323,7 +323,10 @@ def make_s3_client(endpoint_url: str | None = None, region: str | None = None, p
         max_pool_connections=32,
         s3={"addressing_style": "path"} if path_style else None,
     )
-    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region or "us-east-1", config=config)
+    # A session of its own: boto3's default session caches the first credentials it resolves, so a
+    # rotated key in the environment would otherwise be ignored for the life of the process.
+    session = boto3.session.Session()
+    return session.client("s3", endpoint_url=endpoint_url, region_name=region or "us-east-1", config=config)
 
 
 def storage_from_settings(settings: StorageSettings) -> ObjectStore:
