@@ -117,7 +117,7 @@ def pncp_new_records(context: dg.AssetExecutionContext, bronze_storage: BronzeSt
     store = bronze_storage.object_store()
     sweep = SweepStore(store, SOURCE, logger=context.log).assigned(partition)
     committer = DeltaCommitter(store, SOURCE, logger=context.log)
-    result = committer.commit(partition, sweep.records(), context.run_id)
+    result = committer.commit(partition, sweep.records(), context.run.run_id)
     stats = result.stats
     rows = result.output.table.num_rows if result.output else result.held
     metadata: dict[str, Any] = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import dagster as dg
 
 from pncp_assets.config import PncpSettings, StorageSettings, parse_modalidades
@@ -26,14 +28,11 @@ class BronzeStorage(dg.ConfigurableResource):
 
     @classmethod
     def from_env(cls) -> BronzeStorage:
-        s = StorageSettings.from_env()
-        return cls(storage_type=s.storage_type, data_dir=s.data_dir, bucket=s.bucket,
-                   endpoint_url=s.endpoint_url, region=s.region)
+        return cls(**dataclasses.asdict(StorageSettings.from_env()))
 
     def object_store(self) -> ObjectStore:
-        return storage_from_settings(
-            StorageSettings(self.storage_type, self.data_dir, self.bucket, self.endpoint_url, self.region)
-        )
+        names = [f.name for f in dataclasses.fields(StorageSettings)]
+        return storage_from_settings(StorageSettings(**{n: getattr(self, n) for n in names}))
 
 
 class PncpApi(dg.ConfigurableResource):
