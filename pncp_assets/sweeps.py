@@ -16,7 +16,8 @@ from typing import Any
 
 from pncp_assets import bronze
 from pncp_assets.brasilia import TZ, iso_utc, utc_now
-from pncp_assets.pncp.client import PncpClient, SweepResult
+from pncp_assets.pncp.client import PncpClient, SweepResult, sum_reports
+from pncp_assets.pncp.records import first_copies
 from pncp_assets.storage import NotFound, ObjectStore
 
 DEFAULT_MAX_AGE = dt.timedelta(hours=1)
@@ -34,25 +35,11 @@ class StoredSweep:
     reused: bool = False
 
     def records(self) -> list[tuple[dict[str, Any], bronze.Provenance]]:
-        """Each distinct record once (first copy seen) with the modalidade and page it came from;
-        records without a usable ID are all kept (the state rejects them, visibly)."""
-        seen: set[str] = set()
-        out: list[tuple[dict[str, Any], bronze.Provenance]] = []
-        for page in self.pages:
-            provenance = bronze.Provenance(page["modalidade"], page["pagina"])
-            for record in page["records"]:
-                rid = record.get("numeroControlePNCP") if isinstance(record, dict) else None
-                if isinstance(rid, str):
-                    if rid in seen:
-                        continue
-                    seen.add(rid)
-                out.append((record, provenance))
-        return out
+        """Each distinct record once (first copy seen) with the modalidade and page it came from."""
+        return first_copies((bronze.Provenance(p["modalidade"], p["pagina"]), p["records"]) for p in self.pages)
 
     def totals(self) -> dict[str, int]:
-        keys = ("pages", "requests", "retries", "short_pages_rerequested", "records_seen", "distinct_ids",
-                "total_registros", "shortfall")
-        return {k: sum(int(r.get(k, 0)) for r in self.reports.values()) for k in keys}
+        return sum_reports(self.reports.values())
 
 
 class SweepStore:

@@ -23,7 +23,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +32,7 @@ import tenacity
 
 from pncp_assets.brasilia import iso_utc, parse_day
 from pncp_assets.config import PncpSettings
-from pncp_assets.pncp.records import ID_FIELD, MODALIDADE_NAMES
+from pncp_assets.pncp.records import ID_FIELD, MODALIDADE_NAMES, first_copies
 
 ENDPOINT = "/v1/contratacoes/publicacao"
 PAGE_SIZE = 50
@@ -116,29 +116,20 @@ class SweepResult:
 
     def records(self) -> list[tuple[dict[str, Any], Page]]:
         """Each distinct record once (the first copy seen), with the page it came from."""
-        seen: set[Any] = set()
-        out: list[tuple[dict[str, Any], Page]] = []
-        for page in self.pages:
-            for record in page.records:
-                rid = record.get(ID_FIELD) if isinstance(record, dict) else None
-                key = rid if isinstance(rid, str) else id(record)
-                if key not in seen:
-                    seen.add(key)
-                    out.append((record, page))
-        return out
+        return first_copies((page, page.records) for page in self.pages)
 
     def totals(self) -> dict[str, int]:
-        r = self.reports.values()
-        return {
-            "pages": sum(x.pages for x in r),
-            "requests": sum(x.requests for x in r),
-            "retries": sum(x.retries for x in r),
-            "short_pages": sum(x.short_pages_rerequested for x in r),
-            "records_seen": sum(x.records_seen for x in r),
-            "distinct_ids": sum(x.distinct_ids for x in r),
-            "total_registros": sum(x.total_registros for x in r),
-            "shortfall": sum(x.shortfall for x in r),
-        }
+        return sum_reports(vars(r) for r in self.reports.values())
+
+
+REPORT_TOTALS = ("pages", "requests", "retries", "short_pages_rerequested", "records_seen", "distinct_ids",
+                 "total_registros", "shortfall")
+
+
+def sum_reports(reports: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """Per-modalidade reports (as dicts) added up into the sweep's totals."""
+    reports = list(reports)
+    return {k: sum(int(r.get(k, 0)) for r in reports) for k in REPORT_TOTALS}
 
 
 class _Pacer:

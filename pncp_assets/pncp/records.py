@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 ID_FIELD = "numeroControlePNCP"
 
@@ -53,6 +55,24 @@ def all_valid_ids(ids: list[str]) -> bool:
     """True when every ID (strings) matches the mask: one regex pass over all of them, 3x faster
     than one match per ID on a large day."""
     return not ids or _ID_LINES.fullmatch("\n".join(ids) + "\n") is not None
+
+
+def first_copies(pages: Iterable[tuple[T, list[Any]]], id_field: str = ID_FIELD) -> list[tuple[Any, T]]:
+    """Each distinct record once (the first copy seen), with the tag of the page it came from.
+
+    Records without a usable ID are all kept: the state rejects them, visibly, rather than losing them here.
+    """
+    seen: set[str] = set()
+    out: list[tuple[Any, T]] = []
+    for tag, records in pages:
+        for record in records:
+            rid = record.get(id_field) if isinstance(record, dict) else None
+            if isinstance(rid, str):
+                if rid in seen:
+                    continue
+                seen.add(rid)
+            out.append((record, tag))
+    return out
 
 
 def record_ids(records: Iterable[dict[str, Any]], id_field: str = ID_FIELD) -> list[str]:
