@@ -27,7 +27,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pncp_assets import bronze
+from pncp_assets import bronze, faults
 from pncp_assets.brasilia import TZ, iso_utc, utc_now
 from pncp_assets.pncp.records import ID_FIELD
 from pncp_assets.state import Loaded, StateManager, backoff, execution_entry, filter_stats, format_filter_line, split
@@ -104,7 +104,7 @@ def publish_delta(store: ObjectStore, key: str, data: bytes, ids: frozenset[str]
             current = store.get(key)
         except NotFound:
             try:
-                store.put(key, data, if_absent=True)
+                faults.put(store, key, data, "mid_delta_write", if_absent=True)
                 return "written"
             except VersionConflict:
                 continue
@@ -117,7 +117,7 @@ def publish_delta(store: ObjectStore, key: str, data: bytes, ids: frozenset[str]
                 extra = sorted(present - ids)[:5]
                 raise PublishConflict(f"{key} holds IDs the claim does not ({extra}...): not overwriting it")
         try:
-            store.put(key, data, if_version=current.version)
+            faults.put(store, key, data, "mid_delta_write", if_version=current.version)
             return "written"
         except VersionConflict:
             backoff(attempt)
@@ -246,15 +246,21 @@ class DeltaCommitter:
             new_ids = [r[ID_FIELD] for r in new]
             all_ids = frozenset(held_ids) | frozenset(new_ids)
             staged = bronze.staging_key(self.source, partition_key, run_id)
-            self.storage.put(staged, data)
+            faults.put(self.storage, staged, data, "mid_staging_write")
+            faults.crash("after_staging")
             state = self._claimed(loaded, partition_key, sorted(all_ids), new_ids, staged, run_id, stats)
             try:
                 self.state.swap(self.source, day, loaded, state, loaded.ids | set(new_ids))
             except VersionConflict:
-                self.storage.delete(staged)  # ours alone: no claim names it
-                self.log.info(f"{partition_key}: another run committed first; recomputing on its state")
-                backoff(attempt)
-                continue
+                if not self._claim_landed(day, partition_key, staged):
+                    self.storage.delete(staged)  # ours alone: no claim names it
+                    self.log.info(f"{partition_key}: another run committed first; recomputing on its state")
+                    backoff(attempt)
+                    continue
+                # The swap landed but its answer was lost, and the storage client's retry then failed
+                # the condition against our own write: the claim is ours.
+                self.log.warning(f"{partition_key}: the state write's answer was lost; the claim is ours")
+            faults.crash("after_claim")
             if entry and entry.get("staged") and entry["staged"] != staged:
                 self.storage.delete(entry["staged"])  # superseded: our delta holds all of it
             self.log.info(format_filter_line(stats))
@@ -263,6 +269,10 @@ class DeltaCommitter:
             return CommitResult(partition_key, key, "written", None, stats, len(held_ids), new_ids, output,
                                 rejected_key, attempt)
         raise RuntimeError(f"{partition_key}: could not commit, compare-and-swap kept losing")
+
+    def _claim_landed(self, day: dt.date, partition_key: str, staged: str) -> bool:
+        entry = self.state.load_fresh(self.source, day).state.get("partitions", {}).get(partition_key)
+        return bool(entry) and entry.get("staged") == staged
 
     def _claimed(self, loaded: Loaded, partition_key: str, ids: list[str], new_ids: list[str], staged: str,
                  run_id: str, stats: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pncp_assets import bronze
+from pncp_assets import bronze, faults
 from pncp_assets.brasilia import iso_utc, parse_day
 from pncp_assets.pncp.records import ID_FIELD, ID_PATTERN, all_valid_ids, id_problem
 from pncp_assets.storage import NotFound, ObjectStore, VersionConflict, get_storage_client
@@ -211,10 +211,9 @@ class StateManager:
         key = bronze.state_key(bronze.validate_source(source), parse_day(date))
         state["total_processed"] = len(state["processed_ids"])
         try:
-            if loaded.version is None:
-                version = self.storage.put(key, encode_state(state), if_absent=True)
-            else:
-                version = self.storage.put(key, encode_state(state), if_version=loaded.version)
+            condition: dict[str, Any] = (
+                {"if_absent": True} if loaded.version is None else {"if_version": loaded.version})
+            version = faults.put(self.storage, key, encode_state(state), "mid_state_write", **condition)
         except BaseException:
             self._cache.pop(key, None)
             raise

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from pncp_assets import bronze
+from pncp_assets import bronze, faults
 from pncp_assets.brasilia import TZ, iso_utc, utc_now
 from pncp_assets.pncp.client import PncpClient, SweepResult, sum_reports
 from pncp_assets.pncp.records import first_copies
@@ -99,6 +99,7 @@ class SweepStore:
         self.storage.put_json(bronze.raw_assignment_key(self.source, partition_key),
                               {"partition": partition_key, "sweep": sweep.key, "reused": sweep.reused,
                                "assigned_at": iso_utc()})
+        faults.crash("after_sweep")
         return sweep
 
     def assigned(self, partition_key: str) -> StoredSweep:

@@ -28,6 +28,14 @@ def storage_resource(store: ObjectStore, seaweed=None) -> BronzeStorage:
     return BronzeStorage(storage_type="s3", bucket=store.bucket, endpoint_url=seaweed.endpoint)
 
 
+def resources(api_url: str, storage: BronzeStorage, modalidades: str = "6,8,9",
+              sweep_max_age_minutes: float = 0.0) -> dict:
+    """The graph's resources against a simulator, with fast retries."""
+    api = PncpApi(base_url=api_url, request_interval_s=0, modalidades=modalidades,
+                  backoff_initial_s=0.001, backoff_max_s=0.01, sweep_max_age_minutes=sweep_max_age_minutes)
+    return {"bronze_storage": storage, "pncp_api": api, "bronze_io_manager": BronzeParquetIOManager(storage=storage)}
+
+
 @dataclass
 class Pipeline:
     sim: RunningSimulator
@@ -38,10 +46,7 @@ class Pipeline:
     instance: dg.DagsterInstance = field(default_factory=dg.DagsterInstance.ephemeral)
 
     def resources(self) -> dict:
-        api = PncpApi(base_url=self.sim.base_url, request_interval_s=0, modalidades=self.modalidades,
-                      backoff_initial_s=0.001, backoff_max_s=0.01, sweep_max_age_minutes=self.sweep_max_age_minutes)
-        return {"bronze_storage": self.storage, "pncp_api": api,
-                "bronze_io_manager": BronzeParquetIOManager(storage=self.storage)}
+        return resources(self.sim.base_url, self.storage, self.modalidades, self.sweep_max_age_minutes)
 
     def run(self, partition: str, now: dt.datetime | None = None, **kwargs) -> dg.ExecuteInProcessResult:
         """Materialize the three assets (and the inline check) for one hour, the clock set to `now`."""

@@ -1,0 +1,74 @@
+"""SIGKILL at every crash point of a run, on SeaweedFS, then the day carries on: no invariant breaks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+
+import pytest
+
+from pncp_assets import bronze, faults
+from pncp_assets.commit import DeltaCommitter
+from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
+from pncp_assets.resources import BronzeStorage
+from pncp_assets.storage import S3ObjectStore
+from pncp_assets_tests.pipeline import Pipeline, end_of_hour, partition
+from pncp_assets_tests.processes import run_hour
+
+DAY = dt.date(2025, 10, 22)
+MODALIDADES = (6, 8, 9)
+FIRST_HOUR = 8
+
+
+def expected_ids(p: Pipeline, before_hour: int) -> set[str]:
+    """Every record the API shows now that was published before `before_hour`:00."""
+    end = dt.datetime.combine(DAY, dt.time(0)) + dt.timedelta(hours=before_hour)
+    return {r["numeroControlePNCP"] for r in p.sim.sim.visible_records(DAY)
+            if r["modalidadeId"] in MODALIDADES and dt.datetime.fromisoformat(r["dataPublicacaoPncp"]) < end}
+
+
+@pytest.fixture
+def day_on_s3(seaweed, s3_bucket, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweed.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweed.secret_key)
+    # Late records make each crashed re-run replace a delta that already holds rows.
+    sim = RunningSimulator(SimulatorConfig(seed=21, volume=500, late_fraction=0.3, late_hours=1.5)).start()
+    storage = BronzeStorage(storage_type="s3", bucket=s3_bucket, endpoint_url=seaweed.endpoint)
+    yield Pipeline(sim, S3ObjectStore(seaweed.client(), s3_bucket), storage)
+    sim.stop()
+
+
+@pytest.mark.s3
+def test_sigkill_at_every_crash_point_then_the_day_carries_on(day_on_s3: Pipeline, seaweed):
+    p = day_on_s3
+    assert p.run(partition(DAY, FIRST_HOUR), now=end_of_hour(DAY, FIRST_HOUR)).success
+    for n, point in enumerate(faults.POINTS):
+        hour = FIRST_HOUR + n
+        # An hour later, late records of `hour` have appeared: the crashed run was adding them to its delta.
+        p.sim.sim.configure(now=end_of_hour(DAY, hour + 1))
+        before = p.delta_ids(DAY)
+        killed = run_hour(partition(DAY, hour), p.sim.base_url, p.storage.bucket, seaweed.endpoint,
+                          env={faults.ENV_POINT: point})
+        assert killed.returncode == -signal.SIGKILL, f"{point}: rc={killed.returncode}\n{killed.stderr[-2000:]}"
+        assert f"SIGKILL at {point}" in killed.stderr
+
+        # The same hour again, then the next one, as the schedule or a user would run them.
+        assert p.run(partition(DAY, hour)).success, point
+        assert p.run(partition(DAY, hour + 1)).success, point
+        deltas = p.assert_invariants(DAY, expected_ids(p, hour + 2))
+        for pk, ids in before.items():
+            assert set(deltas[pk]) >= set(ids), f"{point}: partition {pk} shrank"
+        state = p.store.get_json(bronze.state_key("pncp", DAY))
+        assert not any(e.get("staged") for e in state["partitions"].values()), f"{point}: a claim left open"
+        assert DeltaCommitter(p.store).check(partition(DAY, hour)).passed, point
+
+
+def test_crash_points_are_inert_unless_named(monkeypatch):
+    monkeypatch.delenv(faults.ENV_POINT, raising=False)
+    for point in faults.POINTS:
+        faults.crash(point)  # returns: nothing armed
+    monkeypatch.setenv(faults.ENV_POINT, "after_claim")
+    monkeypatch.setenv(faults.ENV_ACTION, "raise")
+    faults.crash("after_sweep")
+    with pytest.raises(faults.InjectedCrash):
+        faults.crash("after_claim")
