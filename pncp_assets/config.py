@@ -41,6 +41,17 @@ def parse_modalidades(text: str) -> tuple[int, ...]:
     return tuple(sorted(codes))
 
 
+def _positive_int(name: str, default: str) -> int:
+    raw = _env(name, default)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be >= 1")
+    return value
+
+
 @dataclass(frozen=True)
 class StorageSettings:
     storage_type: str = "local"
@@ -48,6 +59,7 @@ class StorageSettings:
     bucket: str = "bronze"
     endpoint_url: str | None = None
     region: str | None = None
+    s3_max_attempts: int = 5  # per S3 request, with botocore's standard backoff (SlowDown, 5xx, resets)
     # Credentials are read by boto3 itself from the environment; they are never held here,
     # so they cannot leak through a repr, a log line or metadata.
 
@@ -64,6 +76,7 @@ class StorageSettings:
             bucket=_env("BRONZE_BUCKET", "bronze"),
             endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None,
             region=os.environ.get("AWS_REGION") or None,
+            s3_max_attempts=_positive_int("S3_MAX_ATTEMPTS", "5"),
         )
 
 

@@ -25,6 +25,7 @@ class BronzeStorage(dg.ConfigurableResource):
     bucket: str = "bronze"
     endpoint_url: str | None = None
     region: str | None = None
+    s3_max_attempts: int = 5
 
     @classmethod
     def from_env(cls) -> BronzeStorage:

@@ -308,7 +308,8 @@ class S3ObjectStore(ObjectStore):
             raise self._error("delete", key, exc) from None
 
 
-def make_s3_client(endpoint_url: str | None = None, region: str | None = None, path_style: bool = False) -> Any:
+def make_s3_client(endpoint_url: str | None = None, region: str | None = None, path_style: bool = False,
+                   max_attempts: int = 5) -> Any:
     """A boto3 S3 client with timeouts and standard retries (503 SlowDown, 500, dropped connections).
 
     Credentials come from boto3's own chain (the environment, a profile, an instance role).
@@ -317,7 +318,7 @@ def make_s3_client(endpoint_url: str | None = None, region: str | None = None, p
     from botocore.config import Config
 
     config = Config(
-        retries={"max_attempts": 5, "mode": "standard"},
+        retries={"max_attempts": max_attempts, "mode": "standard"},
         connect_timeout=10,
         read_timeout=60,
         max_pool_connections=32,
@@ -336,6 +337,7 @@ def storage_from_settings(settings: StorageSettings) -> ObjectStore:
         settings.endpoint_url,
         settings.region,
         path_style=settings.storage_type == "minio" or settings.endpoint_url is not None,
+        max_attempts=settings.s3_max_attempts,
     )
     return S3ObjectStore(client, settings.bucket)
 

@@ -18,7 +18,7 @@ from pncp_assets import bronze, faults
 from pncp_assets.brasilia import TZ, iso_utc, utc_now
 from pncp_assets.pncp.client import PncpClient, SweepResult, sum_reports
 from pncp_assets.pncp.records import first_copies
-from pncp_assets.storage import NotFound, ObjectStore
+from pncp_assets.storage import NotFound, ObjectStore, VersionConflict
 
 DEFAULT_MAX_AGE = dt.timedelta(hours=1)
 
@@ -57,7 +57,13 @@ class SweepStore:
         body = {"day": result.day.isoformat(), "started": iso_utc(started), "finished": iso_utc(),
                 "pages": pages, "reports": reports}
         data = gzip.compress(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), 6)
-        self.storage.put(key, data, if_absent=True)
+        try:
+            self.storage.put(key, data, if_absent=True)
+        except VersionConflict:
+            # Our own write whose answer was lost (the client's retry failed its condition), or another
+            # run's sweep started the same second: either way a whole sweep of the day is there.
+            self.log.info(f"Sweep {key} already stored; using the stored one")
+            return self.load(key)
         return StoredSweep(key, result.day, started, pages, reports)
 
     def load(self, key: str) -> StoredSweep:
