@@ -13,7 +13,7 @@ from pncp_assets import bronze
 from pncp_assets.assets import bronze_consistent
 from pncp_assets.definitions import bronze_assets
 from pncp_assets.io_manager import BronzeParquetIOManager
-from pncp_assets.pncp.simulator import RunningSimulator
+from pncp_assets.pncp.simulator import PncpSimulator, RunningSimulator
 from pncp_assets.resources import BronzeStorage, PncpApi
 from pncp_assets.storage import ObjectStore
 
@@ -85,6 +85,13 @@ class Pipeline:
             assert set(counts) == expected_ids, (
                 f"missing {sorted(expected_ids - set(counts))[:5]}, extra {sorted(set(counts) - expected_ids)[:5]}")
         return deltas
+
+
+def visible_before(sim: PncpSimulator, day: dt.date, hour: int, modalidades: tuple[int, ...] = (6, 8, 9)) -> set[str]:
+    """The IDs the API shows now for `day` (in `modalidades`) published before `hour`:00 of that day."""
+    end = dt.datetime.combine(day, dt.time(0)) + dt.timedelta(hours=hour)
+    return {r["numeroControlePNCP"] for r in sim.visible_records(day)
+            if r["modalidadeId"] in modalidades and dt.datetime.fromisoformat(r["dataPublicacaoPncp"]) < end}
 
 
 def hour_of(record: dict) -> int:

@@ -18,14 +18,15 @@ import dagster as dg
 
 from pncp_assets.definitions import bronze_assets
 from pncp_assets.resources import BronzeStorage
-from pncp_assets_tests.pipeline import resources
+from pncp_assets_tests.pipeline import metadata, resources
 
 
-def materialize_hour(partition: str, api: str, bucket: str, endpoint: str) -> bool:
+def materialize_hour(partition: str, api: str, bucket: str, endpoint: str) -> tuple[bool, int]:
+    """(success, compare-and-swap attempts the commit took)."""
     storage = BronzeStorage(storage_type="s3", bucket=bucket, endpoint_url=endpoint)
     result = dg.materialize(bronze_assets, partition_key=partition, resources=resources(api, storage),
                             instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
-    return result.success
+    return result.success, int(metadata(result, "pncp_new_records").get("commit_attempts", 0))
 
 
 def run_hour(partition: str, api: str, bucket: str, endpoint: str, env: dict[str, str] | None = None,
@@ -41,11 +42,11 @@ def worker(barrier: Any, tasks: list[str], api: str, bucket: str, endpoint: str,
     for round_no, partition in enumerate(tasks):
         barrier.wait(timeout=300)
         try:
-            ok = materialize_hour(partition, api, bucket, endpoint)
+            ok, attempts = materialize_hour(partition, api, bucket, endpoint)
         except Exception as exc:  # reported to the test, which fails on it
-            ok = False
+            ok, attempts = False, 0
             print(f"{partition}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        results.put((round_no, partition, ok))
+        results.put((round_no, partition, ok, attempts))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--endpoint", required=True)
     args = parser.parse_args(argv)
-    return 0 if materialize_hour(args.partition, args.api, args.bucket, args.endpoint) else 1
+    return 0 if materialize_hour(args.partition, args.api, args.bucket, args.endpoint)[0] else 1
 
 
 if __name__ == "__main__":

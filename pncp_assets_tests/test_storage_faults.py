@@ -10,19 +10,16 @@ from pncp_assets import bronze
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.resources import BronzeStorage
 from pncp_assets.storage import S3ObjectStore
-from pncp_assets_tests.pipeline import Pipeline, end_of_hour, partition
+from pncp_assets_tests.pipeline import Pipeline, end_of_hour, partition, visible_before
 from pncp_assets_tests.s3_proxy import FaultProxy, Rule
 
 pytestmark = pytest.mark.s3
 
 DAY = dt.date(2025, 10, 22)
-MODALIDADES = (6, 8, 9)
 
 
 def published_before(p: Pipeline, hour: int) -> set[str]:
-    end = dt.datetime.combine(DAY, dt.time(0)) + dt.timedelta(hours=hour)
-    return {r["numeroControlePNCP"] for r in p.sim.sim.visible_records(DAY)
-            if r["modalidadeId"] in MODALIDADES and dt.datetime.fromisoformat(r["dataPublicacaoPncp"]) < end}
+    return visible_before(p.sim.sim, DAY, hour)
 
 
 def messages(error) -> str:
