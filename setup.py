@@ -26,6 +26,8 @@ setup(
             # The GraphQL client of the end-to-end tests (launches backfills on a real webserver).
             "dagster-graphql>=1.13,<1.14",
             "ruff>=0.6",
+            # Property-based tests of the commit protocol (random days and schedules of runs).
+            "hypothesis>=6.100,<7",
         ],
     },
 )

@@ -300,7 +300,9 @@ class DeltaCommitter:
     # --- 4. publish ----------------------------------------------------------------------------
 
     def publish(self, output: DeltaOutput) -> str:
-        return publish_delta(self.storage, output.key, output.data, output.ids)
+        outcome = publish_delta(self.storage, output.key, output.data, output.ids)
+        faults.crash("after_publish")
+        return outcome
 
     # --- 5. finalize ---------------------------------------------------------------------------
 

@@ -2,16 +2,20 @@
 
 `PNCP_FAULT_POINT=mid_state_write` makes the process kill itself with SIGKILL at that point, as a node
 dying or an OOM kill would: no `finally`, no flush, no Dagster failure event. With
-`PNCP_FAULT_ACTION=raise` the point raises `InjectedCrash` instead (for in-process tests of the domain
-layer). The `mid_*` points first write the first half of the object's bytes, a torn write that S3 would
-never show but a broken gateway or filesystem might: the protocol must never take it for a whole file.
+`PNCP_FAULT_ACTION=raise`, or inside `with faults.injected(point):` (this thread only), the point raises
+`InjectedCrash` instead, for in-process tests of the domain layer. The `mid_*` points first write the
+first half of the object's bytes, a torn write that S3 would never show but a broken gateway or
+filesystem might: the protocol must never take it for a whole file.
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -36,15 +40,28 @@ class InjectedCrash(BaseException):  # a crash, not an error: nothing should cat
     """Raised at an armed point when PNCP_FAULT_ACTION=raise."""
 
 
+_here: contextvars.ContextVar[str | None] = contextvars.ContextVar("pncp_fault_point", default=None)
+
+
+@contextmanager
+def injected(point: str | None) -> Iterator[None]:
+    """Arm `point` (raise `InjectedCrash`) for code run in this context only, e.g. one of two threads."""
+    token = _here.set(point)
+    try:
+        yield
+    finally:
+        _here.reset(token)
+
+
 def armed(point: str) -> bool:
-    return point in os.environ.get(ENV_POINT, "").split(",")
+    return point == _here.get() or point in os.environ.get(ENV_POINT, "").split(",")
 
 
 def crash(point: str) -> None:
     """Die here if the point is armed."""
     if not armed(point):
         return
-    if os.environ.get(ENV_ACTION) == "raise":
+    if point == _here.get() or os.environ.get(ENV_ACTION) == "raise":
         raise InjectedCrash(point)
     sys.stderr.write(f"fault injection: SIGKILL at {point}\n")
     sys.stderr.flush()

@@ -4,8 +4,8 @@
 import dagster as dg
 import pyarrow as pa
 
-from pncp_assets import bronze, faults
-from pncp_assets.commit import DeltaOutput, publish_delta
+from pncp_assets import bronze
+from pncp_assets.commit import DeltaCommitter, DeltaOutput
 from pncp_assets.resources import BronzeStorage
 from pncp_assets.storage import NotFound
 
@@ -25,8 +25,7 @@ class BronzeParquetIOManager(dg.ConfigurableIOManager):
             return
         if obj.key != bronze.delta_key(self.source, context.partition_key):
             raise ValueError(f"delta for {obj.partition_key} handed to partition {context.partition_key}")
-        outcome = publish_delta(self.storage.object_store(), obj.key, obj.data, obj.ids)
-        faults.crash("after_publish")
+        outcome = DeltaCommitter(self.storage.object_store(), self.source, logger=context.log).publish(obj)
         context.log.info(f"Bronze delta {obj.key}: {outcome} ({obj.table.num_rows} rows, {len(obj.data)} bytes)")
 
     def load_input(self, context: dg.InputContext) -> pa.Table:

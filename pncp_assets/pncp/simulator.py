@@ -127,15 +127,19 @@ class PncpSimulator:
         rows.sort(key=lambda r: r.sort_key)
         return [r.record for r in rows]
 
-    def all_records(self, day: dt.date) -> list[dict[str, Any]]:
-        """Every record of the day whatever the clock (for tests' expectations)."""
+    def all_records(self, day: dt.date, withdrawn: bool = False) -> list[dict[str, Any]]:
+        """Every record of the day whatever the clock (for tests' expectations); `withdrawn=True` adds
+        those removed mid-sweep (an earlier sweep may have seen them)."""
         d = self._day(day)
-        return [r.record for r in [*d.records, *d.inserted] if r.record["numeroControlePNCP"] not in d.removed]
+        return [r.record for r in [*d.records, *d.inserted]
+                if withdrawn or r.record["numeroControlePNCP"] not in d.removed]
 
     def _shift(self, day: dt.date) -> None:
         """A record published mid-sweep lands first in the order (pushing every other one a row down);
         optionally a record is withdrawn (pulling the rest up)."""
         d = self._day(day)
+        if not d.records:
+            return  # an empty day has nothing to model a new record on
         template = d.records[self._rng.randrange(len(d.records))]
         record = json.loads(json.dumps(template.record))
         n = len(d.inserted) + 1
@@ -258,6 +262,9 @@ def _validate(q: dict[str, str]) -> tuple[int, str] | None:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: with Nagle on, the body waits for the client's delayed
+    # ACK (about 40 ms per response on Linux).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -325,7 +332,9 @@ class RunningSimulator:
         self.sim = PncpSimulator(config)
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.sim = self.sim
-        self._thread = threading.Thread(target=self._server.serve_forever, name="pncp-simulator", daemon=True)
+        # A short poll so that stop() returns at once (the default 0.5 s adds up over many tests).
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="pncp-simulator", daemon=True)
 
     @property
     def base_url(self) -> str:
