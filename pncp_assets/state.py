@@ -26,6 +26,11 @@ DEFAULT_SOURCE = "pncp"
 _SCALARS = (str, int, float, bool, type(None))
 
 
+# A day of PNCP is about 6,000 IDs (200 KB of state); 64 MiB holds two million. A bigger file was not
+# written by us: it is treated as corrupted (rebuilt from Bronze) rather than parsed into memory.
+MAX_STATE_BYTES = 64 * 1024 * 1024
+
+
 class StateError(RuntimeError):
     """The state could not be updated (for example, compare-and-swap kept losing)."""
 
@@ -123,10 +128,12 @@ class StateManager:
         *,
         logger: logging.Logger | Any | None = None,
         max_attempts: int = 100,
+        max_state_bytes: int = MAX_STATE_BYTES,
     ):
         self.storage = storage if storage is not None else get_storage_client()
         self.log = logger or logging.getLogger(__name__)
         self.max_attempts = max_attempts
+        self.max_state_bytes = max_state_bytes
         self._cache: dict[str, Loaded] = {}
 
     # --- loading -------------------------------------------------------------------------------
@@ -139,6 +146,9 @@ class StateManager:
             loaded = Loaded(new_state(day), None)
         else:
             try:
+                if len(stored.data) > self.max_state_bytes:
+                    raise CorruptState(f"the file is {len(stored.data):,} bytes, over the "
+                                       f"{self.max_state_bytes:,}-byte cap for a state file")
                 state, ids = validate_state(json.loads(stored.data), day)
             except (ValueError, UnicodeDecodeError, RecursionError) as exc:
                 reason = str(exc) if isinstance(exc, CorruptState) else f"not valid JSON ({exc})"

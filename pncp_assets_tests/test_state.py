@@ -139,9 +139,22 @@ def _write_delta(store: ObjectStore, hour: str, records: list[dict]) -> str:
         b'{"date": "2025-10-21", "processed_ids": [], "total_processed": 0, "executions": []}',
         b"[1, 2, 3]",
         b"\xff\xfe\x00garbage",
+        b'{"date": 20251022, "processed_ids": [], "total_processed": 0, "executions": []}',
+        b'{"date": "2025-10-22", "processed_ids": [], "total_processed": 0, "executions": {}}',
+        b'{"date": "2025-10-22", "processed_ids": [], "total_processed": 0, "executions": [1]}',
+        b'{"date": "2025-10-22", "processed_ids": [], "total_processed": 0, "executions": [], "last_execution": 5}',
+        b'{"date": "2025-10-22", "processed_ids": [], "total_processed": 0, "executions": [], "created_at": []}',
+        b'{"date": "2025-10-22", "processed_ids": ["a", "a"], "total_processed": 2, "executions": []}',
+        b'{"date": "2025-10-22", "processed_ids": [], "total_processed": 0, "executions": [], "partitions": []}',
+        b'{"date": "2025-10-22", "processed_ids": [], "total_processed": 0, "executions": [],'
+        b' "partitions": {"2025-10-22-08:00": {"ids": ["x"], "staged": null}}}',
+        b"[" * 100_000 + b"]" * 100_000,
+        b"",
     ],
     ids=["bad-json", "truncated", "ids-not-list", "ids-not-strings", "total-wrong-type", "total-disagrees",
-         "other-date", "not-object", "not-utf8"],
+         "other-date", "not-object", "not-utf8", "date-wrong-type", "executions-not-list",
+         "executions-not-objects", "last-execution-not-text", "created-at-not-text", "ids-repeated",
+         "partitions-not-object", "partition-claims-unknown-id", "deeply-nested", "empty-file"],
 )
 def test_corrupted_state_is_rebuilt_from_bronze_not_started_empty(
     store: ObjectStore, sample_records, content: bytes, caplog: pytest.LogCaptureFixture

@@ -8,6 +8,9 @@ What the real API does and how the client copes (API_NOTES.md):
   well-formed envelope: retried with exponential backoff and jitter (tenacity), then the sweep fails
   naming the modalidade and page;
 - 400 / 422: not retried; the error carries the server's message and the request's parameters;
+- a body must be UTF-8 JSON no larger than `max_response_bytes` (32 MiB: a full page is about 100 KB,
+  so only a broken or hostile answer comes near it); a bigger one is refused while it downloads, and
+  the sweep fails naming the modalidade and page instead of holding it in memory;
 - 204 or `"empty": true` on page 1: the modalidade has nothing that day (confirmed once more first,
   because the real API sometimes answers a false 204); 204 on a later page: transient, retried;
 - a short page (fewer rows than the totals promise) is re-requested and the fullest answer kept;
@@ -19,6 +22,7 @@ What the real API does and how the client copes (API_NOTES.md):
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import math
 import threading
@@ -32,10 +36,11 @@ import tenacity
 
 from pncp_assets.brasilia import iso_utc, parse_day
 from pncp_assets.config import PncpSettings
-from pncp_assets.pncp.records import ID_FIELD, MODALIDADE_NAMES, first_copies
+from pncp_assets.pncp.records import MODALIDADE_NAMES, first_copies, record_key
 
 ENDPOINT = "/v1/contratacoes/publicacao"
 PAGE_SIZE = 50
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 ENVELOPE_FIELDS = ("data", "totalRegistros", "totalPaginas", "numeroPagina")
 
 
@@ -57,6 +62,10 @@ class TransientError(PncpError):
 
 class MalformedResponse(TransientError):
     """A 200 whose body is not a well-formed envelope; the message says what was wrong."""
+
+
+class ResponseTooLarge(PncpError):
+    """A body over the size cap: not retried (the same page would be as big again)."""
 
 
 class SweepError(PncpError):
@@ -166,6 +175,7 @@ class PncpClient:
         empty_confirmations: int = 1,
         max_passes: int = 3,
         page_size: int = PAGE_SIZE,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
         session: requests.Session | None = None,
         logger: logging.Logger | Any | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -180,6 +190,7 @@ class PncpClient:
         self.empty_confirmations = empty_confirmations
         self.max_passes = max_passes
         self.page_size = page_size
+        self.max_response_bytes = max_response_bytes
         self.session = session or requests.Session()
         self.log = logger or logging.getLogger(__name__)
         self._sleep = sleep
@@ -195,11 +206,27 @@ class PncpClient:
     def _get(self, params: dict[str, Any]) -> requests.Response:
         self._pacer.wait()
         try:
-            return self.session.get(f"{self.base_url}{ENDPOINT}", params=params, timeout=self.timeout)
+            with self.session.get(f"{self.base_url}{ENDPOINT}", params=params, timeout=self.timeout,
+                                  stream=True) as response:
+                response._content = self._read_capped(response)  # what .json() / .text then read
+                return response
         except requests.Timeout as exc:
             raise TransientError(f"timeout after {self.timeout[1]:.0f}s ({type(exc).__name__})") from exc
         except requests.ConnectionError as exc:
             raise TransientError(f"connection failed: {type(exc).__name__}") from exc
+
+    def _read_capped(self, response: requests.Response) -> bytes:
+        cap = self.max_response_bytes
+        too_large = ResponseTooLarge(f"response body over the {cap / 2**20:g} MiB cap (max_response_bytes)")
+        if int(response.headers.get("Content-Length") or 0) > cap:
+            raise too_large
+        chunks, size = [], 0
+        for chunk in response.iter_content(chunk_size=1 << 16):
+            size += len(chunk)
+            if size > cap:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _parse(self, response: requests.Response, params: dict[str, Any]) -> dict[str, Any] | None:
         """The envelope, None for "no content", or an error."""
@@ -213,9 +240,13 @@ class PncpClient:
         if status != 200:
             raise TransientError(f"HTTP {status}")
         try:
-            envelope = response.json()
+            text = response.content.decode("utf-8")  # the contract is UTF-8: no guessing of encodings
+        except UnicodeDecodeError as exc:
+            raise MalformedResponse(f"HTTP 200 whose body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+        try:
+            envelope = json.loads(text)
         except ValueError:
-            raise MalformedResponse(f"HTTP 200 whose body is not JSON: {response.text[:80]!r}") from None
+            raise MalformedResponse(f"HTTP 200 whose body is not JSON: {text[:80]!r}") from None
         return validate_envelope(envelope, self.page_size)
 
     def fetch_page(self, day: dt.date, modalidade: int, pagina: int, report: ModalidadeReport) -> Page:
@@ -254,6 +285,9 @@ class PncpClient:
             raise SweepError(
                 f"Modalidade {modalidade} page {pagina} of {day:%Y%m%d} still failing after "
                 f"{self.max_attempts} attempts: {exc}", modalidade, pagina) from exc
+        except ResponseTooLarge as exc:
+            raise SweepError(f"Modalidade {modalidade} page {pagina} of {day:%Y%m%d}: {exc}", modalidade,
+                             pagina) from exc
         page.attempts = retrying.statistics.get("attempt_number", 1)
         return page
 
@@ -300,7 +334,7 @@ class PncpClient:
                 total, last_page = max(total, page.total_registros), max(last_page, page.total_paginas)
                 pagina += 1
             for page in pages:
-                ids.update(r[ID_FIELD] for r in page.records if isinstance(r.get(ID_FIELD), str))
+                ids.update(record_key(r) for r in page.records)
             report.total_registros = total
             if len(ids) >= total:
                 break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import Any, TypeVar
@@ -57,21 +58,30 @@ def all_valid_ids(ids: list[str]) -> bool:
     return not ids or _ID_LINES.fullmatch("\n".join(ids) + "\n") is not None
 
 
+def record_key(record: Any, id_field: str = ID_FIELD) -> str:
+    """What makes a record distinct: its ID, or for a record without a valid ID its whole content (the
+    same broken record on two pages, or in two passes of a sweep, is one record; two records sharing
+    an empty or malformed ID are two)."""
+    rid = record.get(id_field) if isinstance(record, dict) else None
+    if isinstance(rid, str) and (id_field != ID_FIELD or ID_PATTERN.fullmatch(rid)):
+        return rid
+    return "\x00" + json.dumps(record, sort_keys=True, ensure_ascii=False, default=str)  # never an ID
+
+
 def first_copies(pages: Iterable[tuple[T, list[Any]]], id_field: str = ID_FIELD) -> list[tuple[Any, T]]:
     """Each distinct record once (the first copy seen), with the tag of the page it came from.
 
-    Records without a usable ID are all kept: the state rejects them, visibly, rather than losing them here.
+    Records without a usable ID are kept too (once each): the state rejects them, visibly, rather than
+    losing them here.
     """
     seen: set[str] = set()
     out: list[tuple[Any, T]] = []
     for tag, records in pages:
         for record in records:
-            rid = record.get(id_field) if isinstance(record, dict) else None
-            if isinstance(rid, str):
-                if rid in seen:
-                    continue
-                seen.add(rid)
-            out.append((record, tag))
+            key = record_key(record, id_field)
+            if key not in seen:
+                seen.add(key)
+                out.append((record, tag))
     return out
 
 

@@ -57,7 +57,10 @@ class SimulatorConfig:
     # inserted between two page requests: the same record on two pages, and one missed by that pass.
     duplicate_rate: float = 0.0
     malformed_rate: float = 0.0  # a 200 whose body is broken in the way `malformed_kind` says
-    malformed_kind: str = "not_json"  # not_json | missing_fields | data_not_list | record_not_object
+    # not_json (truncated) | html | not_utf8 | missing_fields | wrong_types | data_not_list | record_not_object
+    malformed_kind: str = "not_json"
+    huge_objeto_bytes: int = 0  # the day's first record gets an objetoCompra this many bytes long
+    bad_ids: int = 0  # this many of the day's records carry a missing, empty, malformed or non-text ID
     empty_as_200: bool = False  # "nothing matches" as 200 with `"empty": true` instead of 204
 
 
@@ -97,7 +100,7 @@ class PncpSimulator:
             if isinstance(changes.get("now"), str):
                 changes["now"] = dt.datetime.fromisoformat(changes["now"])
             data_changed = any(k in changes for k in ("seed", "business_day_volume", "volume", "late_fraction",
-                                                      "late_hours"))
+                                                      "late_hours", "huge_objeto_bytes", "bad_ids"))
             self.config = dataclasses.replace(self.config, **changes)
             if data_changed:
                 self._days.clear()
@@ -114,6 +117,15 @@ class PncpSimulator:
             c = self.config
             volume = c.volume if c.volume is not None else records_per_day(day, c.business_day_volume)
             self._days[day] = _Day(generate_day(day, c.seed, volume, c.late_fraction, c.late_hours))
+            if c.huge_objeto_bytes and self._days[day].records:
+                text = "Aquisição de material de consumo, conforme termo de referência. ".encode()
+                huge = (text * (c.huge_objeto_bytes // len(text) + 1))[: c.huge_objeto_bytes]
+                self._days[day].records[0].record["objetoCompra"] = huge.decode("utf-8", "ignore")
+            for n, synthetic in enumerate(self._days[day].records[: c.bad_ids]):
+                if n % 4 == 0:
+                    del synthetic.record["numeroControlePNCP"]
+                else:
+                    synthetic.record["numeroControlePNCP"] = ["", "PNCP-123", 12345][n % 4 - 1]
         return self._days[day]
 
     def visible_records(self, day: dt.date, modalidade: int | None = None) -> list[dict[str, Any]]:
@@ -122,7 +134,7 @@ class PncpSimulator:
         d = self._day(day)
         rows = [r for r in [*d.records, *d.inserted]
                 if (now is None or r.visible_from <= now)
-                and r.record["numeroControlePNCP"] not in d.removed
+                and r.record.get("numeroControlePNCP") not in d.removed
                 and (modalidade is None or r.record["modalidadeId"] == modalidade)]
         rows.sort(key=lambda r: r.sort_key)
         return [r.record for r in rows]
@@ -132,7 +144,7 @@ class PncpSimulator:
         those removed mid-sweep (an earlier sweep may have seen them)."""
         d = self._day(day)
         return [r.record for r in [*d.records, *d.inserted]
-                if withdrawn or r.record["numeroControlePNCP"] not in d.removed]
+                if withdrawn or r.record.get("numeroControlePNCP") not in d.removed]
 
     def _shift(self, day: dt.date) -> None:
         """A record published mid-sweep lands first in the order (pushing every other one a row down);
@@ -149,7 +161,7 @@ class PncpSimulator:
         published = min(self.config.now or template.published, template.published)
         d.inserted.append(SyntheticRecord(record, published, published, -n))
         if self.config.shift_remove:
-            d.removed.add(d.records[self._rng.randrange(len(d.records))].record["numeroControlePNCP"])
+            d.removed.add(d.records[self._rng.randrange(len(d.records))].record.get("numeroControlePNCP"))
 
     # --- requests ------------------------------------------------------------------------------
 
@@ -221,6 +233,13 @@ class PncpSimulator:
 def _malform(envelope: dict[str, Any], kind: str) -> dict[str, Any] | bytes:
     if kind == "not_json":
         return b'{"data": [{"numeroControlePNCP": "trunc'
+    if kind == "html":  # a gateway's maintenance page, served as a 200
+        return b"<!DOCTYPE html><html><body><h1>Sistema em manuten\xc3\xa7\xc3\xa3o</h1></body></html>"
+    if kind == "not_utf8":  # Latin-1 where UTF-8 is promised
+        body = json.dumps(envelope, ensure_ascii=False).encode("utf-8")
+        return body.replace(b"{", b'{"aviso": "Licita\xe7\xe3o", ', 1)
+    if kind == "wrong_types":
+        return {**envelope, "totalRegistros": str(envelope["totalRegistros"]), "numeroPagina": None}
     if kind == "missing_fields":
         return {"data": envelope["data"]}
     if kind == "data_not_list":
