@@ -7,7 +7,7 @@ import dataclasses
 import dagster as dg
 
 from pncp_assets.config import PncpSettings, StorageSettings, parse_modalidades
-from pncp_assets.pncp.client import PncpClient
+from pncp_assets.pncp.client import MAX_RESPONSE_BYTES, PncpClient
 from pncp_assets.storage import ObjectStore, storage_from_settings
 
 
@@ -48,6 +48,7 @@ class PncpApi(dg.ConfigurableResource):
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 90.0
     sweep_max_age_minutes: float = 60.0  # a stored sweep younger than this serves the hours it covers
+    max_response_bytes: int = MAX_RESPONSE_BYTES  # a bigger answer is refused (a page is about 100 KB)
 
     @classmethod
     def from_env(cls) -> PncpApi:
@@ -60,5 +61,6 @@ class PncpApi(dg.ConfigurableResource):
             self.base_url, request_interval_s=self.request_interval_s,
             modalidades=parse_modalidades(self.modalidades), max_attempts=self.max_attempts,
             backoff_initial_s=self.backoff_initial_s, backoff_max_s=self.backoff_max_s,
-            connect_timeout_s=self.connect_timeout_s, read_timeout_s=self.read_timeout_s, logger=logger,
+            connect_timeout_s=self.connect_timeout_s, read_timeout_s=self.read_timeout_s,
+            max_response_bytes=self.max_response_bytes, logger=logger,
         )

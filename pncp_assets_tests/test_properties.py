@@ -85,7 +85,7 @@ def readable_deltas(store: ObjectStore) -> dict[str, set[str]]:
     return out
 
 
-@settings(max_examples=EXAMPLES, derandomize=not RANDOM, deadline=None, database=None,
+@settings(max_examples=EXAMPLES, derandomize=not RANDOM, deadline=None, database=None, print_blob=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(day=days, schedule=steps)
 def test_random_days_and_schedules_keep_every_invariant(tmp_path_factory, day, schedule):
@@ -117,9 +117,10 @@ def test_random_days_and_schedules_keep_every_invariant(tmp_path_factory, day, s
                 assert ids >= seen.get(key, set()), f"{key} shrank"
                 seen[key] = ids
 
-        # Later, with the API healthy and every late record out: one more run of the last hour.
+        # Later, with every late record out and the API healthy (a sweep through duplicated rows can
+        # miss a record in all its passes, and says so: a shortfall), one more run of the last hour.
         sim.configure(now=dt.datetime.combine(DAY, dt.time(23, 59)), error_5xx_rate=0.0, transient_204_rate=0.0,
-                      shift_every=0)
+                      shift_every=0, duplicate_rate=0.0, short_page_rate=0.0)
         assert run_hour(store, api, partition(DAY, HOURS[-1]), "final") == "ok"
 
         deltas = readable_deltas(store)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.resources import BronzeStorage
@@ -11,7 +12,8 @@ from pncp_assets_tests.pipeline import Pipeline
 FAKE_SECRET = "FakeSecret/do-not-leak+0123456789abcdefABCDEF"
 
 
-def test_a_failing_run_never_shows_the_secret(seaweed, s3_bucket, monkeypatch):
+def test_a_failing_run_never_shows_the_secret(seaweed, s3_bucket, monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)  # every Python log line too, botocore's debug output included
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweed.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_SECRET)  # wrong: every S3 call fails
     storage = BronzeStorage(storage_type="s3", bucket=s3_bucket, endpoint_url=seaweed.endpoint)
@@ -31,6 +33,7 @@ def test_a_failing_run_never_shows_the_secret(seaweed, s3_bucket, monkeypatch):
     message = failures[0].step_failure_data.error.to_string()
     assert seaweed.endpoint in message and s3_bucket in message  # a clear error: where, not what key
     texts.append(message)
+    texts.append(caplog.text)
     blob = "\n".join(texts)
     assert FAKE_SECRET not in blob
     assert FAKE_SECRET[:20] not in blob

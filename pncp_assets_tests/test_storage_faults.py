@@ -54,15 +54,16 @@ def test_throttling_errors_drops_and_lost_answers_are_retried_and_every_run_comp
     p.assert_invariants(DAY, published_before(p, 11))
 
 
-def test_lost_answers_to_every_state_write_never_lose_a_claim(proxied):
+def test_lost_answers_to_state_and_sweep_writes_never_lose_a_claim(proxied):
     p, proxy = proxied
-    # Every other conditional PUT of the state lands but its answer is lost: the client's retry then
-    # fails its own condition (412), which must not be taken for another run's win.
+    # Every other conditional PUT of the state (and of raw sweeps) lands but its answer is lost: the
+    # client's retry then fails its own condition (412), which must not be taken for another run's win.
     proxy.add(Rule("lose_answer", method="PUT", path_contains="/_state/", every=2))
+    proxy.add(Rule("lose_answer", method="PUT", path_contains="/_raw/", every=2))
     for hour in (8, 9):
         result = p.run(partition(DAY, hour), now=end_of_hour(DAY, hour))
         assert result.success, hour
-    assert proxy.faults["lose_answer"] >= 2
+    assert proxy.faults["lose_answer"] >= 4
     deltas = p.assert_invariants(DAY, published_before(p, 10))
     assert set(deltas) == {partition(DAY, 8), partition(DAY, 9)}  # each hour published its own claim
 
