@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import os
 
 import pytest
 
@@ -14,7 +15,7 @@ from pncp_assets_tests.pipeline import Pipeline, partition, visible_before
 from pncp_assets_tests.processes import worker
 
 FIRST_DAY = dt.date(2025, 10, 20)  # Monday
-ROUNDS = 4  # one day each
+ROUNDS = int(os.environ.get("PNCP_CONCURRENCY_ROUNDS", "4"))  # one day each; more for a long run
 HOURS = [8, 9, 10, 11, 12, 13, 14, 14]  # six different hours, and two runs of the same hour
 
 
