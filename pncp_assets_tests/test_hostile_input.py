@@ -96,6 +96,24 @@ def test_records_with_bad_ids_are_quarantined_and_the_rest_ingested(tmp_path):
         assert all(k.startswith(LAYERS) for k in store.list(""))  # nothing outside the layout
 
 
+def test_records_that_are_not_objects_are_quarantined_and_the_page_ingested(tmp_path):
+    store = LocalObjectStore(tmp_path / "bronze")
+    config = SimulatorConfig(seed=5, volume=120, malformed_rate=1.0, malformed_kind="record_not_object")
+    with RunningSimulator(config) as sim:
+        p = Pipeline(sim, store, storage_resource(store), modalidades="8")
+        result = p.run(partition(DAY, 23), now=end_of_hour(DAY, 23))
+        assert result.success
+        pages = {e.params["pagina"] for e in sim.sim.log if e.status == 200}
+        [rejected_key] = store.list("pncp/_rejected/")
+        quarantined = [json.loads(line) for line in store.get(rejected_key).data.decode().splitlines()]
+        assert {q["record"] for q in quarantined} == {f"<registro ilegível {n}>" for n in pages}
+        assert all(q["reason"] == "record is a str, not an object" for q in quarantined)
+        # Every other record of every page is in Bronze (each page's first was garbled by the API).
+        shown = [r["numeroControlePNCP"] for r in sim.sim.visible_records(DAY, 8)]
+        garbled = set(shown[::50])
+        p.assert_invariants(DAY, set(shown) - garbled)
+
+
 def bronze_id_ok(record: dict) -> bool:
     rid = record.get("numeroControlePNCP")
     return isinstance(rid, str) and rid.count("-") == 2 and "/" in rid

@@ -8,6 +8,7 @@ What the real API does and how the client copes (API_NOTES.md):
   well-formed envelope: retried with exponential backoff and jitter (tenacity), then the sweep fails
   naming the modalidade and page;
 - 400 / 422: not retried; the error carries the server's message and the request's parameters;
+- a record that is not an object, or has no valid ID, is kept as it came (the commit quarantines it);
 - a body must be UTF-8 JSON no larger than `max_response_bytes` (32 MiB: a full page is about 100 KB,
   so only a broken or hostile answer comes near it); a bigger one is refused while it downloads, and
   the sweep fails naming the modalidade and page instead of holding it in memory;
@@ -377,9 +378,8 @@ def validate_envelope(envelope: Any, page_size: int = PAGE_SIZE) -> dict[str, An
         value = envelope[name]
         if type(value) is not int or value < 0:
             raise MalformedResponse(f"envelope's {name} is {value!r}, not a count")
-    bad = [i for i, r in enumerate(envelope["data"]) if not isinstance(r, dict)]
-    if bad:
-        raise MalformedResponse(f"envelope's data holds {len(bad)} records that are not objects (first at {bad[0]})")
+    # A record that is not an object is kept, not refused: the state quarantines it in `_rejected/`
+    # with the reason, and one broken record does not hold back the page's good ones.
     if envelope["totalPaginas"] != math.ceil(envelope["totalRegistros"] / page_size) and envelope["data"]:
         raise MalformedResponse(
             f"envelope's totalPaginas {envelope['totalPaginas']} disagrees with totalRegistros "

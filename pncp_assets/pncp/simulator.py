@@ -244,8 +244,9 @@ def _malform(envelope: dict[str, Any], kind: str) -> dict[str, Any] | bytes:
         return {"data": envelope["data"]}
     if kind == "data_not_list":
         return {**envelope, "data": {"oops": 1}}
-    if kind == "record_not_object":
-        return {**envelope, "data": ["not a record", *envelope["data"][1:]]}
+    if kind == "record_not_object":  # the page's first record garbled into a string
+        data = envelope["data"]
+        return {**envelope, "data": [f"<registro ilegível {envelope['numeroPagina']}>", *data[1:]]}
     raise ValueError(f"unknown malformed_kind {kind!r}")
 
 
