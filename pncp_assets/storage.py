@@ -318,7 +318,7 @@ def make_s3_client(endpoint_url: str | None = None, region: str | None = None, p
     from botocore.config import Config
 
     config = Config(
-        retries={"max_attempts": max_attempts, "mode": "standard"},
+        retries={"total_max_attempts": max_attempts, "mode": "standard"},
         connect_timeout=10,
         read_timeout=60,
         max_pool_connections=32,

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from pncp_assets import bronze
-from pncp_assets.config import ConfigError
+from pncp_assets.config import ConfigError, StorageSettings
 from pncp_assets.storage import (
     LocalObjectStore,
     S3ObjectStore,
@@ -43,6 +43,21 @@ def test_unknown_storage_type_lists_the_valid_values(monkeypatch):
     monkeypatch.setenv("STORAGE_TYPE", "gcs")
     with pytest.raises(ConfigError, match="local, s3, minio"):
         get_storage_client()
+
+
+@pytest.mark.parametrize("value", ["0", "five", "-2"])
+def test_s3_max_attempts_must_be_a_positive_whole_number(monkeypatch, value):
+    monkeypatch.setenv("S3_MAX_ATTEMPTS", value)
+    with pytest.raises(ConfigError, match="S3_MAX_ATTEMPTS"):
+        StorageSettings.from_env()
+
+
+def test_s3_max_attempts_reaches_the_client(monkeypatch):
+    monkeypatch.setenv("S3_MAX_ATTEMPTS", "9")
+    monkeypatch.setenv("STORAGE_TYPE", "s3")
+    monkeypatch.setenv("S3_ENDPOINT_URL", "http://127.0.0.1:9")
+    store = get_storage_client()
+    assert store.client.meta.config.retries["total_max_attempts"] == 9  # the first try included
 
 
 def test_json_round_trip_and_absent_key(env_backend: str):

@@ -81,7 +81,7 @@ def test_an_outage_fails_the_run_clearly_and_the_next_run_completes(proxied, sea
     assert not failed.success, "the run failed"
     errors = [messages(e.step_failure_data.error) for e in failed.all_events if e.is_step_failure]
     assert any("SlowDown" in m and p.storage.bucket in m and proxy.endpoint in m for m in errors), errors
-    assert outage.fired >= 3  # the client's own retries came first
+    assert outage.fired >= 2  # the client's own retry came first
     assert p.delta_ids(DAY) == before  # nothing half-done is visible as done
     state = p.store.get_json(bronze.state_key("pncp", DAY))
     assert set(state["processed_ids"]) >= {x for ids in before.values() for x in ids}
