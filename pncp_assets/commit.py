@@ -307,26 +307,30 @@ class DeltaCommitter:
     # --- 5. finalize ---------------------------------------------------------------------------
 
     def finalize(self, partition_key: str) -> dict[str, Any]:
-        """Make sure H's published delta holds its claim, then retire its staged file and old orphans."""
+        """Make sure H's published delta holds its claim, then retire its staged file, those of any other
+        claim of the day already published in full (left open by a run that died after publishing), and
+        old orphans."""
         day = bronze.parse_partition_key(partition_key).date()
         self.recover(day)
         for attempt in range(1, self.state.max_attempts + 1):
             loaded = self.state.load_fresh(self.source, day)
             parts = loaded.state.get("partitions", {})
-            entry = parts.get(partition_key)
-            if not entry or not entry.get("staged"):
-                break
-            if not set(entry["ids"]) <= self._delta_ids(partition_key):
-                self.recover(day)
+            open_claims = {pk: e for pk, e in parts.items() if e.get("staged")}
+            done = {pk: e for pk, e in open_claims.items() if set(e["ids"]) <= self._delta_ids(pk)}
+            if partition_key in open_claims and partition_key not in done:
+                self.recover(day)  # H's own delta is incomplete: roll it forward, then look again
                 continue
+            if not done:
+                break
             state = dict(loaded.state)
-            state["partitions"] = {**parts, partition_key: {**entry, "staged": None}}
+            state["partitions"] = {**parts, **{pk: {**e, "staged": None} for pk, e in done.items()}}
             try:
                 self.state.swap(self.source, day, loaded, state, loaded.ids)
             except VersionConflict:
                 backoff(attempt)
                 continue
-            self.storage.delete(entry["staged"])
+            for entry in done.values():
+                self.storage.delete(entry["staged"])
             break
         removed = self.remove_orphans(day)
         state = self.state.load_fresh(self.source, day).state

@@ -47,6 +47,23 @@ def test_crash_after_the_claim_before_publishing_is_rolled_forward(store: Object
     assert DeltaCommitter(store).check("2025-10-22-09:00").passed
 
 
+def test_a_claim_left_open_by_a_run_that_died_after_publishing_is_retired_by_the_next_run(store: ObjectStore,
+                                                                                        sample_records):
+    swept = records_at(sample_records[0], 8, 1, 5)
+    first = DeltaCommitter(store)
+    result = first.commit("2025-10-22-08:00", swept, "run-a")
+    first.publish(result.output)  # ... and the process dies before finalize
+    staged = first.state.load_fresh("pncp", DAY).state["partitions"]["2025-10-22-08:00"]["staged"]
+    swept += records_at(sample_records[0], 9, 6, 3)
+    later = DeltaCommitter(store)
+    later.publish(later.commit("2025-10-22-09:00", swept, "run-b").output)
+    later.finalize("2025-10-22-09:00")
+    parts = later.state.load_fresh("pncp", DAY).state["partitions"]
+    assert parts["2025-10-22-08:00"]["staged"] is None and parts["2025-10-22-09:00"]["staged"] is None
+    assert not store.exists(staged) and store.list(bronze.layer_prefix("pncp", "_staging", DAY)) == []
+    assert sorted(all_delta_ids(store)) == sorted(r["numeroControlePNCP"] for r, _ in swept)
+
+
 def test_crash_after_staging_before_the_claim_loses_nothing(store: ObjectStore, sample_records):
     swept = records_at(sample_records[0], 8, 1, 6)
     staged = bronze.staging_key("pncp", "2025-10-22-08:00", "dead-run")

@@ -129,6 +129,7 @@ def test_random_days_and_schedules_keep_every_invariant(tmp_path_factory, day, s
         assert not [x for x, c in counts.items() if c > 1], "an ID in two delta files"
         state = StateManager(store).load_state("pncp", DAY)  # fresh if nothing was ever ingested
         assert state["processed_ids"] == sorted(counts) and state["total_processed"] == len(counts)
+        assert not [pk for pk, e in state.get("partitions", {}).items() if e.get("staged")], "a claim left open"
         ever = {r["numeroControlePNCP"]: r for r in sim.all_records(DAY, withdrawn=True)}
         assert visible_before(sim, DAY, HOURS[-1] + 1, MODALIDADES) <= set(counts) <= set(ever)
         for key in deltas:  # lossless: each row's _raw is the record as the API sent it
