@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import dagster as dg
 import pyarrow as pa
 import pytest
 
@@ -168,15 +169,9 @@ def test_hostile_partition_keys_are_refused_before_any_key_is_built(tmp_path, ke
 def test_the_io_manager_refuses_a_hostile_source(tmp_path):
     manager = BronzeParquetIOManager(storage=BronzeStorage(data_dir=str(tmp_path)), source="../escape")
     with pytest.raises(ValueError, match="invalid source"):
-        manager.load_input(_input_context("2025-10-22-08:00"))
+        manager.load_input(dg.build_input_context(asset_key=dg.AssetKey("pncp_new_records"),
+                                                  partition_key="2025-10-22-08:00"))
     assert not [f for f in tmp_path.rglob("*") if f.is_file()]
-
-
-def _input_context(partition_key: str):
-    import dagster as dg
-
-    return dg.build_input_context(asset_key=dg.AssetKey("pncp_new_records"), partition_key=partition_key,
-                                  asset_partitions_def=None)
 
 
 def test_an_oversized_state_file_is_not_parsed_but_rebuilt_from_bronze(local_store: ObjectStore, sample_records,

@@ -18,10 +18,6 @@ pytestmark = pytest.mark.s3
 DAY = dt.date(2025, 10, 22)
 
 
-def published_before(p: Pipeline, hour: int) -> set[str]:
-    return visible_before(p.sim.sim, DAY, hour)
-
-
 def messages(error) -> str:
     """A Dagster error's message with those of its causes."""
     out = []
@@ -51,7 +47,7 @@ def test_throttling_errors_drops_and_lost_answers_are_retried_and_every_run_comp
     for hour in (8, 9, 10):
         assert p.run(partition(DAY, hour), now=end_of_hour(DAY, hour + 1)).success, hour
     assert min(proxy.faults[a] for a in ("slowdown", "error", "drop", "lose_answer")) >= 3, proxy.faults
-    p.assert_invariants(DAY, published_before(p, 11))
+    p.assert_invariants(DAY, visible_before(p.sim.sim, DAY, 11))
 
 
 def test_lost_answers_to_state_and_sweep_writes_never_lose_a_claim(proxied):
@@ -64,7 +60,7 @@ def test_lost_answers_to_state_and_sweep_writes_never_lose_a_claim(proxied):
         result = p.run(partition(DAY, hour), now=end_of_hour(DAY, hour))
         assert result.success, hour
     assert proxy.faults["lose_answer"] >= 4
-    deltas = p.assert_invariants(DAY, published_before(p, 10))
+    deltas = p.assert_invariants(DAY, visible_before(p.sim.sim, DAY, 10))
     assert set(deltas) == {partition(DAY, 8), partition(DAY, 9)}  # each hour published its own claim
 
 
@@ -88,4 +84,4 @@ def test_an_outage_fails_the_run_clearly_and_the_next_run_completes(proxied, sea
 
     proxy.clear()  # the outage ends
     assert p.run(partition(DAY, 9)).success
-    p.assert_invariants(DAY, published_before(p, 10))
+    p.assert_invariants(DAY, visible_before(p.sim.sim, DAY, 10))
