@@ -1,8 +1,12 @@
-"""The three assets of the Bronze graph and its checks: thin wiring over the domain layer."""
+"""The three assets of the Bronze graph and its checks: thin wiring over the domain layer.
 
+Every asset takes a range of hours (`context.partition_keys`): a single hour from the schedule, or up
+to a day from a backfill (`BACKFILL_POLICY`), processed in time order, with one sweep per day. Each
+hour still gets its own materialisation, metadata and check verdict.
+"""
 
-import datetime as dt
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
@@ -15,6 +19,12 @@ from pncp_assets.sweeps import StoredSweep, SweepStore
 
 GROUP = "bronze_pncp"
 SOURCE = "pncp"
+API_POOL = "pncp_api"  # every run that talks to PNCP: one budget for the whole instance
+STATE_POOL = "pncp_state"
+
+# A backfill launches one run per 24 hours (a day, when it starts at 00:00), all three assets in it:
+# a month from the UI is about 30 runs, not 2,000, and each day is swept once.
+BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=24)
 
 # Transient API trouble that outlasts the client's own retries (a long 429 block, a gateway outage)
 # gets a fresh attempt of the step a few minutes later (PNCP_STEP_RETRIES, PNCP_STEP_RETRY_DELAY_S).
@@ -26,24 +36,18 @@ api_retry_policy = dg.RetryPolicy(
 )
 
 
-def previous_hour(asset: str) -> dg.AssetDep:
-    """A dependency on the asset's own previous hour: an asset backfill then runs the hours in order,
-    one run per hour holding all three assets (so every record of a past day is filed in its
-    publication hour). Only ordering: nothing is loaded from it."""
-    return dg.AssetDep(asset, partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1))
-
-
 def _sweep_metadata(sweep: StoredSweep) -> dict[str, Any]:
+    """What it cost to fetch the sweep that served an hour: nothing, when a stored sweep was reused."""
     t = sweep.totals()
+    fetched = not sweep.reused
     return {
-        "fetched": t["records_seen"],
+        "requests": t["requests"] if fetched else 0,
+        "retries": t["retries"] if fetched else 0,
+        "short_pages": t["short_pages_rerequested"] if fetched else 0,
+        "pages": t["pages"],
         "distinct": t["distinct_ids"],
         "totalRegistros": t["total_registros"],
         "shortfall": t["shortfall"],
-        "pages": t["pages"],
-        "requests": t["requests"],
-        "retries": t["retries"],
-        "short_pages": t["short_pages_rerequested"],
         "sweep_reused": sweep.reused,
         "raw_key": dg.MetadataValue.path(sweep.key),
     }
@@ -51,22 +55,26 @@ def _sweep_metadata(sweep: StoredSweep) -> dict[str, Any]:
 
 @dg.asset(
     partitions_def=hourly_partitions,
+    backfill_policy=BACKFILL_POLICY,
     group_name=GROUP,
+    pool=API_POOL,
     retry_policy=api_retry_policy,
-    deps=[previous_hour("pncp_raw_pages")],
     kinds={"python", "s3"},
-    description="Every page of the PNCP sweep of day(H), as fetched, under pncp/_raw/. One recent sweep "
-    "of a day serves all the hours it covers, so a backfill sweeps a finished day once.",
+    description="Every page of the PNCP sweep of day(H), as fetched, under pncp/_raw/. One sweep per day "
+    "serves all the hours of a run, and a recent sweep serves later runs. Holds the pncp_api pool: no two "
+    "runs ever talk to PNCP at once.",
 )
 def pncp_raw_pages(context: dg.AssetExecutionContext, pncp_api: PncpApi,
                    bronze_storage: BronzeStorage) -> dg.MaterializeResult:
     sweeps = SweepStore(bronze_storage.object_store(), SOURCE, logger=context.log)
-    sweep = sweeps.sweep_for(context.partition_key, pncp_api.client(context.log),
-                             max_age=dt.timedelta(minutes=pncp_api.sweep_max_age_minutes))
-    t = sweep.totals()
-    if t["shortfall"]:
-        context.log.warning(f"Sweep of {sweep.day} is short of totalRegistros by {t['shortfall']} records")
-    return dg.MaterializeResult(metadata=_sweep_metadata(sweep))
+    served = sweeps.sweep_hours(context.partition_keys, pncp_api.client(context.log),
+                                max_age=pncp_api.sweep_max_age)
+    for hour, sweep in served.items():
+        context.add_asset_metadata(_sweep_metadata(sweep), partition_key=hour)
+        if not sweep.reused and sweep.totals()["shortfall"]:
+            context.log.warning(f"Sweep of {sweep.day} is short of totalRegistros by "
+                                f"{sweep.totals()['shortfall']} records")
+    return dg.MaterializeResult()
 
 
 def _preview(result: CommitResult, limit: int = 5) -> str:
@@ -85,26 +93,54 @@ def _preview(result: CommitResult, limit: int = 5) -> str:
     return "\n".join(lines)
 
 
-def check_result(report: CheckReport, check_name: str) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        check_name=check_name,
-        passed=report.passed,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description="; ".join(report.problems) or "no duplicates; state agrees with Bronze",
-        metadata={
-            "delta_files": report.files,
-            "delta_rows": report.delta_rows,
-            "offending_ids": dg.MetadataValue.json(report.offending),
-        },
-    )
+def _delta_metadata(result: CommitResult) -> dict[str, Any]:
+    """Per hour: what was filed and why the rest was not. Few numbers, each worth a plot."""
+    stats = result.stats
+    metadata: dict[str, Any] = {
+        "new": stats["new_records"],
+        "late": result.late,
+        "already_in_bronze": stats["already_processed"],
+        "rejected": stats["rejected"],
+        "filter_rate": result.filter_rate,
+        "commit_attempts": result.attempts,  # above 1: other runs of the day committed first
+        "dagster/row_count": result.output.table.num_rows if result.output else result.held,
+        "bytes": len(result.output.data) if result.output else 0,
+        "status": result.status,
+        "bronze_key": dg.MetadataValue.path(result.key),
+        "preview": dg.MetadataValue.md(_preview(result)),
+    }
+    if result.reason:
+        metadata["no_data_reason"] = result.reason
+    if result.rejected_key:
+        metadata["rejected_key"] = dg.MetadataValue.path(result.rejected_key)
+    return metadata
+
+
+def _verdict(report: CheckReport) -> dict[str, Any]:
+    return {
+        "passed": report.passed,
+        "severity": dg.AssetCheckSeverity.ERROR,
+        "description": "; ".join(report.problems) or "no duplicates; state agrees with Bronze",
+        "metadata": {"delta_files": report.files, "delta_rows": report.delta_rows,
+                     "offending_ids": dg.MetadataValue.json(report.offending)},
+    }
+
+
+def check_evaluation(report: CheckReport, check_name: str, partition_key: str) -> dg.AssetCheckEvaluation:
+    """A check verdict for one hour. An `AssetCheckEvaluation` names its partition itself, so a run over a
+    range of hours still records one verdict per hour (an `AssetCheckResult` from a range run is recorded
+    without a partition in Dagster 1.13)."""
+    return dg.AssetCheckEvaluation(asset_key=dg.AssetKey("pncp_new_records"), check_name=check_name,
+                                   blocking=True, partition=partition_key, **_verdict(report))
 
 
 @dg.asset(
     partitions_def=hourly_partitions,
+    backfill_policy=BACKFILL_POLICY,
     group_name=GROUP,
-    io_manager_key="bronze_io_manager",
+    io_manager_key="bronze_io_manager",  # reads the deltas back for downstream assets; writing is ours
     kinds={"python", "parquet"},
-    deps=[pncp_raw_pages, previous_hour("pncp_new_records")],
+    deps=[pncp_raw_pages],
     check_specs=[dg.AssetCheckSpec("no_duplicates", asset="pncp_new_records", blocking=True,
                                    partitions_def=hourly_partitions,
                                    description="No ID twice in H's delta, none in another delta of the day, "
@@ -112,62 +148,68 @@ def check_result(report: CheckReport, check_name: str) -> dg.AssetCheckResult:
     description="The Bronze delta of hour H: swept records published before the end of H that the day's "
     "state has never seen, plus what H already held. pncp/year=YYYY/month=MM/day=DD/pncp_YYYYMMDD_HH0000.parquet",
 )
-def pncp_new_records(context: dg.AssetExecutionContext, bronze_storage: BronzeStorage):
-    partition = context.partition_key
+def pncp_new_records(context: dg.AssetExecutionContext, bronze_storage: BronzeStorage) -> Iterator[Any]:
     store = bronze_storage.object_store()
-    sweep = SweepStore(store, SOURCE, logger=context.log).assigned(partition)
+    sweeps = SweepStore(store, SOURCE, logger=context.log)
     committer = DeltaCommitter(store, SOURCE, logger=context.log)
-    result = committer.commit(partition, sweep.records(), context.run.run_id)
-    stats = result.stats
-    rows = result.output.table.num_rows if result.output else result.held
-    metadata: dict[str, Any] = {
-        **_sweep_metadata(sweep),
-        "status": result.status,
-        "new": stats["new_records"],
-        "held": result.held,
-        "duplicates_filtered": stats["duplicates_filtered"],
-        "filter_rate": stats["filter_rate"],
-        "rejected": stats["rejected"],
-        "bronze_key": dg.MetadataValue.path(result.key),
-        "bytes": len(result.output.data) if result.output else 0,
-        "dagster/row_count": rows,
-        "preview": dg.MetadataValue.md(_preview(result)),
-        "commit_attempts": result.attempts,
-    }
-    if result.reason:
-        metadata["no_data"] = True
-        metadata["no_data_reason"] = result.reason
-    if result.rejected_key:
-        metadata["rejected_key"] = dg.MetadataValue.path(result.rejected_key)
-    yield dg.Output(result.output, metadata=metadata)
-    yield check_result(committer.check(partition), "no_duplicates")
+    hours = sorted(context.partition_keys, key=bronze.parse_partition_key)  # in order: records in their hour
+    loaded: dict[str, StoredSweep] = {}
+    for hour in hours:
+        sweep = sweeps.assigned(hour)
+        sweep = loaded.setdefault(sweep.key, sweep)  # one sweep serves the day: parse it once
+        result = committer.commit(hour, sweep.records(), context.run.run_id)
+        if result.output is not None:
+            # Step 4 of the commit protocol: publish the claimed delta at H's key (see commit.py).
+            outcome = committer.publish(result.output)
+            context.log.info(f"Bronze delta {result.key}: {outcome} ({result.output.table.num_rows} rows, "
+                             f"{len(result.output.data)} bytes)")
+        context.add_asset_metadata(_delta_metadata(result), partition_key=hour)
+    yield dg.MaterializeResult()
+    for hour, report in committer.check_hours(hours).items():
+        yield check_evaluation(report, "no_duplicates", hour)
+    yield _check_done(context.op_execution_context, "no_duplicates")
+
+
+def _check_done(context: dg.OpExecutionContext, check_name: str) -> dg.Output:
+    """The check's own (valueless) output, which Dagster expects once per step; the verdicts themselves
+    went out as one `AssetCheckEvaluation` per hour."""
+    specs = context.assets_def.check_specs_by_output_name
+    return dg.Output(None, output_name=next(n for n, spec in specs.items() if spec.name == check_name))
 
 
 @dg.asset(
     partitions_def=hourly_partitions,
+    backfill_policy=BACKFILL_POLICY,
     group_name=GROUP,
-    pool="pncp_state",
-    deps=[pncp_new_records, previous_hour("pncp_daily_state")],
+    pool=STATE_POOL,
+    deps=[pncp_new_records],
     kinds={"python", "json"},
     description="The day's state file (pncp/_state/...): H's claim confirmed once its delta is safely in "
     "Bronze, its staged file retired. One writer at a time (pool pncp_state); compare-and-swap regardless.",
 )
 def pncp_daily_state(context: dg.AssetExecutionContext, bronze_storage: BronzeStorage) -> dg.MaterializeResult:
-    partition = context.partition_key
-    summary = DeltaCommitter(bronze_storage.object_store(), SOURCE, logger=context.log).finalize(partition)
-    day = bronze.parse_partition_key(partition).date()
-    context.log.info(f"State {day}: {summary['total_processed']} processed in {summary['executions']} executions")
-    return dg.MaterializeResult(metadata={
-        "total_processed": summary["total_processed"],
-        "executions": summary["executions"],
-        "partitions_with_data": summary["partitions"],
-        "orphans_removed": summary["orphans_removed"],
-        "state_key": dg.MetadataValue.path(bronze.state_key(SOURCE, day)),
-    })
-
-
-@dg.asset_check(asset=pncp_new_records, name="bronze_consistent", partitions_def=hourly_partitions, blocking=True,
-                description="The no_duplicates rules over Bronze as it is, without ingesting (job pncp_checks)")
-def bronze_consistent(context: dg.AssetCheckExecutionContext, bronze_storage: BronzeStorage) -> dg.AssetCheckResult:
     committer = DeltaCommitter(bronze_storage.object_store(), SOURCE, logger=context.log)
-    return check_result(committer.check(context.partition_key), "bronze_consistent")
+    for day, summary in committer.finalize_hours(context.partition_keys).items():
+        context.log.info(f"State {day}: {summary['total_processed']} processed in {summary['executions']} "
+                         f"executions")
+        for hour, ids in summary["hour_ids"].items():
+            context.add_asset_metadata({
+                "hour_ids": ids,
+                "day_total_processed": summary["total_processed"],
+                "executions": summary["executions"],
+                "orphans_removed": summary["orphans_removed"],
+                "state_key": dg.MetadataValue.path(bronze.state_key(SOURCE, day)),
+            }, partition_key=hour)
+    return dg.MaterializeResult()
+
+
+@dg.multi_asset_check(
+    specs=[dg.AssetCheckSpec("bronze_consistent", asset=pncp_new_records, partitions_def=hourly_partitions,
+                             blocking=True, description="The no_duplicates rules over Bronze as it is, without "
+                             "ingesting (job pncp_checks)")],
+)
+def bronze_consistent(context: dg.AssetCheckExecutionContext, bronze_storage: BronzeStorage) -> Iterator[Any]:
+    committer = DeltaCommitter(bronze_storage.object_store(), SOURCE, logger=context.log)
+    for hour, report in committer.check_hours(context.op_execution_context.partition_keys).items():
+        yield check_evaluation(report, "bronze_consistent", hour)
+    yield _check_done(context.op_execution_context, "bronze_consistent")

@@ -51,6 +51,14 @@ def parse_partition_key(key: str) -> dt.datetime:
     return naive.replace(tzinfo=TZ)
 
 
+def hours_by_day(partition_keys: Iterable[str]) -> dict[dt.date, list[str]]:
+    """Hourly partition keys grouped by their Brasília day, days and hours in time order."""
+    days: dict[dt.date, list[str]] = {}
+    for key in sorted(partition_keys, key=parse_partition_key):
+        days.setdefault(parse_partition_key(key).date(), []).append(key)
+    return days
+
+
 def partition_key_for(moment: dt.datetime) -> str:
     return to_brasilia(moment).strftime("%Y-%m-%d-%H:00")
 

@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,16 @@ class CommitResult:
     output: DeltaOutput | None = None
     rejected_key: str | None = None
     attempts: int = 1
+    late: int = 0  # new records published before H began: first seen in this run
+    hour_records: int = 0  # swept records published within H itself
+    hour_repeats: int = 0  # ... of which the day's state already held (a re-run, or an earlier late run)
+
+    @property
+    def filter_rate(self) -> float:
+        """Share of H's own records (published within H) that were already in Bronze, in percent: 0 on a
+        clean first pass, 100 when an hour is run again. (The seed's `filter_rate` in `stats` counts every
+        record of the day so far, so it reads 80-100 % on a healthy day.)"""
+        return round(100.0 * self.hour_repeats / self.hour_records, 2) if self.hour_records else 0.0
 
 
 @dataclass
@@ -74,16 +85,21 @@ class CheckReport:
     delta_rows: int
 
 
-def published_before(record: Any, end: dt.datetime) -> bool:
-    """Published (dataPublicacaoPncp, Brasília time) before `end`; a record without a readable
-    publication time counts as published now, so it is never left out."""
+def published_at(record: Any) -> dt.datetime | None:
+    """dataPublicacaoPncp as an aware Brasília time, or None when it is missing or unreadable."""
     value = record.get("dataPublicacaoPncp") if isinstance(record, dict) else None
     try:
         moment = dt.datetime.fromisoformat(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return True
-    moment = moment.replace(tzinfo=TZ) if moment.tzinfo is None else moment
-    return moment < end
+        return None
+    return moment.replace(tzinfo=TZ) if moment.tzinfo is None else moment
+
+
+def published_before(record: Any, end: dt.datetime) -> bool:
+    """Published before `end`; a record without a readable publication time counts as published now,
+    so it is never left out."""
+    moment = published_at(record)
+    return moment is None or moment < end
 
 
 def _ids_of(data: bytes) -> list[str] | None:
@@ -223,6 +239,8 @@ class DeltaCommitter:
         eligible = [(r, p) for r, p in records if published_before(r, end)]
         provenance = {id(r): p for r, p in eligible}
         rows = [r for r, _ in eligible]
+        # H's own records: published within H (or at an unreadable time, which counts as now).
+        own_hour = [r for r in rows if isinstance(r, dict) and not (published_at(r) or end) < start]
         rejected_key: str | None = None
         for attempt in range(1, self.state.max_attempts + 1):
             loaded = self.state.load_fresh(self.source, day)
@@ -230,6 +248,9 @@ class DeltaCommitter:
             held_ids: list[str] = list(entry["ids"]) if entry else []
             new, rejected, already, in_input = split(rows, loaded.ids, ID_FIELD)
             stats = filter_stats(len(rows), len(new), already, in_input, rejected)
+            hour = {"hour_records": len(own_hour),
+                    "hour_repeats": sum(1 for r in own_hour if r.get(ID_FIELD) in loaded.ids),
+                    "late": sum(1 for r in new if (published_at(r) or end) < start)}
             if attempt == 1:
                 rejected_key = self._keep_rejected(partition_key, rejected)
             if not new:
@@ -237,7 +258,7 @@ class DeltaCommitter:
                 status = "unchanged" if held_ids else "no_data"
                 reason = None if held_ids else ("all_duplicates" if rows else "no_data_from_api")
                 return CommitResult(partition_key, key, status, reason, stats, len(held_ids),
-                                    rejected_key=rejected_key, attempts=attempt)
+                                    rejected_key=rejected_key, attempts=attempt, **hour)
             new_table = bronze.records_to_table(new, partition_key=partition_key,
                                                 provenance=[provenance[id(r)] for r in new])
             held_table = self._partition_rows(partition_key, entry) if entry else None
@@ -267,7 +288,7 @@ class DeltaCommitter:
             self.log.info(f"{partition_key}: claimed {len(new_ids)} new + {len(held_ids)} held records")
             output = DeltaOutput(partition_key, key, table, data, all_ids)
             return CommitResult(partition_key, key, "written", None, stats, len(held_ids), new_ids, output,
-                                rejected_key, attempt)
+                                rejected_key, attempt, **hour)
         raise RuntimeError(f"{partition_key}: could not commit, compare-and-swap kept losing")
 
     def _claim_landed(self, day: dt.date, partition_key: str, staged: str) -> bool:
@@ -310,15 +331,23 @@ class DeltaCommitter:
         """Make sure H's published delta holds its claim, then retire its staged file, those of any other
         claim of the day already published in full (left open by a run that died after publishing), and
         old orphans."""
-        day = bronze.parse_partition_key(partition_key).date()
+        return self.finalize_hours([partition_key])[bronze.parse_partition_key(partition_key).date()]
+
+    def finalize_hours(self, partition_keys: Sequence[str]) -> dict[dt.date, dict[str, Any]]:
+        """`finalize` for several hours, once per day; returns each day's summary, including the number
+        of IDs each hour holds (`hour_ids`)."""
+        return {day: self._finalize_day(day, set(hours))
+                for day, hours in bronze.hours_by_day(partition_keys).items()}
+
+    def _finalize_day(self, day: dt.date, hours: set[str]) -> dict[str, Any]:
         self.recover(day)
         for attempt in range(1, self.state.max_attempts + 1):
             loaded = self.state.load_fresh(self.source, day)
             parts = loaded.state.get("partitions", {})
             open_claims = {pk: e for pk, e in parts.items() if e.get("staged")}
             done = {pk: e for pk, e in open_claims.items() if set(e["ids"]) <= self._delta_ids(pk)}
-            if partition_key in open_claims and partition_key not in done:
-                self.recover(day)  # H's own delta is incomplete: roll it forward, then look again
+            if any(pk in open_claims and pk not in done for pk in hours):
+                self.recover(day)  # one of our hours' deltas is incomplete: roll it forward, then look again
                 continue
             if not done:
                 break
@@ -334,8 +363,10 @@ class DeltaCommitter:
             break
         removed = self.remove_orphans(day)
         state = self.state.load_fresh(self.source, day).state
+        parts = state.get("partitions", {})
         return {"total_processed": state["total_processed"], "executions": len(state["executions"]),
-                "partitions": len(state.get("partitions", {})), "orphans_removed": removed}
+                "partitions": len(parts), "orphans_removed": removed,
+                "hour_ids": {pk: len(parts[pk]["ids"]) if pk in parts else 0 for pk in sorted(hours)}}
 
     def remove_orphans(self, day: dt.date, now: dt.datetime | None = None) -> int:
         """Delete staged files that no claim names and that are older than the grace period: a younger
@@ -356,19 +387,48 @@ class DeltaCommitter:
     def check(self, partition_key: str) -> CheckReport:
         """No ID twice in H's delta, none of its IDs in another delta of the day, and the state's IDs
         equal to the union of the day's Bronze IDs (plus claims still being published)."""
-        day = bronze.parse_partition_key(partition_key).date()
-        own_key = bronze.delta_key(self.source, partition_key)
-        files: dict[str, list[str]] = {}
-        for key in self.storage.list(bronze.day_prefix(self.source, day)):
-            if bronze.is_delta_key(key):
-                files[key] = _ids_of(self.storage.get(key).data) or []
-        where: dict[str, list[str]] = {}
-        for key, ids in files.items():
-            for x in ids:
-                where.setdefault(x, []).append(key)
+        return self.check_hours([partition_key])[partition_key]
+
+    def check_hours(self, partition_keys: Sequence[str]) -> dict[str, CheckReport]:
+        """`check` for several hours, reading each day's files and state once."""
+        reports: dict[str, CheckReport] = {}
+        for day, hours in bronze.hours_by_day(partition_keys).items():
+            files: dict[str, list[str]] = {}
+            for key in self.storage.list(bronze.day_prefix(self.source, day)):
+                if bronze.is_delta_key(key):
+                    files[key] = _ids_of(self.storage.get(key).data) or []
+            state = self.state.load_fresh(self.source, day).state
+            where = _where(files)
+            day_problems, day_bad = self._day_agrees_with_state(files, where, state)
+            for hour in hours:
+                reports[hour] = self._hour_report(hour, files, where, day_problems, day_bad)
+        return reports
+
+    def _day_agrees_with_state(self, files: dict[str, list[str]], where: dict[str, list[str]],
+                               state: dict[str, Any]) -> tuple[list[str], dict[str, list[str]]]:
+        pending: set[str] = set()
+        for pk, entry in state.get("partitions", {}).items():
+            if entry.get("staged"):
+                pending |= set(entry["ids"]) - set(files.get(bronze.delta_key(self.source, pk), []))
+        processed = set(state["processed_ids"])
+        not_in_state = set(where) - processed
+        not_in_bronze = processed - set(where) - pending
         problems: list[str] = []
         bad: dict[str, list[str]] = {}
+        if not_in_state:
+            problems.append(f"{len(not_in_state)} IDs in Bronze are missing from the state")
+            bad.update({x: where[x] for x in not_in_state})
+        if not_in_bronze:
+            problems.append(f"{len(not_in_bronze)} IDs in the state are in no Bronze delta file")
+            bad.update({x: ["(state only)"] for x in not_in_bronze})
+        return problems, bad
+
+    def _hour_report(self, partition_key: str, files: dict[str, list[str]], where: dict[str, list[str]],
+                     day_problems: list[str], day_bad: dict[str, list[str]]) -> CheckReport:
+        own_key = bronze.delta_key(self.source, partition_key)
         own = files.get(own_key, [])
+        problems: list[str] = []
+        bad: dict[str, list[str]] = {}
         twice = [x for x, n in Counter(own).items() if n > 1]
         if twice:
             problems.append(f"{len(twice)} IDs appear more than once in {own_key}")
@@ -377,20 +437,16 @@ class DeltaCommitter:
         if elsewhere:
             problems.append(f"{len(elsewhere)} IDs of {partition_key} are also in other delta files of the day")
             bad.update({x: sorted(set(where[x])) for x in elsewhere})
-        state = self.state.load_fresh(self.source, day).state
-        processed = set(state["processed_ids"])
-        in_bronze = set(where)
-        pending: set[str] = set()
-        for pk, entry in state.get("partitions", {}).items():
-            if entry.get("staged"):
-                pending |= set(entry["ids"]) - set(files.get(bronze.delta_key(self.source, pk), []))
-        not_in_state = in_bronze - processed
-        not_in_bronze = processed - in_bronze - pending
-        if not_in_state:
-            problems.append(f"{len(not_in_state)} IDs in Bronze are missing from the state")
-            bad.update({x: where[x] for x in not_in_state})
-        if not_in_bronze:
-            problems.append(f"{len(not_in_bronze)} IDs in the state are in no Bronze delta file")
-            bad.update({x: ["(state only)"] for x in not_in_bronze})
+        problems += day_problems
+        bad.update(day_bad)
         offending = [{"id": x, "files": files_} for x, files_ in sorted(bad.items())[:20]]
         return CheckReport(not problems, problems, offending, len(files), len(own))
+
+
+def _where(files: dict[str, list[str]]) -> dict[str, list[str]]:
+    """ID -> the delta files it appears in (once per appearance)."""
+    where: dict[str, list[str]] = {}
+    for key, ids in files.items():
+        for x in ids:
+            where.setdefault(x, []).append(key)
+    return where

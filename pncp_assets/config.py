@@ -100,3 +100,15 @@ class PncpSettings:
             request_interval_s=interval,
             modalidades=parse_modalidades(_env("PNCP_MODALIDADES", "1..19")),
         )
+
+
+def day_close_hour() -> int:
+    """`PNCP_DAY_CLOSE_HOUR` (0-23, Brasília time, default 6): when day D is swept a last time on D+1."""
+    raw = _env("PNCP_DAY_CLOSE_HOUR", "6")
+    try:
+        hour = int(raw)
+    except ValueError:
+        raise ConfigError(f"PNCP_DAY_CLOSE_HOUR={raw!r} is not an hour (0-23)") from None
+    if not 0 <= hour <= 23:
+        raise ConfigError(f"PNCP_DAY_CLOSE_HOUR={raw!r} is not an hour (0-23)")
+    return hour

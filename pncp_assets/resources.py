@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import dagster as dg
 
@@ -55,6 +56,10 @@ class PncpApi(dg.ConfigurableResource):
         s = PncpSettings.from_env()
         return cls(base_url=s.base_url, request_interval_s=s.request_interval_s,
                    modalidades=",".join(str(m) for m in s.modalidades))
+
+    @property
+    def sweep_max_age(self) -> dt.timedelta:
+        return dt.timedelta(minutes=self.sweep_max_age_minutes)
 
     def client(self, logger: object = None) -> PncpClient:
         return PncpClient(

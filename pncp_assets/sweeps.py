@@ -7,10 +7,12 @@ sees the day as it is now.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gzip
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,20 +95,31 @@ class SweepStore:
     def sweep_for(self, partition_key: str, client: PncpClient, now: dt.datetime | None = None,
                   max_age: dt.timedelta = DEFAULT_MAX_AGE) -> StoredSweep:
         """Reuse a recent sweep of H's day that covers H, or sweep the day now; record the choice for H."""
-        key = self.reusable_for(partition_key, now, max_age)
-        if key is not None:
-            sweep = self.load(key)
-            sweep.reused = True
-            self.log.info(f"Reusing the sweep of {sweep.day} started {iso_utc(sweep.started)} for {partition_key}")
-        else:
-            started = utc_now()
-            day = bronze.parse_partition_key(partition_key).date()
-            sweep = self.save(client.sweep_day(day), started)
-        self.storage.put_json(bronze.raw_assignment_key(self.source, partition_key),
-                              {"partition": partition_key, "sweep": sweep.key, "reused": sweep.reused,
-                               "assigned_at": iso_utc()})
-        faults.crash("after_sweep")
-        return sweep
+        return self.sweep_hours([partition_key], client, now, max_age)[partition_key]
+
+    def sweep_hours(self, partition_keys: Sequence[str], client: PncpClient, now: dt.datetime | None = None,
+                    max_age: dt.timedelta = DEFAULT_MAX_AGE) -> dict[str, StoredSweep]:
+        """One sweep per day for a range of hours: a recent stored sweep that covers the day's last hour
+        in the range, or a new one. Every hour is recorded as served by it; only the first hour served
+        by a new sweep reports it as fetched (`reused` is False), the others as reused."""
+        chosen: dict[str, StoredSweep] = {}
+        for day, hours in bronze.hours_by_day(partition_keys).items():
+            key = self.reusable_for(hours[-1], now, max_age)
+            if key is not None:
+                sweep = self.load(key)
+                sweep.reused = True
+                self.log.info(f"Reusing the sweep of {day} started {iso_utc(sweep.started)} for "
+                              f"{_span(hours)}")
+            else:
+                sweep = self.save(client.sweep_day(day), utc_now())
+            for i, hour in enumerate(hours):
+                served = sweep if i == 0 else dataclasses.replace(sweep, reused=True)
+                self.storage.put_json(bronze.raw_assignment_key(self.source, hour),
+                                      {"partition": hour, "sweep": sweep.key, "reused": served.reused,
+                                       "assigned_at": iso_utc()})
+                chosen[hour] = served
+            faults.crash("after_sweep")
+        return chosen
 
     def assigned(self, partition_key: str) -> StoredSweep:
         """The sweep that pncp_raw_pages chose for H."""
@@ -118,3 +131,7 @@ class SweepStore:
         sweep = self.load(pointer["sweep"])
         sweep.reused = bool(pointer.get("reused"))
         return sweep
+
+
+def _span(hours: Sequence[str]) -> str:
+    return hours[0] if len(hours) == 1 else f"{hours[0]}..{hours[-1]} ({len(hours)} hours)"

@@ -55,6 +55,15 @@ class Pipeline:
         return dg.materialize(bronze_assets, partition_key=partition, resources=self.resources(),
                               instance=self.instance, **kwargs)
 
+    def run_range(self, first: str, last: str, now: dt.datetime | None = None,
+                  **kwargs) -> dg.ExecuteInProcessResult:
+        """One run over the hours first..last, as a backfill launches it (the assets' BackfillPolicy)."""
+        if now is not None:
+            self.sim.sim.configure(now=now)
+        tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+        return dg.materialize([*bronze_assets, bronze_consistent], resources=self.resources(),
+                              instance=self.instance, tags=tags, **kwargs)
+
     def run_check_only(self, partition: str) -> dg.ExecuteInProcessResult:
         from pncp_assets.definitions import pncp_checks
 
@@ -109,3 +118,9 @@ def end_of_hour(day: dt.date, hour: int, minutes_after: int = 5) -> dt.datetime:
 def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
     events = [e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == asset]
     return {k: v.value for k, v in events[-1].materialization.metadata.items()} if events else {}
+
+
+def metadata_by_hour(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, dict]:
+    """Partition key -> the metadata of that hour's materialisation of `asset`."""
+    return {e.partition: {k: v.value for k, v in e.materialization.metadata.items()}
+            for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == asset}

@@ -15,6 +15,7 @@ from pncp_assets_tests.pipeline import (
     end_of_hour,
     hour_of,
     metadata,
+    metadata_by_hour,
     partition,
     storage_resource,
 )
@@ -62,20 +63,28 @@ def test_the_seeds_three_executions(make_pipeline):
                       modalidades=",".join(sorted({str(r.record["modalidadeId"]) for r in recs})))
     first = p.run(partition(DAY, recs[2].published.hour), now=recs[2].published)
     md = metadata(first, "pncp_new_records")
-    assert (md["new"], md["duplicates_filtered"], md["filter_rate"]) == (3, 0, 0.0)
+    assert (md["new"], md["already_in_bronze"], md["filter_rate"]) == (3, 0, 0.0)
 
     second = p.run(partition(DAY, recs[4].published.hour), now=recs[4].published)
     md = metadata(second, "pncp_new_records")
-    assert (md["new"], md["duplicates_filtered"], md["filter_rate"]) == (2, 3, 60.0)
+    # The hour's own records are all new: a clean run reads 0 %, whatever the earlier hours hold.
+    assert (md["new"], md["already_in_bronze"], md["filter_rate"]) == (2, 3, 0.0)
+    assert md["late"] == sum(r.published.hour < recs[4].published.hour for r in recs[3:5])
 
     third = p.run(partition(DAY, 23), now=end_of_hour(DAY, 23))
     md = metadata(third, "pncp_new_records")
-    assert (md["new"], md["duplicates_filtered"], md["filter_rate"]) == (0, 5, 100.0)
-    assert md["no_data"] is True and md["no_data_reason"] == "all_duplicates"
+    assert (md["new"], md["already_in_bronze"], md["filter_rate"]) == (0, 5, 0.0)
+    assert md["status"] == "no_data" and md["no_data_reason"] == "all_duplicates"
     assert not p.store.exists(bronze.delta_key("pncp", partition(DAY, 23)))  # no file
     assert all(r.success for r in (first, second, third))
+    again = metadata(p.run(partition(DAY, recs[4].published.hour)), "pncp_new_records")
+    assert again["filter_rate"] == 100.0  # running an hour again: every one of its records already there
     state_md = metadata(third, "pncp_daily_state")
-    assert state_md["total_processed"] == 5
+    assert state_md["day_total_processed"] == 5
+    # The state keeps the seed's execution figures: duplicates over everything swept so far.
+    executions = p.store.get_json(bronze.state_key("pncp", DAY))["executions"]
+    assert [(e["new_records"], e["duplicates_filtered"], e["filter_rate"]) for e in executions] == [
+        (3, 0, 0.0), (2, 3, 60.0)]
     p.assert_invariants(DAY, {r.record["numeroControlePNCP"] for r in recs})
 
 
@@ -123,7 +132,7 @@ def test_re_materializing_an_old_hour_never_shrinks_or_duplicates_it(make_pipeli
     result = p.run(old, now=end_of_hour(DAY, 23))
     assert result.success
     md = metadata(result, "pncp_new_records")
-    assert md["status"] == "unchanged" and md["new"] == 0 and md["held"] == len(before[old])
+    assert md["status"] == "unchanged" and md["new"] == 0 and md["dagster/row_count"] == len(before[old])
     assert p.delta_ids(DAY) == before
     p.assert_invariants(DAY, day_ids(p))
 
@@ -197,14 +206,58 @@ def test_materialization_metadata_tells_the_pipelines_health(make_pipeline):
     p = make_pipeline(SimulatorConfig(seed=10, volume=400))
     result = p.run(partition(DAY, 15), now=end_of_hour(DAY, 15))
     md = metadata(result, "pncp_new_records")
-    for name in ("fetched", "distinct", "totalRegistros", "new", "duplicates_filtered", "filter_rate", "rejected",
-                 "pages", "requests", "retries", "short_pages", "bronze_key", "bytes", "dagster/row_count",
-                 "preview"):
+    for name in ("new", "late", "already_in_bronze", "rejected", "filter_rate", "bronze_key", "bytes",
+                 "dagster/row_count", "preview", "status"):
         assert name in md, name
+    assert not {"requests", "pages", "fetched"} & set(md)  # sweep figures live on pncp_raw_pages
     assert md["dagster/row_count"] == md["new"] > 0
     assert md["bytes"] == len(p.store.get(bronze.delta_key("pncp", partition(DAY, 15))).data)
     assert md["preview"].startswith("| numeroControlePNCP |")
     raw = metadata(result, "pncp_raw_pages")
-    assert raw["requests"] >= raw["pages"] > 0
+    for name in ("requests", "pages", "retries", "short_pages", "shortfall", "totalRegistros", "distinct"):
+        assert name in raw, name
+    assert raw["requests"] >= raw["pages"] > 0 and raw["sweep_reused"] is False
     state = metadata(result, "pncp_daily_state")
-    assert state["total_processed"] == md["new"] and state["executions"] == 1
+    assert state["day_total_processed"] == state["hour_ids"] == md["new"] and state["executions"] == 1
+
+
+def test_one_run_over_a_day_sweeps_once_and_reports_every_hour_on_its_own(make_pipeline):
+    """The shape of a UI backfill (BackfillPolicy: a range of hours in one run)."""
+    p = make_pipeline(SimulatorConfig(seed=12, volume=500))
+    hours = [partition(DAY, h) for h in range(24)]
+    result = p.run_range(hours[0], hours[-1], now=end_of_hour(DAY, 23))
+    assert result.success
+    requests_made = len(p.sim.sim.log)
+
+    raw = metadata_by_hour(result, "pncp_raw_pages")
+    assert sorted(raw) == hours
+    assert raw[hours[0]]["requests"] == requests_made > 0 and not raw[hours[0]]["sweep_reused"]
+    assert all(raw[h]["requests"] == 0 and raw[h]["sweep_reused"] for h in hours[1:])  # the same sweep, reused
+    new = metadata_by_hour(result, "pncp_new_records")
+    deltas = p.assert_invariants(DAY, day_ids(p))
+    for h in hours:
+        assert new[h]["new"] == new[h]["dagster/row_count"] == len(deltas.get(h, []))
+        assert new[h]["late"] == 0 and new[h]["filter_rate"] == 0.0
+    records = {r["numeroControlePNCP"]: r for r in p.sim.sim.all_records(DAY)}
+    assert all(hour_of(records[x]) == int(key[11:13]) for key, ids in deltas.items() for x in ids)
+    state = metadata_by_hour(result, "pncp_daily_state")
+    assert {h: state[h]["hour_ids"] for h in hours} == {h: len(deltas.get(h, [])) for h in hours}
+    verdicts = {(c.check_name, c.partition): c.passed for c in result.get_asset_check_evaluations()}
+    assert verdicts == {(name, h): True for name in ("no_duplicates", "bronze_consistent") for h in hours}
+
+
+def test_a_failed_check_in_a_range_run_names_its_hour_and_stops_the_state(make_pipeline):
+    p = make_pipeline(SimulatorConfig(seed=13, volume=300))
+    hours = [partition(DAY, h) for h in range(24)]
+    assert p.run_range(hours[0], hours[11], now=end_of_hour(DAY, 23)).success
+    deltas = p.delta_ids(DAY)
+    first, second = sorted(deltas)[:2]
+    # Plant one of `first`'s records in `second`'s file too: a duplicate across two hours.
+    rows = bronze.read_parquet(p.store.get(bronze.delta_key("pncp", first)).data).slice(0, 1)
+    both = bronze.concat_tables([bronze.read_parquet(p.store.get(bronze.delta_key("pncp", second)).data), rows])
+    p.store.put(bronze.delta_key("pncp", second), bronze.table_to_parquet(both))
+    result = p.run_range(hours[0], hours[23], raise_on_error=False)
+    assert not result.success
+    failed = {(c.check_name, c.partition) for c in result.get_asset_check_evaluations() if not c.passed}
+    assert failed == {("no_duplicates", first), ("no_duplicates", second)}  # the two hours, by name
+    assert not metadata_by_hour(result, "pncp_daily_state")  # blocking: the state step did not run

@@ -53,6 +53,7 @@ class SimulatorConfig:
     shift_remove: bool = False
     late_fraction: float = 0.0  # share of records visible only `late_hours` after publication
     late_hours: float = 3.0
+    late_hours_max: float | None = None  # if set, each late record's delay is drawn in [late_hours, this]
     # A page shows the next page's first record in place of its own last one, as when a record is
     # inserted between two page requests: the same record on two pages, and one missed by that pass.
     duplicate_rate: float = 0.0
@@ -100,7 +101,7 @@ class PncpSimulator:
             if isinstance(changes.get("now"), str):
                 changes["now"] = dt.datetime.fromisoformat(changes["now"])
             data_changed = any(k in changes for k in ("seed", "business_day_volume", "volume", "late_fraction",
-                                                      "late_hours", "huge_objeto_bytes", "bad_ids"))
+                                                      "late_hours", "late_hours_max", "huge_objeto_bytes", "bad_ids"))
             self.config = dataclasses.replace(self.config, **changes)
             if data_changed:
                 self._days.clear()
@@ -116,7 +117,8 @@ class PncpSimulator:
         if day not in self._days:
             c = self.config
             volume = c.volume if c.volume is not None else records_per_day(day, c.business_day_volume)
-            self._days[day] = _Day(generate_day(day, c.seed, volume, c.late_fraction, c.late_hours))
+            self._days[day] = _Day(generate_day(day, c.seed, volume, c.late_fraction, c.late_hours,
+                                                c.late_hours_max))
             if c.huge_objeto_bytes and self._days[day].records:
                 text = "Aquisição de material de consumo, conforme termo de referência. ".encode()
                 huge = (text * (c.huge_objeto_bytes // len(text) + 1))[: c.huge_objeto_bytes]

@@ -68,8 +68,10 @@ def records_per_day(day: dt.date, business_day_volume: int) -> int:
 
 def generate_day(
     day: dt.date, seed: int = 0, volume: int | None = None, late_fraction: float = 0.0, late_hours: float = 3.0,
+    late_hours_max: float | None = None,
 ) -> list[SyntheticRecord]:
-    """The whole day's records, deterministic for (day, seed)."""
+    """The whole day's records, deterministic for (day, seed). A late record becomes visible `late_hours`
+    after its publication, or between `late_hours` and `late_hours_max` when that is set."""
     rng = random.Random(f"pncp-sim:{seed}:{day.isoformat()}")
     count = volume if volume is not None else records_per_day(day, 6000)
     codes = list(MODALIDADE_WEIGHTS)
@@ -86,7 +88,11 @@ def generate_day(
         published = dt.datetime.combine(day, dt.time(hour, rng.randrange(60), rng.randrange(60)))
         record = _record(rng, day, cnpj, uf, sequences[cnpj], modalidade, published)
         late = rng.random() < late_fraction
-        visible = published + dt.timedelta(hours=late_hours) if late else published
+        delay = late_hours
+        if late and late_hours_max is not None:  # a generator of its own: the day's data stays the same
+            spread = random.Random(f"pncp-late:{seed}:{record['numeroControlePNCP']}").random()
+            delay = late_hours + (late_hours_max - late_hours) * spread
+        visible = published + dt.timedelta(hours=delay) if late else published
         out.append(SyntheticRecord(record, published, visible, rng.getrandbits(48)))
     return out
 

@@ -1,0 +1,123 @@
+"""The shipped schedules, driven tick by tick across midnight with the clock moving.
+
+Each tick of `pncp_hourly_schedule` and `pncp_day_close_schedule` between 00:05 of day D and 12:05 of
+D+1 is evaluated at its own time (the tick times come from the schedules' cron strings, as the daemon
+computes them), and every run it requests is materialised with the simulator's clock and the pipeline's
+clock both set to the tick. The simulated days have late records, shown by the API 1-5 h after their
+publication time, so some of D's records appear only after D's last hourly run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+
+import dagster as dg
+import pytest
+
+from pncp_assets import sweeps
+from pncp_assets.brasilia import TZ
+from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
+from pncp_assets.pncp.synthetic import generate_day
+from pncp_assets_tests.pipeline import Pipeline, storage_resource
+
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+
+DAY = dt.date(2025, 10, 22)
+MODALIDADES = (6, 8, 9)
+# 4 % of the records are shown by the API 1 to 5 hours after their publication time.
+LATE_DAY = {"seed": 5, "volume": 1500, "late_fraction": 0.04, "late_hours": 1.0, "late_hours_max": 5.0}
+
+
+def tick_times(schedule: dg.ScheduleDefinition, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """The schedule's ticks in [start, end], computed from its cron string as the daemon does."""
+    from dagster._utils.schedules import schedule_execution_time_iterator  # the daemon's own tick iterator
+
+    ticks = []
+    for tick in schedule_execution_time_iterator(start.timestamp(), schedule.cron_schedule,
+                                                 schedule.execution_timezone):
+        if tick > end:
+            return ticks
+        ticks.append(tick)
+    return ticks
+
+
+def run_the_schedules(p: Pipeline, monkeypatch: pytest.MonkeyPatch, start: dt.datetime,
+                      end: dt.datetime) -> list[tuple[dt.datetime, str, str]]:
+    """Every tick of both schedules in [start, end], in time order; returns (tick, schedule, partition)."""
+    from pncp_assets.definitions import defs
+
+    repo = defs.get_repository_def()
+    schedules = [defs.resolve_schedule_def(n) for n in ("pncp_hourly_schedule", "pncp_day_close_schedule")]
+    ticks = sorted(((t, s) for s in schedules for t in tick_times(s, start, end)), key=lambda ts: ts[0])
+    done = []
+    for tick, schedule in ticks:
+        p.sim.sim.configure(now=tick.astimezone(TZ).replace(tzinfo=None))
+        monkeypatch.setattr(sweeps, "utc_now", lambda tick=tick: tick.astimezone(dt.UTC))
+        with dg.build_schedule_context(scheduled_execution_time=tick, instance=p.instance,
+                                       repository_def=repo) as context:
+            requests = schedule.evaluate_tick(context).run_requests
+        for request in requests:
+            tags = {k: v for k, v in request.tags.items() if not k.startswith("dagster/")}
+            result = p.run(request.partition_key, tags=tags)
+            assert result.success, (tick, request.partition_key)
+            done.append((tick, schedule.name, request.partition_key))
+    return done
+
+
+@pytest.fixture
+def late_day(local_store):
+    config = SimulatorConfig(**LATE_DAY)
+    with RunningSimulator(config) as sim:
+        # The production reuse window: a stored sweep younger than an hour serves later hours.
+        yield Pipeline(sim, local_store, storage_resource(local_store), modalidades="6,8,9",
+                       sweep_max_age_minutes=60)
+
+
+def test_late_records_of_a_day_reach_bronze_after_midnight_through_the_schedules_alone(late_day, monkeypatch):
+    p = late_day
+    start = dt.datetime.combine(DAY, dt.time(0, 5), tzinfo=TZ)
+    end = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(12, 5), tzinfo=TZ)
+    runs = run_the_schedules(p, monkeypatch, start, end)
+
+    records = [r for r in generate_day(DAY, **LATE_DAY) if r.record["modalidadeId"] in MODALIDADES]
+    last_hourly_tick = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(0, 5))
+    after_midnight = {r.record["numeroControlePNCP"] for r in records if r.visible_from > last_hourly_tick}
+    within_six_hours = {r.record["numeroControlePNCP"] for r in records
+                        if r.visible_from <= dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(6))}
+    # The test means something only if some of D's records appear after D's last hourly run.
+    assert len(after_midnight & within_six_hours) >= 3, sorted(after_midnight)
+
+    deltas = p.assert_invariants(DAY)  # no duplicates; the state equals Bronze
+    filed = {x: pk for pk, ids in deltas.items() for x in ids}
+    assert within_six_hours <= set(filed), f"lost: {sorted(within_six_hours - set(filed))[:5]}"
+    published = {r.record["numeroControlePNCP"]: r.published for r in records}
+    for x, pk in filed.items():  # never filed in an hour before its publication
+        assert dt.datetime.strptime(pk, "%Y-%m-%d-%H:%M") >= published[x].replace(minute=0, second=0), (x, pk)
+    # The late ones came in through the day-close run, into D's last hour.
+    day_close = [(t, pk) for t, name, pk in runs if name == "pncp_day_close_schedule"]
+    assert [pk for t, pk in day_close if t.date() > DAY] == [f"{DAY:%Y-%m-%d}-23:00"]
+    assert {filed[x] for x in after_midnight & within_six_hours} == {f"{DAY:%Y-%m-%d}-23:00"}
+
+
+def test_the_day_close_tick_asks_for_yesterdays_last_hour_at_the_configured_hour(monkeypatch):
+    from pncp_assets.definitions import defs, pncp_hourly_ingestion
+    from pncp_assets.schedules import day_close_schedule
+
+    schedule = defs.resolve_schedule_def("pncp_day_close_schedule")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("5 6 * * *", "America/Sao_Paulo")
+    tick = dt.datetime(2025, 10, 23, 6, 5, tzinfo=TZ)
+    with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=defs.get_repository_def()) as ctx:
+        requests = schedule.evaluate_tick(ctx).run_requests
+    assert [r.partition_key for r in requests] == ["2025-10-22-23:00"]
+    assert schedule.job_name == "pncp_hourly_ingestion"
+    assert day_close_schedule(pncp_hourly_ingestion, hour=3).cron_schedule == "5 3 * * *"
+
+
+@pytest.mark.parametrize("value", ["24", "-1", "six"])
+def test_a_bad_day_close_hour_is_refused_with_its_name(monkeypatch, value):
+    from pncp_assets.config import ConfigError, day_close_hour
+
+    monkeypatch.setenv("PNCP_DAY_CLOSE_HOUR", value)
+    with pytest.raises(ConfigError, match="PNCP_DAY_CLOSE_HOUR"):
+        day_close_hour()
