@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+import signal
 import subprocess
-import sys
+import time
 from collections import Counter
 
 import pytest
@@ -84,13 +85,54 @@ def test_a_ui_asset_backfill_of_two_days_runs_one_run_per_day_with_one_api_budge
     assert min(gaps) >= INTERVAL_S / 2, f"{sum(g < INTERVAL_S / 2 for g in gaps)} requests overlapped"
 
 
-def test_the_demo_runs_as_the_readme_says(tmp_path):
+def test_the_demo_runs_as_the_readme_says_and_its_ui_continues_the_same_world(tmp_path):
+    import re
+
+    import requests
+
+    from pncp_assets.brasilia import TZ, utc_now
+    from pncp_assets.storage import LocalObjectStore
+    from pncp_assets_tests.pipeline import Pipeline
+    from pncp_assets_tests.seaweed import free_port
+
     env = {**os.environ, "STORAGE_TYPE": "local", "PNCP_DATA_DIR": str(tmp_path / "data"),
            "DAGSTER_HOME": str(tmp_path / "home")}
-    result = subprocess.run([sys.executable, "-m", "pncp_assets.cli", "demo", "--volume", "400"], cwd=REPO,
-                            env=env, capture_output=True, text=True, timeout=600)
+    demo = REPO / "scripts" / "demo.sh"
+    result = subprocess.run(["bash", str(demo), "--volume", "400"], env=env, capture_output=True, text=True,
+                            timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert "[24/24]" in result.stdout
+    yesterday = utc_now().astimezone(TZ).date() - dt.timedelta(days=1)
+    assert f"backfilling {yesterday}" in result.stdout  # the UI's default partition views show it
+    assert "[24/24]" in result.stdout and "FAILED" not in result.stdout
     assert "records in Bronze:  400 in" in result.stdout
     assert "duplicates:         0" in result.stdout
-    assert "dagster dev" in result.stdout
+    command = result.stdout.strip().splitlines()[-1].strip()
+    assert command == "bash scripts/demo.sh ui --seed 1 --volume 400"
+
+    # The printed command: the UI on the same instance, with the same simulated PNCP behind it.
+    port = free_port()
+    ui = subprocess.Popen(["bash", str(demo), *command.split()[2:], "--port", str(port)], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        first = ui.stdout.readline()  # type: ignore[union-attr]
+        sim_url = re.search(r"simulator on (http://127\.0\.0\.1:\d+)", first).group(1)  # type: ignore[union-attr]
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert ui.poll() is None, "the UI command exited early"
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.5)
+        else:
+            raise AssertionError("the UI did not come up")
+        page = requests.get(f"{sim_url}/v1/contratacoes/publicacao", timeout=10, params={
+            "dataInicial": f"{yesterday:%Y%m%d}", "dataFinal": f"{yesterday:%Y%m%d}",
+            "codigoModalidadeContratacao": 8, "pagina": 1, "tamanhoPagina": 50}).json()
+        store = LocalObjectStore(tmp_path / "data" / "bronze")
+        in_bronze = {x for ids in Pipeline(None, store, None).delta_ids(yesterday).values() for x in ids}  # type: ignore[arg-type]
+        served = {r["numeroControlePNCP"] for r in page["data"]}
+        assert served and served <= in_bronze  # the same seed, the same day: the demo's records
+    finally:
+        os.killpg(ui.pid, signal.SIGTERM)
+        ui.wait(timeout=30)

@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from pncp_assets.brasilia import TZ as BRASILIA
 from pncp_assets.pncp.synthetic import SyntheticRecord, generate_day, records_per_day
 
 ENDPOINTS = ("/v1/contratacoes/publicacao", "/api/consulta/v1/contratacoes/publicacao")
@@ -40,6 +41,7 @@ class SimulatorConfig:
     business_day_volume: int = 6000
     volume: int | None = None  # records per day whatever the weekday (overrides business_day_volume)
     now: dt.datetime | None = None  # Brasília wall time; None = everything published is visible
+    live: bool = False  # the clock is the real Brasília time (for the UI demo): nothing from the future
     # Faults, all off by default. Rates are probabilities per request (deterministic from the seed).
     rate_limit_every: int = 0  # every N-th request starts a 429 burst ...
     rate_limit_burst: int = 3  # ... of this many requests
@@ -130,9 +132,15 @@ class PncpSimulator:
                     synthetic.record["numeroControlePNCP"] = ["", "PNCP-123", 12345][n % 4 - 1]
         return self._days[day]
 
+    def now(self) -> dt.datetime | None:
+        """The simulated Brasília wall time (naive), or None when everything published is visible."""
+        if self.config.live:
+            return dt.datetime.now(BRASILIA).replace(tzinfo=None)
+        return self.config.now
+
     def visible_records(self, day: dt.date, modalidade: int | None = None) -> list[dict[str, Any]]:
         """What the API shows now for a day (and modalidade), in the API's order."""
-        now = self.config.now
+        now = self.now()
         d = self._day(day)
         rows = [r for r in [*d.records, *d.inserted]
                 if (now is None or r.visible_from <= now)
@@ -160,7 +168,7 @@ class PncpSimulator:
         cnpj = record["orgaoEntidade"]["cnpj"]
         record["sequencialCompra"] = 900000 + n
         record["numeroControlePNCP"] = f"{cnpj}-1-{900000 + n:06d}/{record['anoCompra']}"
-        published = min(self.config.now or template.published, template.published)
+        published = min(self.now() or template.published, template.published)
         d.inserted.append(SyntheticRecord(record, published, published, -n))
         if self.config.shift_remove:
             d.removed.add(d.records[self._rng.randrange(len(d.records))].record.get("numeroControlePNCP"))
@@ -384,10 +392,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--volume", type=int, default=None, help="records per day (default: ~6000 on business days)")
     parser.add_argument("--now", default=None, help="simulated Brasília time YYYY-MM-DDTHH:MM:SS (default: no clock)")
+    parser.add_argument("--live", action="store_true", help="the clock is the real Brasília time")
     parser.add_argument("--config", default=None, help="JSON object of further SimulatorConfig fields (faults)")
     args = parser.parse_args(argv)
     config = SimulatorConfig(seed=args.seed, volume=args.volume,
-                             now=dt.datetime.fromisoformat(args.now) if args.now else None)
+                             now=dt.datetime.fromisoformat(args.now) if args.now else None, live=args.live)
     running = RunningSimulator(config, port=args.port)
     if args.config:
         running.sim.configure(**json.loads(args.config))
