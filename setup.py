@@ -28,6 +28,11 @@ setup(
             "ruff>=0.6",
             # Property-based tests of the commit protocol (random days and schedules of runs).
             "hypothesis>=6.100,<7",
+            # Readers of Bronze as analysts use them: the README's snippets run in test_readers.py.
+            "polars>=1.0,<3",
+            "duckdb>=1.0,<3",
+            # The end-to-end tests and bench write the instance's dagster.yaml.
+            "pyyaml>=6,<7",
         ],
     },
 )

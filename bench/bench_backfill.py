@@ -1,10 +1,18 @@
-"""Benchmark: a simulated day backfilled through Dagster (`materialize`, 24 hourly partitions), in order
-and out of order, on local storage, against the simulator on loopback.
+"""Benchmark: backfilling simulated days, as the schedule runs them and as a UI backfill runs them.
 
-    python bench/bench_backfill.py [--volume 6000] [--seed 1]
+    python bench/bench_backfill.py [--days 2] [--volume 6000] [--seed 1] [--interval 0] [--skip-ui]
+    python bench/bench_backfill.py --ui-only --code /path/to/other/checkout   # the same UI backfill of another version
 
-Prints wall time, API requests per backfilled day against the day's page count (target: 1.2x at most),
-records per second, and Bronze bytes against the same records as JSON.
+1. In process (`materialize`), one day on local storage: 24 single-hour runs (what the hourly schedule
+   does) against one run over the day's 24 hours (what a backfill run does with the assets'
+   BackfillPolicy).
+2. Through real `dagster-webserver` + `dagster-daemon` (a migrated SQLite DAGSTER_HOME, at most 3 runs
+   at a time, the shipped pools): an asset backfill of the three assets over `--days` finished days,
+   launched through GraphQL exactly as the UI's *Materialize -> pick partitions* launches it; wall time
+   from launch to completion, runs, API requests against the days' pages.
+
+The simulator runs on loopback with `--interval` seconds between requests (0 by default: this measures
+the pipeline, not PNCP's pacing; against the real API a day's sweep is about 4.5 minutes at 2 s).
 """
 
 from __future__ import annotations
@@ -13,17 +21,23 @@ import argparse
 import datetime as dt
 import json
 import logging
-import random
 import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
-DAY = dt.date(2025, 10, 22)
+FIRST_DAY = dt.date(2025, 10, 22)
 
 
-def run(order: list[int], volume: int | None, seed: int) -> dict:
+def pages_of(records: list[dict]) -> int:
+    counts: dict[int, int] = {}
+    for r in records:
+        counts[r["modalidadeId"]] = counts.get(r["modalidadeId"], 0) + 1
+    return sum(-(-n // 50) for n in counts.values())
+
+
+def in_process(volume: int | None, seed: int, single_run: bool) -> dict:
     import dagster as dg
 
     from pncp_assets import bronze
@@ -32,35 +46,66 @@ def run(order: list[int], volume: int | None, seed: int) -> dict:
     from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
     from pncp_assets.resources import BronzeStorage, PncpApi
 
+    hours = [f"{FIRST_DAY:%Y-%m-%d}-{h:02d}:00" for h in range(24)]
     with tempfile.TemporaryDirectory() as tmp, RunningSimulator(SimulatorConfig(seed=seed, volume=volume)) as sim:
         storage = BronzeStorage(data_dir=tmp)
         resources = {"bronze_storage": storage, "bronze_io_manager": BronzeParquetIOManager(storage=storage),
                      "pncp_api": PncpApi(base_url=sim.base_url, request_interval_s=0)}
         instance = dg.DagsterInstance.ephemeral()
         start = time.perf_counter()
-        for hour in order:
-            result = dg.materialize(bronze_assets, partition_key=f"{DAY:%Y-%m-%d}-{hour:02d}:00",
-                                    resources=resources, instance=instance)
-            assert result.success
+        if single_run:
+            tags = {"dagster/asset_partition_range_start": hours[0], "dagster/asset_partition_range_end": hours[-1]}
+            assert dg.materialize(bronze_assets, resources=resources, instance=instance, tags=tags).success
+        else:
+            for hour in hours:
+                assert dg.materialize(bronze_assets, partition_key=hour, resources=resources, instance=instance).success
         elapsed = time.perf_counter() - start
         store = storage.object_store()
-        files = [k for k in store.list(bronze.day_prefix("pncp", DAY)) if bronze.is_delta_key(k)]
+        files = [k for k in store.list(bronze.day_prefix("pncp", FIRST_DAY)) if bronze.is_delta_key(k)]
         ids = [x for k in files for x in bronze.parquet_ids(store.get(k).data)]
-        assert len(ids) == len(set(ids)), "duplicates"
-        records = sim.sim.all_records(DAY)
-        assert len(ids) == len(records), "records lost"
-        pages = sum(-(-n // 50) for n in _per_modalidade(records).values())
+        records = sim.sim.all_records(FIRST_DAY)
+        assert len(ids) == len(set(ids)) == len(records), "duplicates or records lost"
         parquet_bytes = sum(len(store.get(k).data) for k in files)
         json_bytes = len(json.dumps(records, ensure_ascii=False).encode("utf-8"))
-        return {"seconds": elapsed, "requests": len(sim.sim.log), "pages": pages, "records": len(ids),
-                "parquet": parquet_bytes, "json": json_bytes, "files": len(files)}
+        return {"seconds": elapsed, "runs": 1 if single_run else 24, "requests": len(sim.sim.log),
+                "pages": pages_of(records), "records": len(ids), "ratio": parquet_bytes / json_bytes}
 
 
-def _per_modalidade(records: list[dict]) -> dict[int, int]:
-    counts: dict[int, int] = {}
-    for r in records:
-        counts[r["modalidadeId"]] = counts.get(r["modalidadeId"], 0) + 1
-    return counts
+def ui_backfill(days: int, volume: int | None, seed: int, interval: float, code: Path) -> dict:
+    from pncp_assets import bronze
+    from pncp_assets.pncp.simulator import PncpSimulator, SimulatorConfig
+    from pncp_assets.storage import LocalObjectStore
+    from pncp_assets_tests.dagster_stack import DagsterStack
+
+    dates = [FIRST_DAY + dt.timedelta(days=i) for i in range(days)]
+    partitions = [f"{d:%Y-%m-%d}-{h:02d}:00" for d in dates for h in range(24)]
+    sim_args = ["--seed", str(seed)] + (["--volume", str(volume)] if volume else [])
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"STORAGE_TYPE": "local", "PNCP_DATA_DIR": str(Path(tmp) / "data"),
+               "PNCP_REQUEST_INTERVAL_S": str(interval), "PNCP_STEP_RETRY_DELAY_S": "1"}
+        with DagsterStack(Path(tmp), env, sim_args, code_dir=code) as stack:
+            start = time.perf_counter()
+            backfill = stack.launch_asset_backfill(["pncp_raw_pages", "pncp_new_records", "pncp_daily_state"],
+                                                   partitions)
+            status = stack.wait_backfill(backfill, timeout_s=3600)
+            elapsed = time.perf_counter() - start
+            runs = stack.backfill_runs(backfill)
+            log = stack.simulator_log()
+        store = LocalObjectStore(Path(tmp) / "data" / "bronze")
+        sim = PncpSimulator(SimulatorConfig(seed=seed, volume=volume))
+        expected = {d: {r["numeroControlePNCP"]: r for r in sim.all_records(d)} for d in dates}
+        ids, misfiled = [], 0
+        for d in dates:
+            for key in store.list(bronze.day_prefix("pncp", d)):
+                if bronze.is_delta_key(key):
+                    for x in bronze.parquet_ids(store.get(key).data):
+                        ids.append(x)
+                        misfiled += expected[d][x]["dataPublicacaoPncp"][11:13] != bronze.partition_of_delta(key)[11:13]
+        total = sum(len(e) for e in expected.values())
+        assert len(ids) == len(set(ids)) == total, f"{len(ids)} rows, {len(set(ids))} distinct, {total} expected"
+        return {"status": status, "seconds": elapsed, "runs": len(runs), "requests": len(log),
+                "pages": sum(pages_of(list(e.values())) for e in expected.values()), "records": total,
+                "misfiled": misfiled}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,19 +113,31 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore")
     logging.disable(logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--volume", type=int, default=None, help="records in the day (default ~6000)")
+    parser.add_argument("--days", type=int, default=2, help="days in the UI backfill (default 2)")
+    parser.add_argument("--volume", type=int, default=None, help="records per day (default ~6000)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--interval", type=float, default=0.0, help="seconds between API requests (default 0)")
+    parser.add_argument("--skip-ui", action="store_true", help="only the in-process figures")
+    parser.add_argument("--ui-only", action="store_true", help="only the UI backfill")
+    parser.add_argument("--code", type=Path, default=Path(__file__).resolve().parents[1],
+                        help="checkout whose code the UI backfill runs (default: this one)")
     args = parser.parse_args(argv)
-    shuffled = list(range(24))
-    random.Random(args.seed).shuffle(shuffled)
-    print(f"{'backfill':>12} | {'wall s':>6} | {'records':>7} | {'files':>5} | {'requests':>8} | {'pages':>5} | "
-          f"{'req/page':>8} | {'records/s':>9} | {'Parquet/JSON':>12}")
-    print("-" * 96)
-    for label, order in (("in order", list(range(24))), ("out of order", shuffled)):
-        r = run(order, args.volume, args.seed)
-        print(f"{label:>12} | {r['seconds']:6.1f} | {r['records']:7d} | {r['files']:5d} | {r['requests']:8d} | "
-              f"{r['pages']:5d} | {r['requests'] / r['pages']:8.2f} | {r['records'] / r['seconds']:9.0f} | "
-              f"{r['parquet'] / r['json']:12.2f}")
+
+    if not args.ui_only:
+        print("1. In process, one day, local storage")
+        print(f"{'shape':>22} | {'runs':>4} | {'wall s':>6} | {'records':>7} | {'requests':>8} | {'pages':>5} | "
+              f"{'req/page':>8} | {'Parquet/JSON':>12}")
+        for label, single in (("24 single-hour runs", False), ("one run over 24 hours", True)):
+            r = in_process(args.volume, args.seed, single)
+            print(f"{label:>22} | {r['runs']:4d} | {r['seconds']:6.1f} | {r['records']:7d} | {r['requests']:8d} | "
+                  f"{r['pages']:5d} | {r['requests'] / r['pages']:8.2f} | {r['ratio']:12.2f}", flush=True)
+    if not args.skip_ui:
+        print(f"2. UI asset backfill through webserver + daemon: {args.days} days x 24 hours x 3 assets "
+              f"(code: {args.code})")
+        r = ui_backfill(args.days, args.volume, args.seed, args.interval, args.code)
+        print(f"   {r['status']}: {r['runs']} runs, {r['seconds']:.0f} s wall, {r['records']} records, "
+              f"{r['requests']} requests for {r['pages']} pages ({r['requests'] / r['pages']:.2f} per page), "
+              f"{r['misfiled']} records outside their publication hour")
     return 0
 
 

@@ -73,7 +73,8 @@ def day_prefix(source: str, day: str | dt.date | dt.datetime) -> str:
 
 
 def layer_prefix(source: str, layer: str, day: str | dt.date | dt.datetime) -> str:
-    """A side layer's folder for a day (`_state`, `_raw`, `_rejected`, `_staging`): skipped by readers."""
+    """A side layer's folder for a day (`_state`, `_raw`, `_rejected`): skipped by Hive readers, and holding
+    no Parquet, so that glob readers of `pncp/**/*.parquet` skip it too."""
     if not layer.startswith("_"):
         raise ValueError(f"side layer {layer!r} must start with '_' so Hive readers skip it")
     return f"{validate_source(source)}/{layer}/{_day_path(parse_day(day))}/"
@@ -96,7 +97,7 @@ def state_key(source: str, day: str | dt.date | dt.datetime) -> str:
 
 
 def is_delta_key(key: str) -> bool:
-    return key.endswith(".parquet") and "/_" not in key
+    return key.endswith(".parquet") and "/_" not in key and not key.startswith("_")
 
 
 _DELTA_NAME = re.compile(r"^[a-z][a-z0-9_]*_(\d{8})_(\d{2})0000\.parquet$")
@@ -119,11 +120,22 @@ def parse_stamp(text: str) -> dt.datetime:
     return dt.datetime.strptime(text, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
 
 
+def staging_prefix(source: str, day: str | dt.date | dt.datetime) -> str:
+    """Where a day's staged deltas live: `_staging/pncp/year=YYYY/month=MM/day=DD/`, outside the dataset
+    prefix, so that a reader of `pncp/**/*.parquet` never sees a delta that is not published."""
+    return f"_staging/{validate_source(source)}/{_day_path(parse_day(day))}/"
+
+
+def legacy_staging_prefix(source: str, day: str | dt.date | dt.datetime) -> str:
+    """Where staged deltas lived before: `pncp/_staging/...` (claims may still name such keys)."""
+    return layer_prefix(source, "_staging", day)
+
+
 def staging_key(source: str, partition_key: str, run_id: str, at: dt.datetime | None = None) -> str:
     """A delta staged by one run: named by the partition, the time (for the grace period) and the run."""
     start = parse_partition_key(partition_key)
     safe_run = re.sub(r"[^A-Za-z0-9_-]", "", run_id)[:64] or "run"
-    return (f"{layer_prefix(source, '_staging', start)}{source}_{start:%Y%m%d_%H}0000"
+    return (f"{staging_prefix(source, start)}{source}_{start:%Y%m%d_%H}0000"
             f".{_stamp(at or utc_now())}.{safe_run}.parquet")
 
 

@@ -16,14 +16,14 @@ from typing import Any
 from pncp_assets.brasilia import parse_day
 
 
-class _OneLineParser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """Bad input: exit code 2 and a single line, not a usage dump."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _day(text: str) -> str:
+def day_arg(text: str) -> str:
     try:
         return parse_day(text).strftime("%Y%m%d")
     except ValueError as exc:
@@ -36,12 +36,12 @@ def _print(obj: Any) -> None:
 
 
 def state_main(argv: Sequence[str] | None = None) -> int:
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog="python -m pncp_assets.state",
         description="Inspect a day's state, or dry-run the duplicate filter on a JSON list of records.",
     )
     parser.add_argument("--source", default="pncp")
-    parser.add_argument("--date", required=True, type=_day, help="YYYYMMDD or YYYY-MM-DD (Brasília day)")
+    parser.add_argument("--date", required=True, type=day_arg, help="YYYYMMDD or YYYY-MM-DD (Brasília day)")
     parser.add_argument("--action", required=True, choices=["load", "summary", "filter"])
     parser.add_argument("--input", default="-", help="filter: a JSON file of records, or - for stdin")
     args = parser.parse_args(argv)
@@ -100,7 +100,7 @@ def _demo_home() -> Path:
 
 
 def _demo_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog=prog, description=description)
+    parser = OneLineParser(prog=prog, description=description)
     parser.add_argument("--seed", type=int, default=1, help="the simulated world (default 1)")
     parser.add_argument("--volume", type=int, default=None, help="records per day (default: ~6000)")
     return parser
@@ -110,7 +110,7 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     """Backfill one simulated PNCP day (24 hourly partitions) through Dagster on local storage, in one
     run as a UI backfill runs it."""
     parser = _demo_parser("python -m pncp_assets.cli demo", demo_main.__doc__)
-    parser.add_argument("--day", "--date", dest="day", default=None, type=_day,
+    parser.add_argument("--day", "--date", dest="day", default=None, type=day_arg,
                         help="the Brasília day to backfill, YYYY-MM-DD (default: yesterday)")
     args = parser.parse_args(argv)
 
@@ -199,6 +199,9 @@ def ui_main(argv: Sequence[str] | None = None) -> int:
         print(f"PNCP simulator on {sim.base_url} (seed {args.seed}, real clock); Dagster UI on "
               f"http://127.0.0.1:{args.port}, instance {home}", flush=True)
         bin_dir = Path(sys.executable).parent
+        # The instance's schema first: webserver and daemon must not both create it at once.
+        subprocess.run([str(bin_dir / "dagster"), "instance", "migrate"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
         dev = subprocess.Popen([str(bin_dir / "dagster"), "dev", "-m", "pncp_assets.definitions", "-h", "127.0.0.1",
                                 "-p", str(args.port)], env=env)
         try:

@@ -375,7 +375,9 @@ class DeltaCommitter:
         named = {e.get("staged") for e in state.get("partitions", {}).values()}
         now = now or utc_now()
         removed = 0
-        for key in self.storage.list(bronze.layer_prefix(self.source, "_staging", day)):
+        staged = [*self.storage.list(bronze.staging_prefix(self.source, day)),
+                  *self.storage.list(bronze.legacy_staging_prefix(self.source, day))]
+        for key in staged:
             written = bronze.staged_at(key)
             if key not in named and written is not None and now - written > self.staging_grace:
                 self.storage.delete(key)
@@ -393,16 +395,21 @@ class DeltaCommitter:
         """`check` for several hours, reading each day's files and state once."""
         reports: dict[str, CheckReport] = {}
         for day, hours in bronze.hours_by_day(partition_keys).items():
-            files: dict[str, list[str]] = {}
-            for key in self.storage.list(bronze.day_prefix(self.source, day)):
-                if bronze.is_delta_key(key):
-                    files[key] = _ids_of(self.storage.get(key).data) or []
-            state = self.state.load_fresh(self.source, day).state
-            where = _where(files)
-            day_problems, day_bad = self._day_agrees_with_state(files, where, state)
-            for hour in hours:
-                reports[hour] = self._hour_report(hour, files, where, day_problems, day_bad)
+            reports.update(self.check_day(day, hours)[0])
         return reports
+
+    def check_day(self, day: dt.date, hours: Sequence[str] | None = None) -> tuple[dict[str, CheckReport], set[str]]:
+        """The check of each hour of `day` (all 24 by default), and every ID the day's deltas hold."""
+        hours = hours or [f"{day:%Y-%m-%d}-{h:02d}:00" for h in range(24)]
+        files: dict[str, list[str]] = {}
+        for key in self.storage.list(bronze.day_prefix(self.source, day)):
+            if bronze.is_delta_key(key):
+                files[key] = _ids_of(self.storage.get(key).data) or []
+        state = self.state.load_fresh(self.source, day).state
+        where = _where(files)
+        day_problems, day_bad = self._day_agrees_with_state(files, where, state)
+        reports = {hour: self._hour_report(hour, files, where, day_problems, day_bad) for hour in hours}
+        return reports, set(where)
 
     def _day_agrees_with_state(self, files: dict[str, list[str]], where: dict[str, list[str]],
                                state: dict[str, Any]) -> tuple[list[str], dict[str, list[str]]]:

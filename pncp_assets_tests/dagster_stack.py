@@ -50,8 +50,8 @@ query($id: String!) {
 }"""
 
 
-def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(args, cwd=REPO, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+def _start(args: list[str], env: dict[str, str], log: Path, cwd: Path = REPO) -> subprocess.Popen:
+    return subprocess.Popen(args, cwd=cwd, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)
 
 
@@ -77,6 +77,7 @@ class DagsterStack:
     env: dict[str, str]
     simulator_args: list[str] = field(default_factory=list)
     max_concurrent_runs: int = 3
+    code_dir: Path = REPO  # the checkout whose workspace.yaml and code the servers load
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -95,6 +96,8 @@ class DagsterStack:
         self.sim_url = f"http://127.0.0.1:{sim_port}"
         self.url = f"http://127.0.0.1:{web_port}"
         self.env = {**os.environ, **self.env, "DAGSTER_HOME": str(self.home), "PNCP_API_BASE_URL": self.sim_url}
+        if self.code_dir != REPO:
+            self.env["PYTHONPATH"] = str(self.code_dir)
         try:
             self.procs["simulator"] = _start([sys.executable, "-m", "pncp_assets.pncp.simulator", "--port",
                                               str(sim_port), *self.simulator_args], self.env, self.log("simulator"))
@@ -102,9 +105,10 @@ class DagsterStack:
                                      capture_output=True, text=True, timeout=300)
             assert migrate.returncode == 0, migrate.stdout[-2000:] + migrate.stderr[-2000:]
             self.procs["webserver"] = _start([str(BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h",
-                                              "127.0.0.1", "-p", str(web_port)], self.env, self.log("webserver"))
+                                              "127.0.0.1", "-p", str(web_port)], self.env, self.log("webserver"),
+                                             self.code_dir)
             self.procs["daemon"] = _start([str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"], self.env,
-                                          self.log("daemon"))
+                                          self.log("daemon"), self.code_dir)
             self._wait_http(f"{self.url}/server_info")
             self._wait_http(f"{self.sim_url}/_sim/log")
         except BaseException:

@@ -60,7 +60,7 @@ def test_a_claim_left_open_by_a_run_that_died_after_publishing_is_retired_by_the
     later.finalize("2025-10-22-09:00")
     parts = later.state.load_fresh("pncp", DAY).state["partitions"]
     assert parts["2025-10-22-08:00"]["staged"] is None and parts["2025-10-22-09:00"]["staged"] is None
-    assert not store.exists(staged) and store.list(bronze.layer_prefix("pncp", "_staging", DAY)) == []
+    assert not store.exists(staged) and store.list(bronze.staging_prefix("pncp", DAY)) == []
     assert sorted(all_delta_ids(store)) == sorted(r["numeroControlePNCP"] for r, _ in swept)
 
 
@@ -118,7 +118,7 @@ def test_racing_runs_of_different_hours_file_each_record_once(store: ObjectStore
     assert sorted(ids) == sorted(r["numeroControlePNCP"] for r, _ in swept)
     state = DeltaCommitter(store).state.load_fresh("pncp", DAY).state
     assert state["processed_ids"] == sorted(ids)
-    assert not store.list(bronze.layer_prefix("pncp", "_staging", DAY))  # every staged file retired
+    assert not store.list(bronze.staging_prefix("pncp", DAY))  # every staged file retired
     assert DeltaCommitter(store).check("2025-10-22-05:00").passed
 
 
@@ -129,3 +129,34 @@ def test_rejected_records_are_kept_not_dropped(store: ObjectStore, sample_record
     assert result.stats["rejected"] == 1
     kept = store.get(result.rejected_key).data.decode()
     assert '"oops"' in kept and "does not match" in kept
+
+
+def test_a_claim_naming_a_staged_key_of_the_old_layout_still_recovers(store: ObjectStore, sample_records):
+    """Before staged deltas moved out of `pncp/`, a run may have claimed `pncp/_staging/...` and died."""
+    swept = records_at(sample_records[0], 8, 1, 7)
+    committer = DeltaCommitter(store)
+    result = committer.commit("2025-10-22-08:00", swept, "old-run")
+    state = committer.state.load_fresh("pncp", DAY)
+    entry = state.state["partitions"]["2025-10-22-08:00"]
+    legacy = entry["staged"].replace("_staging/pncp/", "pncp/_staging/")
+    store.put(legacy, store.get(entry["staged"]).data)
+    store.delete(entry["staged"])
+    moved = {**state.state, "partitions": {"2025-10-22-08:00": {**entry, "staged": legacy}}}
+    committer.state.swap("pncp", DAY, state, moved)
+
+    DeltaCommitter(store).finalize("2025-10-22-08:00")  # the next run: rolls it forward, then retires it
+    assert sorted(all_delta_ids(store)) == sorted(r["numeroControlePNCP"] for r, _ in swept)
+    assert not store.exists(legacy) and store.exists(result.key)
+    assert DeltaCommitter(store).check("2025-10-22-08:00").passed
+
+
+def test_orphans_of_both_layouts_are_removed_after_the_grace_period(store: ObjectStore, sample_records):
+    data = bronze.encode_parquet([r for r, _ in records_at(sample_records[0], 8, 1, 2)])
+    old = dt.datetime(2025, 10, 22, 9, tzinfo=dt.UTC)
+    new_layout = bronze.staging_key("pncp", "2025-10-22-08:00", "dead", at=old)
+    old_layout = new_layout.replace("_staging/pncp/", "pncp/_staging/")
+    young = bronze.staging_key("pncp", "2025-10-22-08:00", "live", at=old + dt.timedelta(hours=23))
+    for key in (new_layout, old_layout, young):
+        store.put(key, data)
+    removed = DeltaCommitter(store).remove_orphans(DAY, now=old + dt.timedelta(hours=25))
+    assert removed == 2 and store.list("_staging/") == [young] and not store.list("pncp/_staging/")

@@ -39,8 +39,28 @@ def test_graph_names_and_pool():
         assert graph.get(dg.AssetKey(key)).group_name == "bronze_pncp"
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
     assert ("pncp_new_records", "no_duplicates") in checks
-    state = defs.resolve_assets_def("pncp_daily_state")
-    assert state.op.pool == "pncp_state"
+    assert defs.resolve_assets_def("pncp_daily_state").op.pool == "pncp_state"
+    assert defs.resolve_assets_def("pncp_raw_pages").op.pool == "pncp_api"  # the one step that talks to PNCP
+
+
+def test_a_backfill_runs_a_day_per_run_with_all_three_assets_together():
+    import warnings
+    from pathlib import Path
+
+    import yaml
+
+    warnings.filterwarnings("ignore")
+    from pncp_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    for name in ("pncp_raw_pages", "pncp_new_records", "pncp_daily_state"):
+        node = graph.get(dg.AssetKey(name))
+        assert node.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=24), name
+        # No self-dependency: Dagster would then refuse to put the three assets in one run.
+        assert dg.AssetKey(name) not in node.parent_keys, name
+    assert defs.resolve_job_def("pncp_hourly_ingestion").backfill_policy.max_partitions_per_run == 24
+    shipped = yaml.safe_load((Path(__file__).resolve().parents[1] / "dagster.yaml").read_text())
+    assert shipped["concurrency"]["pools"]["default_limit"] == 1  # pncp_api and pncp_state: one at a time
     assert defs.resolve_job_def("pncp_hourly_ingestion") is not None
     assert defs.resolve_job_def("pncp_checks") is not None
 

@@ -25,7 +25,7 @@ from pncp_assets_tests.records import record_like
 
 DAY = dt.date(2025, 10, 22)
 FIVE_MB = 5 * 1024 * 1024
-LAYERS = ("pncp/year=2025/month=10/day=22/", "pncp/_raw/", "pncp/_state/", "pncp/_staging/", "pncp/_rejected/")
+LAYERS = ("pncp/year=2025/month=10/day=22/", "pncp/_raw/", "pncp/_state/", "_staging/pncp/", "pncp/_rejected/")
 
 
 def wrong_value(typ: pa.DataType):

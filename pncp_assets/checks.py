@@ -1,0 +1,128 @@
+"""The `bronze_consistent` rules over a day or a range of days, in one command, for CI.
+
+    python -m pncp_assets.checks --from 2025-10-01 --to 2025-10-31 [--source pncp]
+
+Uses the storage the environment configures (as the pipeline does). Reads Bronze and the day states only:
+no API call, nothing written. For every hourly partition of the range: no ID twice in its delta, none of
+its IDs in another delta of its day, the day's state equal to the day's Bronze IDs. Beyond what a
+single hour's check can see, it also reports IDs present in two different days (the API moved a record's
+publication date) as a warning. Exit 0 when every rule holds, 1 on any failure (offending IDs and files
+listed), 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pncp_assets import bronze
+from pncp_assets.brasilia import parse_day
+from pncp_assets.commit import DeltaCommitter
+from pncp_assets.storage import ObjectStore
+
+MAX_DAYS = 3660  # ten years: a larger range is a typo
+
+
+@dataclass
+class RangeReport:
+    first: dt.date
+    last: dt.date
+    partitions: int = 0
+    files: int = 0
+    rows: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)  # {"day", "hours", "problems", "offending"}
+    across_days: dict[str, list[str]] = field(default_factory=dict)  # ID -> the days it is in
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def check_range(store: ObjectStore, first: dt.date, last: dt.date, source: str = "pncp",
+                logger: Any = None) -> RangeReport:
+    """Run the check rules for every hour of every day in [first, last], reading each day once."""
+    committer = DeltaCommitter(store, source, logger=logger or logging.getLogger(__name__))
+    report = RangeReport(first, last)
+    days_of: dict[str, list[str]] = {}
+    day = first
+    while day <= last:
+        per_hour, ids = committer.check_day(day)
+        report.partitions += len(per_hour)
+        report.files += next(iter(per_hour.values())).files
+        report.rows += sum(r.delta_rows for r in per_hour.values())
+        # Group the hours that fail for the same reasons (the day-wide rules fail every hour alike).
+        grouped: dict[tuple[str, ...], list[str]] = {}
+        for hour, r in per_hour.items():
+            if not r.passed:
+                grouped.setdefault(tuple(r.problems), []).append(hour)
+        for problems, failed in grouped.items():
+            offending = per_hour[failed[0]].offending
+            report.failures.append({"day": day.isoformat(), "hours": failed, "problems": list(problems),
+                                    "offending": offending})
+        for x in ids:
+            days_of.setdefault(x, []).append(day.isoformat())
+        day += dt.timedelta(days=1)
+    report.across_days = {x: d for x, d in days_of.items() if len(d) > 1}
+    return report
+
+
+def format_report(report: RangeReport, limit: int = 20) -> list[str]:
+    lines = []
+    for f in report.failures:
+        span = f["hours"][0] if len(f["hours"]) == 1 else f"{len(f['hours'])} hours of {f['day']}"
+        lines.append(f"FAILED {span}: {'; '.join(f['problems'])}")
+        for o in f["offending"][:limit]:
+            lines.append(f"  {o['id']}: {', '.join(o['files'])}")
+    if report.across_days:
+        lines.append(f"WARNING {len(report.across_days)} IDs are in more than one day (the API moved their "
+                     f"publication date):")
+        for x, days in sorted(report.across_days.items())[:limit]:
+            lines.append(f"  {x}: {', '.join(days)}")
+    verdict = "passed" if report.passed else f"FAILED ({sum(len(f['hours']) for f in report.failures)} partitions)"
+    lines.append(f"Checked {report.partitions} partitions from {report.first} to {report.last}: {report.files} "
+                 f"files, {report.rows} rows; {verdict}")
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from pncp_assets.cli import OneLineParser, day_arg
+
+    parser = OneLineParser(prog="python -m pncp_assets.checks", description=__doc__.splitlines()[0])
+    parser.add_argument("--from", dest="first", required=True, type=day_arg, help="first day, YYYY-MM-DD")
+    parser.add_argument("--to", dest="last", type=day_arg, help="last day (default: the first)")
+    parser.add_argument("--source", default="pncp")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s", stream=sys.stderr)
+    first = parse_day(args.first)
+    last = parse_day(args.last) if args.last else first
+    if last < first:
+        parser.error(f"--to {last} is before --from {first}")
+    if (last - first).days >= MAX_DAYS:
+        parser.error(f"the range holds more than {MAX_DAYS} days")
+
+    from pncp_assets.config import ConfigError, StorageSettings
+    from pncp_assets.storage import StorageError, storage_from_settings
+
+    try:
+        bronze.validate_source(args.source)
+        settings = StorageSettings.from_env()
+        root = Path(settings.data_dir) / settings.bucket
+        if settings.storage_type == "local" and not root.is_dir():  # never create storage by checking it
+            parser.error(f"no Bronze storage at {root} (PNCP_DATA_DIR, BRONZE_BUCKET)")
+        report = check_range(storage_from_settings(settings), first, last, args.source)
+    except (ConfigError, ValueError) as exc:
+        parser.error(str(exc))
+    except StorageError as exc:
+        print(f"{parser.prog}: storage error: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(format_report(report)))
+    return 0 if report.passed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

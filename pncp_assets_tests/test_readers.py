@@ -1,0 +1,106 @@
+"""Bronze as its readers see it: the README's "Reading Bronze" snippets, run as they are written, over a
+Bronze tree that also holds an in-flight staged delta, an orphaned one and rejected records.
+
+Every reader (pyarrow.dataset, pandas, polars with `**` and Hive partitioning, DuckDB with `**` and
+`hive_partitioning`) must count each record once, and its typed columns must agree with the raw JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from pncp_assets import bronze
+from pncp_assets.commit import DeltaCommitter
+from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
+from pncp_assets.sweeps import SweepStore
+from pncp_assets_tests.pipeline import Pipeline, end_of_hour, partition, storage_resource
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+DAY = dt.date(2025, 10, 22)
+
+
+def readme_snippets() -> dict[str, str]:
+    """The README's reader snippets: each ```python block whose first line is `# reader: NAME`."""
+    blocks = re.findall(r"```python\n(# reader: (\w+)\n.*?)```", README.read_text(), flags=re.S)
+    return {name: code for code, name in blocks}
+
+
+def as_arrow(frame: object) -> pa.Table:
+    if isinstance(frame, pa.Table):
+        return frame
+    if hasattr(frame, "to_arrow"):  # polars
+        return frame.to_arrow()
+    return pa.Table.from_pandas(frame, preserve_index=False)  # pandas
+
+
+@pytest.fixture(scope="module")
+def bronze_tree(tmp_path_factory):
+    """A finished day in Bronze, plus what readers must not count: a delta staged by a run still in
+    flight (claimed, not yet published), an orphaned staged delta, and rejected records."""
+    from pncp_assets.storage import LocalObjectStore
+
+    root = tmp_path_factory.mktemp("readers") / "bronze"
+    store = LocalObjectStore(root)
+    config = SimulatorConfig(seed=31, volume=400, bad_ids=3, late_fraction=0.05, late_hours=6)
+    with RunningSimulator(config) as sim:
+        p = Pipeline(sim, store, storage_resource(store))
+        hours = [partition(DAY, h) for h in range(24)]
+        assert p.run_range(hours[0], hours[-1], now=end_of_hour(DAY, 23)).success
+        # The late records appear; a run of 23:00 stages and claims them, then stops before publishing.
+        sim.sim.configure(now=dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(7)))
+        records = sim.sim.all_records(DAY)
+        sweeps = SweepStore(store)
+        sweep = sweeps.save(p.resources()["pncp_api"].client().sweep_day(DAY), dt.datetime.now(dt.UTC))
+        in_flight = DeltaCommitter(store).commit(hours[23], sweep.records(), "run-in-flight")
+        assert in_flight.output is not None and in_flight.new_ids  # staged and claimed, not published
+        # An orphan: a staged copy of an hour that no claim names (a run that died before its claim).
+        orphan = bronze.staging_key("pncp", hours[12], "run-that-died")
+        store.put(orphan, store.get(bronze.delta_key("pncp", hours[12])).data)
+    published = {x for key, ids in p.delta_ids(DAY).items() for x in ids}
+    assert len(records) > len(published)  # the in-flight records are not published yet
+    assert store.list("pncp/_rejected/")
+    return {"root": root, "ids": published, "in_flight": set(in_flight.new_ids), "orphan": orphan}
+
+
+def test_the_readme_shows_every_reader():
+    assert set(readme_snippets()) == {"pyarrow", "pandas", "polars", "duckdb"}
+
+
+def test_no_staged_object_lives_under_the_dataset_prefix(bronze_tree):
+    from pncp_assets.storage import LocalObjectStore
+
+    store = LocalObjectStore(bronze_tree["root"])
+    parquet = [k for k in store.list("pncp/") if k.endswith(".parquet")]
+    assert parquet and all(bronze.is_delta_key(k) for k in parquet)
+    assert bronze_tree["orphan"].startswith("_staging/") and store.exists(bronze_tree["orphan"])
+    assert any(k.startswith("_staging/") for k in store.list("_staging/")) and len(store.list("_staging/")) == 2
+
+
+@pytest.mark.parametrize("reader", ["pyarrow", "pandas", "polars", "duckdb"])
+def test_every_reader_counts_each_record_once_and_its_columns_match_the_raw_json(bronze_tree, reader):
+    scope = {"bronze_root": str(bronze_tree["root"])}
+    exec(readme_snippets()[reader], scope)  # the README's own snippet, as an analyst would paste it
+    table = as_arrow(scope["df"])
+    ids = table.column("numeroControlePNCP").to_pylist()
+    assert len(ids) == len(set(ids)) == len(bronze_tree["ids"])
+    assert set(ids) == bronze_tree["ids"] and not set(ids) & bronze_tree["in_flight"]
+    rows = table.select(["numeroControlePNCP", "valorTotalEstimado", "anoCompra", "_raw"]).to_pylist()
+    for row in rows:
+        raw = json.loads(row["_raw"])
+        assert raw["numeroControlePNCP"] == row["numeroControlePNCP"]
+        assert raw["anoCompra"] == row["anoCompra"]
+        expected = raw.get("valorTotalEstimado")
+        got = row["valorTotalEstimado"]
+        if expected is None:
+            assert got is None or (isinstance(got, float) and math.isnan(got))  # pandas shows null as NaN
+        else:
+            assert got == pytest.approx(float(expected))
+    if "day" in table.column_names:  # Hive partitioning: the day comes from the path
+        assert set(table.column("day").to_pylist()) == {DAY.day}
