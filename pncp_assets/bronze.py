@@ -377,24 +377,16 @@ def raw_records(table: pa.Table) -> list[dict[str, Any]]:
     return [json.loads(text) for text in table.column("_raw").to_pylist()]
 
 
-# --- The seed's upload API ---------------------------------------------------------------------
+# --- One Bronze file from records (the seed's upload) ----------------------------------------------
 
-def upload_to_bronze(
-    data: Any,
-    source: str = "pncp",
-    date: dt.datetime | None = None,
-    format: str = "parquet",
-    storage: Any | None = None,
-) -> str:
-    """Write records (a DataFrame or a list of dicts) as one Bronze file; returns its key.
+def write_bronze_file(store: Any, data: Any, source: str = "pncp", date: dt.datetime | None = None,
+                      format: str = "parquet") -> str:
+    """Write records (a DataFrame or a list of dicts) as one Bronze file on `store`; returns its key.
 
     The key is `pncp/year=YYYY/month=MM/day=DD/pncp_YYYYMMDD_HHMMSS.parquet` for `date` (Brasília
     time; default now). `format="json"` is the seed's legacy format: it is written under
     `pncp/_legacy_json/...` so that the Parquet dataset under `pncp/` stays readable as one.
     """
-    from pncp_assets.storage import get_storage_client
-
-    store = storage if storage is not None else get_storage_client()
     records = _as_records(data)
     moment = to_brasilia(date or utc_now())
     if format == "parquet":
@@ -413,7 +405,7 @@ def upload_to_bronze(
 def _as_records(data: Any) -> list[dict[str, Any]]:
     if isinstance(data, list):
         if not all(isinstance(r, dict) for r in data):
-            raise TypeError("upload_to_bronze takes a list of dicts or a pandas DataFrame")
+            raise TypeError("Bronze files take a list of dicts or a pandas DataFrame")
         return data
     to_dict = getattr(data, "to_dict", None)
     if callable(to_dict):  # a pandas DataFrame: NaN/NaT become None, as in the API's JSON
@@ -421,4 +413,4 @@ def _as_records(data: Any) -> list[dict[str, Any]]:
 
         frame = data.astype(object).where(pd.notna(data), None)
         return frame.to_dict(orient="records")
-    raise TypeError(f"upload_to_bronze takes a list of dicts or a pandas DataFrame, not {type(data).__name__}")
+    raise TypeError(f"Bronze files take a list of dicts or a pandas DataFrame, not {type(data).__name__}")

@@ -38,30 +38,44 @@ def _print(obj: Any) -> None:
 def state_main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineParser(
         prog="python -m pncp_assets.state",
-        description="Inspect a day's state, or dry-run the duplicate filter on a JSON list of records.",
+        description="Inspect a day's state, dry-run the duplicate filter on a JSON list of records, or rebuild "
+        "the state from the day's Bronze files.",
     )
     parser.add_argument("--source", default="pncp")
     parser.add_argument("--date", required=True, type=day_arg, help="YYYYMMDD or YYYY-MM-DD (Brasília day)")
-    parser.add_argument("--action", required=True, choices=["load", "summary", "filter"])
+    parser.add_argument("--action", required=True, choices=["load", "summary", "filter", "rebuild"])
     parser.add_argument("--input", default="-", help="filter: a JSON file of records, or - for stdin")
+    parser.add_argument("--dry-run", action="store_true", help="rebuild: print what would be written, write nothing")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
 
-    from pncp_assets.config import ConfigError
+    from pncp_assets import bronze
+    from pncp_assets.config import ConfigError, StorageSettings
     from pncp_assets.state import StateManager
-    from pncp_assets.storage import StorageError
+    from pncp_assets.storage import StorageError, storage_from_settings
+    from pncp_assets.storage_client import StorageClient
 
     try:
-        manager = StateManager()
+        bronze.validate_source(args.source)
+        settings = StorageSettings.from_env()
+        if settings.storage_type == "local":
+            _existing_local_root(settings)  # inspecting never creates storage
+        records = _read_records(args.input) if args.action == "filter" else None
+        manager = StateManager(StorageClient(storage_from_settings(settings)))
         if args.action == "load":
             _print(manager.load_state(args.source, args.date))
         elif args.action == "summary":
-            _print(manager.get_state_summary(args.source, args.date))
+            summary = manager.get_state_summary(args.source, args.date)
+            if not summary["state_exists"]:
+                print(f"No state file for {args.source} {parse_day(args.date)}: nothing ingested that day yet",
+                      file=sys.stderr)
+            _print(summary)
+        elif args.action == "rebuild":
+            _print(manager.rebuild_state(args.source, args.date, dry_run=args.dry_run))
         else:
-            records = _read_records(args.input)
-            _, stats = manager.filter_new_records(args.source, args.date, records)
+            _, stats = manager.filter_new_records(args.source, args.date, records or [])
             _print(stats)
-    except (ConfigError, ValueError) as exc:
+    except (ConfigError, ValueError, OSError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     except StorageError as exc:
@@ -70,8 +84,20 @@ def state_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _existing_local_root(settings: Any) -> Path:
+    data_dir = Path(settings.data_dir)
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ValueError(f"PNCP_DATA_DIR={settings.data_dir} is a file, not a directory")
+    root = data_dir / settings.bucket
+    if not root.is_dir():
+        raise ValueError(f"no Bronze storage at {root} (PNCP_DATA_DIR, BRONZE_BUCKET)")
+    return root
+
+
 def _read_records(path: str) -> list[Any]:
-    text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
+    if path != "-" and not Path(path).is_file():
+        raise ValueError(f"--input {path}: {'is a directory' if Path(path).is_dir() else 'no such file'}")
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     try:
         records = json.loads(text)
     except json.JSONDecodeError as exc:

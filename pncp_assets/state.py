@@ -20,7 +20,7 @@ from typing import Any
 from pncp_assets import bronze, faults
 from pncp_assets.brasilia import iso_utc, parse_day
 from pncp_assets.pncp.records import ID_FIELD, ID_PATTERN, all_valid_ids, id_problem
-from pncp_assets.storage import NotFound, ObjectStore, VersionConflict, get_storage_client
+from pncp_assets.storage import NotFound, ObjectStore, VersionConflict
 
 DEFAULT_SOURCE = "pncp"
 _SCALARS = (str, int, float, bool, type(None))
@@ -130,7 +130,11 @@ class StateManager:
         max_attempts: int = 100,
         max_state_bytes: int = MAX_STATE_BYTES,
     ):
-        self.storage = storage if storage is not None else get_storage_client()
+        if storage is None:  # the seed's `StateManager()`: the storage the environment configures
+            from pncp_assets.storage_client import get_storage_client
+
+            storage = get_storage_client()
+        self.storage = storage
         self.log = logger or logging.getLogger(__name__)
         self.max_attempts = max_attempts
         self.max_state_bytes = max_state_bytes
@@ -295,9 +299,24 @@ class StateManager:
                       f"{state['total_processed']} processed")
         return state
 
+    def rebuild_state(self, source: str, date: str | dt.date | dt.datetime, dry_run: bool = False) -> dict[str, Any]:
+        """Replace the day's state by one rebuilt from its Bronze delta files (the seed's migration: a state
+        for days ingested before there was one). Returns what was (or, with `dry_run`, would be) written."""
+        loaded = self.load_fresh(source, date)
+        state = self.rebuild_from_bronze(bronze.validate_source(source), date, reason="rebuild requested")
+        if not dry_run:
+            self.swap(source, date, loaded, state)
+        parts = state.get("partitions", {})
+        return {"date": state["date"], "written": not dry_run, "total_processed": state["total_processed"],
+                "files": state["recovered_from_bronze"]["files"],
+                "partitions": {pk: len(e["ids"]) for pk, e in sorted(parts.items())},
+                "replaces": None if loaded.version is None else {"total_processed": loaded.state["total_processed"]}}
+
     def get_state_summary(self, source: str, date: str | dt.date | dt.datetime) -> dict[str, Any]:
-        state = self.load_state(source, date)
+        loaded = self._load_checked(source, date)
+        state = loaded.state
         return {
+            "state_exists": loaded.version is not None,
             "date": state["date"],
             "total_processed": state["total_processed"],
             "total_executions": len(state["executions"]),

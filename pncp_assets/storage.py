@@ -340,24 +340,3 @@ def storage_from_settings(settings: StorageSettings) -> ObjectStore:
         max_attempts=settings.s3_max_attempts,
     )
     return S3ObjectStore(client, settings.bucket)
-
-
-# --- The seed's storage client API ------------------------------------------------------------
-
-
-def get_storage_client() -> ObjectStore:
-    """The ObjectStore chosen by `STORAGE_TYPE` (`local`, `s3`, `minio`) and the rest of the environment."""
-    return storage_from_settings(StorageSettings.from_env())
-
-
-def write_json_to_s3(key: str, obj: Any, storage: ObjectStore | None = None) -> str:
-    """Write `obj` as JSON at `key` (in whichever backend is configured); returns the version tag."""
-    return (storage or get_storage_client()).put_json(key, obj)
-
-
-def read_json_from_s3(key: str, storage: ObjectStore | None = None) -> Any | None:
-    """The JSON object at `key`, or None when it does not exist."""
-    try:
-        return (storage or get_storage_client()).get_json(key)
-    except NotFound:
-        return None

@@ -76,3 +76,54 @@ def test_filter_with_non_json_input_exits_2(data_dir):
     result = run_cli(["--date", "20251022", "--action", "filter"], data_dir, stdin="{oops")
     assert result.returncode == 2
     assert "not JSON" in result.stderr
+
+
+def test_bad_storage_and_input_paths_exit_2_in_one_line_and_create_nothing(data_dir, tmp_path):
+    a_file = tmp_path / "not_a_dir"
+    a_file.write_text("x")
+    missing = tmp_path / "typo"
+    cases = [
+        (["--date", "20251022", "--action", "filter", "--input", str(tmp_path / "absent.json")], data_dir,
+         "no such file"),
+        (["--date", "20251022", "--action", "filter", "--input", str(tmp_path)], data_dir, "is a directory"),
+        (["--date", "20251022", "--action", "summary"], a_file, "is a file"),
+        (["--date", "20251022", "--action", "summary"], missing, "no Bronze storage at"),
+    ]
+    for args, env_dir, message in cases:
+        result = run_cli(args, env_dir)
+        assert result.returncode == 2, (args, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], lines
+    assert not missing.exists() and a_file.read_text() == "x"
+
+
+def test_summary_of_a_day_without_state_says_so(data_dir):
+    result = run_cli(["--date", "20251023", "--action", "summary"], data_dir)
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["state_exists"] is False
+    assert "No state file for pncp 2025-10-23" in result.stderr
+    assert json.loads(run_cli(["--date", "20251022", "--action", "summary"], data_dir).stdout)["state_exists"]
+
+
+def test_rebuild_writes_the_state_from_bronze_and_its_dry_run_writes_nothing(tmp_path, sample_records):
+    from pncp_assets import bronze
+
+    store = LocalObjectStore(tmp_path / "bronze")
+    for hour, chunk in ((8, sample_records[:3]), (9, sample_records[3:5])):
+        key = bronze.delta_key("pncp", f"2025-10-22-{hour:02d}:00")
+        store.put(key, bronze.encode_parquet(chunk))  # Bronze written before there was any state
+    state_key = bronze.state_key("pncp", "20251022")
+
+    dry = run_cli(["--date", "20251022", "--action", "rebuild", "--dry-run"], tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    plan = json.loads(dry.stdout)
+    assert plan["written"] is False and plan["total_processed"] == 5 and plan["files"] == 2
+    assert plan["partitions"] == {"2025-10-22-08:00": 3, "2025-10-22-09:00": 2}
+    assert not store.exists(state_key)
+
+    done = run_cli(["--date", "20251022", "--action", "rebuild"], tmp_path)
+    assert done.returncode == 0 and json.loads(done.stdout)["written"] is True
+    state = store.get_json(state_key)
+    assert state["processed_ids"] == sorted(r["numeroControlePNCP"] for r in sample_records[:5])
+    assert run_cli(["--date", "20251022", "--action", "filter"], tmp_path,
+                   stdin=json.dumps(sample_records[:6])).stdout.count('"new_records": 1') == 1

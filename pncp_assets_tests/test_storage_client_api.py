@@ -9,13 +9,8 @@ import pytest
 
 from pncp_assets import bronze
 from pncp_assets.config import ConfigError, StorageSettings
-from pncp_assets.storage import (
-    LocalObjectStore,
-    S3ObjectStore,
-    get_storage_client,
-    read_json_from_s3,
-    write_json_to_s3,
-)
+from pncp_assets.storage import LocalObjectStore, S3ObjectStore
+from pncp_assets.storage_client import get_storage_client, read_json_from_s3, upload_to_bronze, write_json_to_s3
 
 MOMENT = dt.datetime(2025, 10, 22, 14, 30, 5)
 
@@ -28,13 +23,13 @@ def env_backend(request: pytest.FixtureRequest) -> str:
 
 def test_get_storage_client_follows_storage_type(env_backend: str):
     client = get_storage_client()
-    assert isinstance(client, LocalObjectStore if env_backend == "local" else S3ObjectStore)
+    assert isinstance(client.store, LocalObjectStore if env_backend == "local" else S3ObjectStore)
 
 
 def test_minio_is_s3_with_path_style(s3_env, monkeypatch):
     monkeypatch.setenv("STORAGE_TYPE", "minio")
     client = get_storage_client()
-    assert isinstance(client, S3ObjectStore)
+    assert isinstance(client.store, S3ObjectStore)
     client.put("x", b"1")
     assert client.get("x").data == b"1"
 
@@ -56,7 +51,7 @@ def test_s3_max_attempts_reaches_the_client(monkeypatch):
     monkeypatch.setenv("S3_MAX_ATTEMPTS", "9")
     monkeypatch.setenv("STORAGE_TYPE", "s3")
     monkeypatch.setenv("S3_ENDPOINT_URL", "http://127.0.0.1:9")
-    store = get_storage_client()
+    store = get_storage_client().store
     assert store.client.meta.config.retries["total_max_attempts"] == 9  # the first try included
 
 
@@ -67,7 +62,7 @@ def test_json_round_trip_and_absent_key(env_backend: str):
 
 
 def test_upload_list_of_dicts_returns_the_seed_key(env_backend: str, sample_records):
-    key = bronze.upload_to_bronze(sample_records, source="pncp", date=MOMENT)
+    key = upload_to_bronze(sample_records, source="pncp", date=MOMENT)
     assert key == "pncp/year=2025/month=10/day=22/pncp_20251022_143005.parquet"
     table = bronze.read_parquet(get_storage_client().get(key).data)
     assert table.schema.equals(bronze.BRONZE_SCHEMA, check_metadata=False)
@@ -76,20 +71,34 @@ def test_upload_list_of_dicts_returns_the_seed_key(env_backend: str, sample_reco
 
 def test_upload_dataframe(env_backend: str, sample_records):
     frame = pd.DataFrame(sample_records)
-    key = bronze.upload_to_bronze(frame, date=MOMENT)
+    key = upload_to_bronze(frame, date=MOMENT)
     table = bronze.read_parquet(get_storage_client().get(key).data)
     assert table.column("numeroControlePNCP").to_pylist() == [r["numeroControlePNCP"] for r in sample_records]
     assert table.column("valorTotalHomologado").to_pylist() == [None] * len(sample_records)
 
 
 def test_upload_legacy_json_outside_the_parquet_dataset(env_backend: str, sample_records):
-    key = bronze.upload_to_bronze(sample_records, date=MOMENT, format="json")
+    key = upload_to_bronze(sample_records, date=MOMENT, format="json")
     assert key == "pncp/_legacy_json/year=2025/month=10/day=22/pncp_20251022_143005.json"
     assert read_json_from_s3(key) == sample_records
 
 
 def test_upload_rejects_bad_format_and_data(env_backend: str, sample_records):
     with pytest.raises(ValueError, match="parquet"):
-        bronze.upload_to_bronze(sample_records, date=MOMENT, format="csv")
+        upload_to_bronze(sample_records, date=MOMENT, format="csv")
     with pytest.raises(TypeError):
-        bronze.upload_to_bronze("not records", date=MOMENT)
+        upload_to_bronze("not records", date=MOMENT)
+
+
+def test_the_seeds_own_usage_works_as_methods_of_the_client(env_backend: str, sample_records):
+    """The seed calls these as methods: storage = get_storage_client(); storage.upload_to_bronze(...)."""
+    storage = get_storage_client()
+    key = storage.upload_to_bronze(data=sample_records, source="pncp", date=MOMENT, format="parquet")
+    assert key == "pncp/year=2025/month=10/day=22/pncp_20251022_143005.parquet"
+    assert bronze.raw_records(bronze.read_parquet(storage.get(key).data)) == sample_records
+    assert storage.read_json_from_s3("pncp/_meta/none.json") is None
+    storage.write_json_to_s3("pncp/_meta/run.json", {"ok": True})
+    assert storage.read_json_from_s3("pncp/_meta/run.json") == {"ok": True}
+    from pncp_assets.state import StateManager
+
+    assert StateManager().load_state("pncp", "20251022")["total_processed"] == 0  # the seed's no-argument form
