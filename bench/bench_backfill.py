@@ -40,7 +40,7 @@ def pages_of(records: list[dict]) -> int:
 def in_process(volume: int | None, seed: int, single_run: bool) -> dict:
     import dagster as dg
 
-    from pncp_assets import bronze
+    from pncp_assets import bronze, layout
     from pncp_assets.definitions import bronze_assets
     from pncp_assets.io_manager import BronzeParquetIOManager
     from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
@@ -61,7 +61,7 @@ def in_process(volume: int | None, seed: int, single_run: bool) -> dict:
                 assert dg.materialize(bronze_assets, partition_key=hour, resources=resources, instance=instance).success
         elapsed = time.perf_counter() - start
         store = storage.object_store()
-        files = [k for k in store.list(bronze.day_prefix("pncp", FIRST_DAY)) if bronze.is_delta_key(k)]
+        files = [k for k in store.list(layout.day_prefix("pncp", FIRST_DAY)) if layout.is_delta_key(k)]
         ids = [x for k in files for x in bronze.parquet_ids(store.get(k).data)]
         records = sim.sim.all_records(FIRST_DAY)
         assert len(ids) == len(set(ids)) == len(records), "duplicates or records lost"
@@ -72,7 +72,7 @@ def in_process(volume: int | None, seed: int, single_run: bool) -> dict:
 
 
 def ui_backfill(days: int, volume: int | None, seed: int, interval: float, code: Path) -> dict:
-    from pncp_assets import bronze
+    from pncp_assets import bronze, layout
     from pncp_assets.pncp.simulator import PncpSimulator, SimulatorConfig
     from pncp_assets.storage import LocalObjectStore
     from pncp_assets_tests.dagster_stack import DagsterStack
@@ -96,11 +96,11 @@ def ui_backfill(days: int, volume: int | None, seed: int, interval: float, code:
         expected = {d: {r["numeroControlePNCP"]: r for r in sim.all_records(d)} for d in dates}
         ids, misfiled = [], 0
         for d in dates:
-            for key in store.list(bronze.day_prefix("pncp", d)):
-                if bronze.is_delta_key(key):
+            for key in store.list(layout.day_prefix("pncp", d)):
+                if layout.is_delta_key(key):
                     for x in bronze.parquet_ids(store.get(key).data):
                         ids.append(x)
-                        misfiled += expected[d][x]["dataPublicacaoPncp"][11:13] != bronze.partition_of_delta(key)[11:13]
+                        misfiled += expected[d][x]["dataPublicacaoPncp"][11:13] != layout.partition_of_delta(key)[11:13]
         total = sum(len(e) for e in expected.values())
         assert len(ids) == len(set(ids)) == total, f"{len(ids)} rows, {len(set(ids))} distinct, {total} expected"
         return {"status": status, "seconds": elapsed, "runs": len(runs), "requests": len(log),

@@ -1,9 +1,11 @@
-"""Benchmark: Bronze Parquet size and encoding speed against the same records as JSON.
+"""Benchmark: Bronze Parquet size and encoding time against the same records as JSON, per codec.
 
     python bench/bench_bronze.py [--days 3] [--seed 1]
 
-Uses simulated days (records shaped exactly like the real API's). JSON = the records as the API sends
-them (one JSON array, UTF-8), which is what a seed-style JSON Bronze would store.
+Uses simulated days (records shaped exactly like the real API's), written as Bronze writes them: one
+file per hourly partition. JSON = the records as the API sends them (one JSON array, UTF-8), which is what
+a seed-style JSON Bronze would store. Baselines beside each codec: the seed's Snappy, and the typed
+columns alone (without the lossless `_raw` column).
 """
 
 from __future__ import annotations
@@ -25,23 +27,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    print(f"{'day':>10} | {'records':>7} | {'JSON KB':>8} | {'Parquet KB':>10} | {'ratio':>6} | "
-          f"{'typed-only KB':>13} | {'encode ms':>9}")
-    print("-" * 80)
-    totals = [0, 0]
+    codecs = ["snappy", "zstd", "gzip"]
+    json_bytes = 0
+    sizes = dict.fromkeys([*codecs, "typed only (zstd)"], 0)
+    times = dict.fromkeys(codecs, 0.0)
+    records_total = 0
     for i in range(args.days):
         day = dt.date(2025, 10, 20) + dt.timedelta(days=i)
-        records = [r.record for r in generate_day(day, args.seed)]
-        as_json = json.dumps(records, ensure_ascii=False).encode("utf-8")
-        start = time.perf_counter()
-        parquet = bronze.encode_parquet(records, partition_key=f"{day}-12:00")
-        elapsed_ms = (time.perf_counter() - start) * 1000
-        typed = bronze.table_to_parquet(bronze.records_to_table(records).drop_columns(["_raw"]))
-        totals[0] += len(as_json)
-        totals[1] += len(parquet)
-        print(f"{day!s:>10} | {len(records):>7} | {len(as_json) / 1024:8.0f} | {len(parquet) / 1024:10.0f} | "
-              f"{len(parquet) / len(as_json):6.2f} | {len(typed) / 1024:13.0f} | {elapsed_ms:9.0f}")
-    print(f"Parquet (typed columns + _raw) / JSON over {args.days} days: {totals[1] / totals[0]:.2f}")
+        synthetic = generate_day(day, args.seed)
+        records_total += len(synthetic)
+        json_bytes += len(json.dumps([r.record for r in synthetic], ensure_ascii=False).encode("utf-8"))
+        by_hour: dict[int, list[dict]] = {}
+        for r in synthetic:
+            by_hour.setdefault(r.published.hour, []).append(r.record)
+        tables = [bronze.records_to_table(recs, partition_key=f"{day}-{h:02d}:00") for h, recs in by_hour.items()]
+        for codec in codecs:
+            start = time.perf_counter()
+            sizes[codec] += sum(len(bronze.table_to_parquet(t, codec)) for t in tables)
+            times[codec] += time.perf_counter() - start
+        sizes["typed only (zstd)"] += sum(len(bronze.table_to_parquet(t.drop_columns(["_raw"]), "zstd"))
+                                          for t in tables)
+    print(f"{args.days} simulated days, {records_total} records in hourly files; JSON {json_bytes / 1e6:.1f} MB")
+    print(f"{'encoding':>18} | {'MB':>6} | {'/ JSON':>6} | {'/ Snappy':>8} | {'encode s':>8}")
+    for name, size in sizes.items():
+        spent = f"{times[name]:8.2f}" if name in times else f"{'':>8}"
+        print(f"{name:>18} | {size / 1e6:6.2f} | {size / json_bytes:6.3f} | {size / sizes['snappy']:8.2f} | {spent}")
     return 0
 
 

@@ -30,14 +30,14 @@ def make_id(n: int) -> str:
 
 def prepare(root: Path, size: int) -> None:
     """A state file with `size` IDs, and `size` incoming records (half new) in records.json."""
-    from pncp_assets import bronze
+    from pncp_assets import layout
     from pncp_assets.brasilia import iso_utc
     from pncp_assets.storage import LocalObjectStore
 
     ids = sorted(make_id(i) for i in range(size))
     state = {"date": "2025-10-22", "processed_ids": ids, "last_execution": iso_utc(), "total_processed": size,
              "executions": [], "created_at": iso_utc()}
-    LocalObjectStore(root).put_json(bronze.state_key("pncp", DAY), state)
+    LocalObjectStore(root).put_json(layout.state_key("pncp", DAY), state)
     old = [make_id(i) for i in range(size // 2)]
     fresh = [make_id(size + i) for i in range(size - size // 2)]
     (root / "records.json").write_text(json.dumps([{"numeroControlePNCP": x} for x in old + fresh]))

@@ -5,15 +5,15 @@ to a day from a backfill (`BACKFILL_POLICY`), processed in time order, with one 
 hour still gets its own materialisation, metadata and check verdict.
 """
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 
-from pncp_assets import bronze
+from pncp_assets import layout
 from pncp_assets.commit import CheckReport, CommitResult, DeltaCommitter
 from pncp_assets.partitions import hourly_partitions
+from pncp_assets.pncp.client import PncpRequestError
 from pncp_assets.resources import BronzeStorage, PncpApi
 from pncp_assets.sweeps import StoredSweep, SweepStore
 
@@ -26,14 +26,6 @@ STATE_POOL = "pncp_state"
 # a month from the UI is about 30 runs, not 2,000, and each day is swept once.
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=24)
 
-# Transient API trouble that outlasts the client's own retries (a long 429 block, a gateway outage)
-# gets a fresh attempt of the step a few minutes later (PNCP_STEP_RETRIES, PNCP_STEP_RETRY_DELAY_S).
-api_retry_policy = dg.RetryPolicy(
-    max_retries=int(os.environ.get("PNCP_STEP_RETRIES", "2")),
-    delay=float(os.environ.get("PNCP_STEP_RETRY_DELAY_S", "120")),
-    backoff=dg.Backoff.EXPONENTIAL,
-    jitter=dg.Jitter.PLUS_MINUS,
-)
 
 
 def _sweep_metadata(sweep: StoredSweep) -> dict[str, Any]:
@@ -58,7 +50,6 @@ def _sweep_metadata(sweep: StoredSweep) -> dict[str, Any]:
     backfill_policy=BACKFILL_POLICY,
     group_name=GROUP,
     pool=API_POOL,
-    retry_policy=api_retry_policy,
     kinds={"python", "s3"},
     description="Every page of the PNCP sweep of day(H), as fetched, under pncp/_raw/. One sweep per day "
     "serves all the hours of a run, and a recent sweep serves later runs. Holds the pncp_api pool: no two "
@@ -67,8 +58,20 @@ def _sweep_metadata(sweep: StoredSweep) -> dict[str, Any]:
 def pncp_raw_pages(context: dg.AssetExecutionContext, pncp_api: PncpApi,
                    bronze_storage: BronzeStorage) -> dg.MaterializeResult:
     sweeps = SweepStore(bronze_storage.object_store(), SOURCE, logger=context.log)
-    served = sweeps.sweep_hours(context.partition_keys, pncp_api.client(context.log),
-                                max_age=pncp_api.sweep_max_age)
+    try:
+        served = sweeps.sweep_hours(context.partition_keys, pncp_api.client(context.log),
+                                    max_age=pncp_api.sweep_max_age)
+    except PncpRequestError:
+        raise  # the API refused the request itself (400/422): trying again cannot help
+    except Exception as exc:
+        # Trouble that outlasted the client's own retries (a long 429 block, a gateway outage): Dagster
+        # runs the step again later, with the delays of the PncpApi resource (in every kind of run).
+        if context.retry_number >= pncp_api.step_retries:
+            raise  # no step retry left: the run fails with the sweep's own error
+        wait = pncp_api.retry_wait_s(context.retry_number)
+        context.log.warning(f"Sweep failed ({type(exc).__name__}: {str(exc)[:200]}); step retry "
+                            f"{context.retry_number + 1} of {pncp_api.step_retries} in {wait:.1f} s")
+        raise dg.RetryRequested(max_retries=pncp_api.step_retries, seconds_to_wait=wait) from exc
     for hour, sweep in served.items():
         context.add_asset_metadata(_sweep_metadata(sweep), partition_key=hour)
         if not sweep.reused and sweep.totals()["shortfall"]:
@@ -151,8 +154,8 @@ def check_evaluation(report: CheckReport, check_name: str, partition_key: str) -
 def pncp_new_records(context: dg.AssetExecutionContext, bronze_storage: BronzeStorage) -> Iterator[Any]:
     store = bronze_storage.object_store()
     sweeps = SweepStore(store, SOURCE, logger=context.log)
-    committer = DeltaCommitter(store, SOURCE, logger=context.log)
-    hours = sorted(context.partition_keys, key=bronze.parse_partition_key)  # in order: records in their hour
+    committer = DeltaCommitter(store, SOURCE, logger=context.log, compression=bronze_storage.compression)
+    hours = sorted(context.partition_keys, key=layout.parse_partition_key)  # in order: records in their hour
     loaded: dict[str, StoredSweep] = {}
     for hour in hours:
         sweep = sweeps.assigned(hour)
@@ -198,7 +201,7 @@ def pncp_daily_state(context: dg.AssetExecutionContext, bronze_storage: BronzeSt
                 "day_total_processed": summary["total_processed"],
                 "executions": summary["executions"],
                 "orphans_removed": summary["orphans_removed"],
-                "state_key": dg.MetadataValue.path(bronze.state_key(SOURCE, day)),
+                "state_key": dg.MetadataValue.path(layout.state_key(SOURCE, day)),
             }, partition_key=hour)
     return dg.MaterializeResult()
 

@@ -17,10 +17,9 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from pncp_assets import bronze
+from pncp_assets import layout
 from pncp_assets.brasilia import parse_day
 from pncp_assets.commit import DeltaCommitter
 from pncp_assets.storage import ObjectStore
@@ -97,7 +96,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--to", dest="last", type=day_arg, help="last day (default: the first)")
     parser.add_argument("--source", default="pncp")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s", stream=sys.stderr)
     first = parse_day(args.first)
     last = parse_day(args.last) if args.last else first
     if last < first:
@@ -105,16 +103,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (last - first).days >= MAX_DAYS:
         parser.error(f"the range holds more than {MAX_DAYS} days")
 
-    from pncp_assets.config import ConfigError, StorageSettings
-    from pncp_assets.storage import StorageError, storage_from_settings
+    from pncp_assets.cli import existing_local_root
+    from pncp_assets.config import ConfigError
+    from pncp_assets.environment import bronze_storage
+    from pncp_assets.storage import StorageError
 
     try:
-        bronze.validate_source(args.source)
-        settings = StorageSettings.from_env()
-        root = Path(settings.data_dir) / settings.bucket
-        if settings.storage_type == "local" and not root.is_dir():  # never create storage by checking it
-            parser.error(f"no Bronze storage at {root} (PNCP_DATA_DIR, BRONZE_BUCKET)")
-        report = check_range(storage_from_settings(settings), first, last, args.source)
+        layout.validate_source(args.source)
+        storage = bronze_storage()
+        existing_local_root(storage)  # checking never creates storage
+        report = check_range(storage.object_store(), first, last, args.source)
     except (ConfigError, ValueError) as exc:
         parser.error(str(exc))
     except StorageError as exc:

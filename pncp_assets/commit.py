@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pncp_assets import bronze, faults
+from pncp_assets import bronze, faults, layout
 from pncp_assets.brasilia import TZ, iso_utc, utc_now
 from pncp_assets.pncp.records import ID_FIELD
 from pncp_assets.state import Loaded, StateManager, backoff, execution_entry, filter_stats, format_filter_line, split
@@ -144,9 +144,10 @@ class DeltaCommitter:
     """Runs the protocol for one source on one ObjectStore (framework-free)."""
 
     def __init__(self, storage: ObjectStore, source: str = "pncp", logger: Any = None,
-                 staging_grace: dt.timedelta = STAGING_GRACE):
+                 staging_grace: dt.timedelta = STAGING_GRACE, compression: str = bronze.DEFAULT_CODEC):
         self.storage = storage
-        self.source = bronze.validate_source(source)
+        self.compression = bronze.validate_compression(compression)
+        self.source = layout.validate_source(source)
         self.log = logger or logging.getLogger(__name__)
         self.state = StateManager(storage, logger=self.log)
         self.staging_grace = staging_grace
@@ -155,7 +156,7 @@ class DeltaCommitter:
 
     def _delta_ids(self, partition_key: str) -> set[str]:
         try:
-            data = self.storage.get(bronze.delta_key(self.source, partition_key)).data
+            data = self.storage.get(layout.delta_key(self.source, partition_key)).data
         except NotFound:
             return set()
         return set(_ids_of(data) or [])
@@ -173,7 +174,7 @@ class DeltaCommitter:
 
     def _partition_rows(self, partition_key: str, entry: dict[str, Any]) -> pa.Table:
         want = set(entry["ids"])
-        data = self._whole(bronze.delta_key(self.source, partition_key), want) or self._whole(entry.get("staged"), want)
+        data = self._whole(layout.delta_key(self.source, partition_key), want) or self._whole(entry.get("staged"), want)
         if data is None:
             raise RuntimeError(f"partition {partition_key}: neither its delta nor its staged file holds its claim")
         table = bronze.read_parquet(data)
@@ -198,7 +199,7 @@ class DeltaCommitter:
                     continue
                 data = self._whole(entry["staged"], want)
                 if data is not None:
-                    publish_delta(self.storage, bronze.delta_key(self.source, pk), data, frozenset(want))
+                    publish_delta(self.storage, layout.delta_key(self.source, pk), data, frozenset(want))
                     notes.append(f"rolled {pk} forward from {entry['staged']}")
                     self.log.warning(f"Recovery: published {pk} again from its staged file ({len(want)} records)")
                 else:
@@ -232,9 +233,9 @@ class DeltaCommitter:
 
     def commit(self, partition_key: str, records: list[tuple[dict[str, Any], bronze.Provenance]],
                run_id: str) -> CommitResult:
-        start = bronze.parse_partition_key(partition_key)
+        start = layout.parse_partition_key(partition_key)
         day, end = start.date(), start + dt.timedelta(hours=1)
-        key = bronze.delta_key(self.source, partition_key)
+        key = layout.delta_key(self.source, partition_key)
         self.recover(day)
         eligible = [(r, p) for r, p in records if published_before(r, end)]
         provenance = {id(r): p for r, p in eligible}
@@ -263,10 +264,10 @@ class DeltaCommitter:
                                                 provenance=[provenance[id(r)] for r in new])
             held_table = self._partition_rows(partition_key, entry) if entry else None
             table = bronze.concat_tables([held_table, new_table])
-            data = bronze.table_to_parquet(table)
+            data = bronze.table_to_parquet(table, self.compression)
             new_ids = [r[ID_FIELD] for r in new]
             all_ids = frozenset(held_ids) | frozenset(new_ids)
-            staged = bronze.staging_key(self.source, partition_key, run_id)
+            staged = layout.staging_key(self.source, partition_key, run_id)
             faults.put(self.storage, staged, data, "mid_staging_write")
             faults.crash("after_staging")
             state = self._claimed(loaded, partition_key, sorted(all_ids), new_ids, staged, run_id, stats)
@@ -312,7 +313,7 @@ class DeltaCommitter:
     def _keep_rejected(self, partition_key: str, rejected: list[dict[str, Any]]) -> str | None:
         if not rejected:
             return None
-        key = bronze.rejected_key(self.source, partition_key)
+        key = layout.rejected_key(self.source, partition_key)
         lines = [json.dumps(r, ensure_ascii=False, default=str) for r in rejected]
         self.storage.put(key, ("\n".join(lines) + "\n").encode("utf-8"))
         self.log.warning(f"{partition_key}: {len(rejected)} records rejected by the ID rules, kept at {key}")
@@ -331,13 +332,13 @@ class DeltaCommitter:
         """Make sure H's published delta holds its claim, then retire its staged file, those of any other
         claim of the day already published in full (left open by a run that died after publishing), and
         old orphans."""
-        return self.finalize_hours([partition_key])[bronze.parse_partition_key(partition_key).date()]
+        return self.finalize_hours([partition_key])[layout.parse_partition_key(partition_key).date()]
 
     def finalize_hours(self, partition_keys: Sequence[str]) -> dict[dt.date, dict[str, Any]]:
         """`finalize` for several hours, once per day; returns each day's summary, including the number
         of IDs each hour holds (`hour_ids`)."""
         return {day: self._finalize_day(day, set(hours))
-                for day, hours in bronze.hours_by_day(partition_keys).items()}
+                for day, hours in layout.hours_by_day(partition_keys).items()}
 
     def _finalize_day(self, day: dt.date, hours: set[str]) -> dict[str, Any]:
         self.recover(day)
@@ -375,10 +376,10 @@ class DeltaCommitter:
         named = {e.get("staged") for e in state.get("partitions", {}).values()}
         now = now or utc_now()
         removed = 0
-        staged = [*self.storage.list(bronze.staging_prefix(self.source, day)),
-                  *self.storage.list(bronze.legacy_staging_prefix(self.source, day))]
+        staged = [*self.storage.list(layout.staging_prefix(self.source, day)),
+                  *self.storage.list(layout.legacy_staging_prefix(self.source, day))]
         for key in staged:
-            written = bronze.staged_at(key)
+            written = layout.staged_at(key)
             if key not in named and written is not None and now - written > self.staging_grace:
                 self.storage.delete(key)
                 removed += 1
@@ -394,7 +395,7 @@ class DeltaCommitter:
     def check_hours(self, partition_keys: Sequence[str]) -> dict[str, CheckReport]:
         """`check` for several hours, reading each day's files and state once."""
         reports: dict[str, CheckReport] = {}
-        for day, hours in bronze.hours_by_day(partition_keys).items():
+        for day, hours in layout.hours_by_day(partition_keys).items():
             reports.update(self.check_day(day, hours)[0])
         return reports
 
@@ -402,8 +403,8 @@ class DeltaCommitter:
         """The check of each hour of `day` (all 24 by default), and every ID the day's deltas hold."""
         hours = hours or [f"{day:%Y-%m-%d}-{h:02d}:00" for h in range(24)]
         files: dict[str, list[str]] = {}
-        for key in self.storage.list(bronze.day_prefix(self.source, day)):
-            if bronze.is_delta_key(key):
+        for key in self.storage.list(layout.day_prefix(self.source, day)):
+            if layout.is_delta_key(key):
                 files[key] = _ids_of(self.storage.get(key).data) or []
         state = self.state.load_fresh(self.source, day).state
         where = _where(files)
@@ -416,7 +417,7 @@ class DeltaCommitter:
         pending: set[str] = set()
         for pk, entry in state.get("partitions", {}).items():
             if entry.get("staged"):
-                pending |= set(entry["ids"]) - set(files.get(bronze.delta_key(self.source, pk), []))
+                pending |= set(entry["ids"]) - set(files.get(layout.delta_key(self.source, pk), []))
         processed = set(state["processed_ids"])
         not_in_state = set(where) - processed
         not_in_bronze = processed - set(where) - pending
@@ -432,7 +433,7 @@ class DeltaCommitter:
 
     def _hour_report(self, partition_key: str, files: dict[str, list[str]], where: dict[str, list[str]],
                      day_problems: list[str], day_bad: dict[str, list[str]]) -> CheckReport:
-        own_key = bronze.delta_key(self.source, partition_key)
+        own_key = layout.delta_key(self.source, partition_key)
         own = files.get(own_key, [])
         problems: list[str] = []
         bad: dict[str, list[str]] = {}

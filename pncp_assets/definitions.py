@@ -5,10 +5,9 @@ from __future__ import annotations
 import dagster as dg
 
 from pncp_assets.assets import bronze_consistent, pncp_daily_state, pncp_new_records, pncp_raw_pages
-from pncp_assets.config import day_close_hour
+from pncp_assets.environment import SETTINGS, bronze_storage, pncp_api
 from pncp_assets.io_manager import BronzeParquetIOManager
 from pncp_assets.partitions import hourly_partitions
-from pncp_assets.resources import BronzeStorage, PncpApi
 from pncp_assets.schedules import day_close_schedule
 
 bronze_assets = [pncp_raw_pages, pncp_new_records, pncp_daily_state]
@@ -32,9 +31,9 @@ pncp_hourly_schedule = dg.build_schedule_from_partitioned_job(
     description="Each hour at :05, for the hour just finished (Brasília time).",
 )
 
-pncp_day_close_schedule = day_close_schedule(pncp_hourly_ingestion, hour=day_close_hour())
+pncp_day_close_schedule = day_close_schedule(pncp_hourly_ingestion, hour=SETTINGS.day_close_hour)
 
-storage = BronzeStorage.from_env()
+storage = bronze_storage()  # the environment is read here, through environment.py, and nowhere else
 
 defs = dg.Definitions(
     assets=bronze_assets,
@@ -43,7 +42,7 @@ defs = dg.Definitions(
     schedules=[pncp_hourly_schedule, pncp_day_close_schedule],
     resources={
         "bronze_storage": storage,
-        "pncp_api": PncpApi.from_env(),
+        "pncp_api": pncp_api(),
         "bronze_io_manager": BronzeParquetIOManager(storage=storage),
     },
     executor=dg.in_process_executor,

@@ -8,7 +8,7 @@ It never writes: `pncp_new_records` publishes its own deltas as step 4 of the co
 import dagster as dg
 import pyarrow as pa
 
-from pncp_assets import bronze
+from pncp_assets import bronze, layout
 from pncp_assets.resources import BronzeStorage
 from pncp_assets.storage import NotFound
 
@@ -29,9 +29,9 @@ class BronzeParquetIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> pa.Table:
         store = self.storage.object_store()
         tables = []
-        for hour in sorted(context.asset_partition_keys, key=bronze.parse_partition_key):
+        for hour in sorted(context.asset_partition_keys, key=layout.parse_partition_key):
             try:
-                tables.append(bronze.read_parquet(store.get(bronze.delta_key(self.source, hour)).data))
+                tables.append(bronze.read_parquet(store.get(layout.delta_key(self.source, hour)).data))
             except NotFound:
                 continue
         return bronze.concat_tables(tables)

@@ -1,40 +1,99 @@
-"""Dagster resources, built from the environment (DESIGN.md's configuration table)."""
+"""Dagster resources: the one schema of the pipeline's settings, each default written here once.
+
+`environment.py` fills them from environment variables; tests and deployments may build them directly.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
+from typing import Any
 
 import dagster as dg
+from dagster_aws.s3.resources import ResourceWithS3Configuration
+from pydantic import ConfigDict, PrivateAttr, field_validator
 
-from pncp_assets.config import PncpSettings, StorageSettings, parse_modalidades
+from pncp_assets import bronze
+from pncp_assets.config import parse_modalidades
 from pncp_assets.pncp.client import MAX_RESPONSE_BYTES, PncpClient
-from pncp_assets.storage import ObjectStore, storage_from_settings
+from pncp_assets.storage import LocalObjectStore, ObjectStore, S3ObjectStore, make_s3_client
+
+STORAGE_TYPES = ("local", "s3", "minio")
 
 
-class BronzeStorage(dg.ConfigurableResource):
+class BronzeStorage(ResourceWithS3Configuration):
     """Where Bronze lives: local files (the embedded default) or an S3 bucket.
 
-    The S3 client is built by `storage.make_s3_client`, the same one the CLI uses, because it sets
-    what dagster-aws' `S3Resource` does not expose: connect/read timeouts, path-style addressing for
-    MinIO/SeaweedFS, and a connection pool sized for concurrent writers. Credentials are read by boto3
-    from the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`) and never pass through config.
+    The S3 fields are dagster-aws' own (`region_name`, `endpoint_url`, `max_attempts`, `profile_name`,
+    `use_ssl`, `verify`); on top of them: path-style addressing (MinIO, SeaweedFS), timeouts and a
+    connection pool sized for concurrent writers, which dagster-aws' client does not expose.
+    Credentials are read by boto3 from its own chain (the environment, a profile, an instance role):
+    leave `aws_access_key_id` / `aws_secret_access_key` unset so they never pass through Dagster config.
+    One client per run: built when the run sets the resource up, shared by every step of it.
     """
 
     storage_type: str = "local"
     data_dir: str = "./data"
     bucket: str = "bronze"
-    endpoint_url: str | None = None
-    region: str | None = None
-    s3_max_attempts: int = 5
+    compression: str = "zstd"  # Parquet codec of Bronze files (README "Bronze schema": measured)
+    path_style: bool | None = None  # None: path-style for `minio` or any custom endpoint
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 60.0
+    max_pool_connections: int = 32
 
+    _store: ObjectStore | None = PrivateAttr(default=None)
+    # A refused value is never repeated in the error (it may be a credential pasted in the wrong place).
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    @field_validator("storage_type")
     @classmethod
-    def from_env(cls) -> BronzeStorage:
-        return cls(**dataclasses.asdict(StorageSettings.from_env()))
+    def _known_type(cls, value: str) -> str:
+        if value not in STORAGE_TYPES:
+            raise ValueError(f"storage_type {value!r} is not valid; use one of: {', '.join(STORAGE_TYPES)}")
+        return value
+
+    @field_validator("compression")
+    @classmethod
+    def _known_codec(cls, value: str) -> str:
+        return bronze.validate_compression(value)
+
+    @field_validator("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+    @classmethod
+    def _no_credentials_in_config(cls, value: str | None) -> None:
+        # Config is stored with every run and shown in the UI: credentials come from boto3's own chain.
+        if value is not None:
+            raise ValueError("credentials are not taken from config: set AWS_ACCESS_KEY_ID / "
+                             "AWS_SECRET_ACCESS_KEY in the environment, a profile or an instance role")
+        return None
+
+    @field_validator("max_attempts")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("max_attempts must be >= 1")
+        return value
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._store = self._build()
 
     def object_store(self) -> ObjectStore:
-        names = [f.name for f in dataclasses.fields(StorageSettings)]
-        return storage_from_settings(StorageSettings(**{n: getattr(self, n) for n in names}))
+        if self._store is None:
+            self._store = self._build()
+        return self._store
+
+    def _build(self) -> ObjectStore:
+        if self.storage_type == "local":
+            from pathlib import Path
+
+            return LocalObjectStore(Path(self.data_dir) / self.bucket)
+        path_style = self.path_style if self.path_style is not None else (
+            self.storage_type == "minio" or self.endpoint_url is not None)
+        client = make_s3_client(
+            endpoint_url=self.endpoint_url, region=self.region_name, path_style=path_style,
+            max_attempts=self.max_attempts, profile_name=self.profile_name, use_ssl=self.use_ssl,
+            verify=self.verify, connect_timeout_s=self.connect_timeout_s, read_timeout_s=self.read_timeout_s,
+            max_pool_connections=self.max_pool_connections,
+        )
+        return S3ObjectStore(client, self.bucket)
 
 
 class PncpApi(dg.ConfigurableResource):
@@ -50,18 +109,33 @@ class PncpApi(dg.ConfigurableResource):
     read_timeout_s: float = 90.0
     sweep_max_age_minutes: float = 60.0  # a stored sweep younger than this serves the hours it covers
     max_response_bytes: int = MAX_RESPONSE_BYTES  # a bigger answer is refused (a page is about 100 KB)
+    # A sweep that fails after the client's own retries (a long 429 block, a gateway outage) is tried
+    # again by Dagster, as a step retry, after step_retry_delay_s, doubling each time.
+    step_retries: int = 2
+    step_retry_delay_s: float = 120.0
 
+    @field_validator("modalidades")
     @classmethod
-    def from_env(cls) -> PncpApi:
-        s = PncpSettings.from_env()
-        return cls(base_url=s.base_url, request_interval_s=s.request_interval_s,
-                   modalidades=",".join(str(m) for m in s.modalidades))
+    def _modalidades(cls, value: str) -> str:
+        parse_modalidades(value)
+        return value
+
+    @field_validator("request_interval_s", "step_retry_delay_s")
+    @classmethod
+    def _not_negative(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("must be >= 0")
+        return value
 
     @property
     def sweep_max_age(self) -> dt.timedelta:
         return dt.timedelta(minutes=self.sweep_max_age_minutes)
 
-    def client(self, logger: object = None) -> PncpClient:
+    def retry_wait_s(self, retry_number: int) -> float:
+        """Seconds before step retry number `retry_number` (0 for the first)."""
+        return self.step_retry_delay_s * 2 ** retry_number
+
+    def client(self, logger: Any = None) -> PncpClient:
         return PncpClient(
             self.base_url, request_interval_s=self.request_interval_s,
             modalidades=parse_modalidades(self.modalidades), max_attempts=self.max_attempts,

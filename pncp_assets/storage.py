@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pncp_assets.config import StorageSettings
-
 log = logging.getLogger(__name__)
 
 _KEY_PART = re.compile(r"^[A-Za-z0-9=_.:+\-]+$")
@@ -308,8 +306,9 @@ class S3ObjectStore(ObjectStore):
             raise self._error("delete", key, exc) from None
 
 
-def make_s3_client(endpoint_url: str | None = None, region: str | None = None, path_style: bool = False,
-                   max_attempts: int = 5) -> Any:
+def make_s3_client(*, endpoint_url: str | None, region: str | None, path_style: bool, max_attempts: int,
+                   profile_name: str | None = None, use_ssl: bool = True, verify: bool | None = None,
+                   connect_timeout_s: float, read_timeout_s: float, max_pool_connections: int) -> Any:
     """A boto3 S3 client with timeouts and standard retries (503 SlowDown, 500, dropped connections).
 
     Credentials come from boto3's own chain (the environment, a profile, an instance role).
@@ -319,24 +318,13 @@ def make_s3_client(endpoint_url: str | None = None, region: str | None = None, p
 
     config = Config(
         retries={"total_max_attempts": max_attempts, "mode": "standard"},
-        connect_timeout=10,
-        read_timeout=60,
-        max_pool_connections=32,
+        connect_timeout=connect_timeout_s,
+        read_timeout=read_timeout_s,
+        max_pool_connections=max_pool_connections,
         s3={"addressing_style": "path"} if path_style else None,
     )
     # A session of its own: boto3's default session caches the first credentials it resolves, so a
     # rotated key in the environment would otherwise be ignored for the life of the process.
-    session = boto3.session.Session()
-    return session.client("s3", endpoint_url=endpoint_url, region_name=region or "us-east-1", config=config)
-
-
-def storage_from_settings(settings: StorageSettings) -> ObjectStore:
-    if settings.storage_type == "local":
-        return LocalObjectStore(Path(settings.data_dir) / settings.bucket)
-    client = make_s3_client(
-        settings.endpoint_url,
-        settings.region,
-        path_style=settings.storage_type == "minio" or settings.endpoint_url is not None,
-        max_attempts=settings.s3_max_attempts,
-    )
-    return S3ObjectStore(client, settings.bucket)
+    session = boto3.session.Session(profile_name=profile_name)
+    return session.client("s3", endpoint_url=endpoint_url, region_name=region or "us-east-1", config=config,
+                          use_ssl=use_ssl, verify=verify)

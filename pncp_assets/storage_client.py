@@ -17,8 +17,7 @@ import datetime as dt
 from typing import Any
 
 from pncp_assets.bronze import write_bronze_file
-from pncp_assets.config import StorageSettings
-from pncp_assets.storage import NotFound, ObjectStore, StoredObject, storage_from_settings
+from pncp_assets.storage import NotFound, ObjectStore, StoredObject
 
 
 class StorageClient(ObjectStore):
@@ -68,7 +67,9 @@ class StorageClient(ObjectStore):
 
 def get_storage_client() -> StorageClient:
     """The storage chosen by `STORAGE_TYPE` (`local`, `s3`, `minio`) and the rest of the environment."""
-    return StorageClient(storage_from_settings(StorageSettings.from_env()))
+    from pncp_assets.environment import bronze_storage  # the one place that reads the environment
+
+    return StorageClient(bronze_storage().object_store())
 
 
 def upload_to_bronze(data: Any, source: str = "pncp", date: dt.datetime | None = None,

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pncp_assets import bronze, faults
+from pncp_assets import bronze, faults, layout
 from pncp_assets.brasilia import TZ, iso_utc, utc_now
 from pncp_assets.pncp.client import PncpClient, SweepResult, sum_reports
 from pncp_assets.pncp.records import first_copies
@@ -47,11 +47,11 @@ class StoredSweep:
 class SweepStore:
     def __init__(self, storage: ObjectStore, source: str = "pncp", logger: Any = None):
         self.storage = storage
-        self.source = bronze.validate_source(source)
+        self.source = layout.validate_source(source)
         self.log = logger or logging.getLogger(__name__)
 
     def save(self, result: SweepResult, started: dt.datetime) -> StoredSweep:
-        key = bronze.raw_sweep_key(self.source, result.day, started)
+        key = layout.raw_sweep_key(self.source, result.day, started)
         pages = [{"modalidade": p.modalidade, "pagina": p.pagina, "status": p.status, "fetched_at": p.fetched_at,
                   "attempts": p.attempts, "total_registros": p.total_registros, "total_paginas": p.total_paginas,
                   "records": p.records} for p in result.pages]
@@ -76,16 +76,16 @@ class SweepStore:
     def reusable_for(self, partition_key: str, now: dt.datetime | None = None,
                      max_age: dt.timedelta = DEFAULT_MAX_AGE) -> str | None:
         """The newest stored sweep of H's day that started after H ended and is younger than max_age."""
-        hour_end = bronze.parse_partition_key(partition_key) + dt.timedelta(hours=1)
+        hour_end = layout.parse_partition_key(partition_key) + dt.timedelta(hours=1)
         now = now or utc_now()
-        prefix = bronze.layer_prefix(self.source, "_raw", hour_end.astimezone(TZ) - dt.timedelta(hours=1))
+        prefix = layout.layer_prefix(self.source, "_raw", hour_end.astimezone(TZ) - dt.timedelta(hours=1))
         best: tuple[dt.datetime, str] | None = None
         for key in self.storage.list(prefix):
             name = key.rsplit("/", 1)[-1]
             if not (name.startswith("sweep_") and name.endswith(".json.gz")):
                 continue
             try:
-                started = bronze.parse_stamp(name[len("sweep_YYYYMMDD_"):-len(".json.gz")])
+                started = layout.parse_stamp(name[len("sweep_YYYYMMDD_"):-len(".json.gz")])
             except ValueError:
                 continue
             if started >= hour_end and now - started <= max_age and (best is None or started > best[0]):
@@ -103,7 +103,7 @@ class SweepStore:
         in the range, or a new one. Every hour is recorded as served by it; only the first hour served
         by a new sweep reports it as fetched (`reused` is False), the others as reused."""
         chosen: dict[str, StoredSweep] = {}
-        for day, hours in bronze.hours_by_day(partition_keys).items():
+        for day, hours in layout.hours_by_day(partition_keys).items():
             key = self.reusable_for(hours[-1], now, max_age)
             if key is not None:
                 sweep = self.load(key)
@@ -114,7 +114,7 @@ class SweepStore:
                 sweep = self.save(client.sweep_day(day), utc_now())
             for i, hour in enumerate(hours):
                 served = sweep if i == 0 else dataclasses.replace(sweep, reused=True)
-                self.storage.put_json(bronze.raw_assignment_key(self.source, hour),
+                self.storage.put_json(layout.raw_assignment_key(self.source, hour),
                                       {"partition": hour, "sweep": sweep.key, "reused": served.reused,
                                        "assigned_at": iso_utc()})
                 chosen[hour] = served
@@ -124,7 +124,7 @@ class SweepStore:
     def assigned(self, partition_key: str) -> StoredSweep:
         """The sweep that pncp_raw_pages chose for H."""
         try:
-            pointer = self.storage.get_json(bronze.raw_assignment_key(self.source, partition_key))
+            pointer = self.storage.get_json(layout.raw_assignment_key(self.source, partition_key))
         except NotFound:
             raise LookupError(f"no raw sweep for partition {partition_key}: materialize pncp_raw_pages "
                               f"for it first") from None

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-
-# A failing step is retried after seconds, not minutes, in tests (set before the assets are imported).
-os.environ.setdefault("PNCP_STEP_RETRY_DELAY_S", "0.2")
 
 import pytest
 

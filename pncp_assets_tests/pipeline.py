@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from pncp_assets import bronze
+from pncp_assets import bronze, layout
 from pncp_assets.assets import bronze_consistent
 from pncp_assets.definitions import bronze_assets
 from pncp_assets.io_manager import BronzeParquetIOManager
@@ -31,8 +31,8 @@ def storage_resource(store: ObjectStore, seaweed=None) -> BronzeStorage:
 def resources(api_url: str, storage: BronzeStorage, modalidades: str = "6,8,9",
               sweep_max_age_minutes: float = 0.0) -> dict:
     """The graph's resources against a simulator, with fast retries."""
-    api = PncpApi(base_url=api_url, request_interval_s=0, modalidades=modalidades,
-                  backoff_initial_s=0.001, backoff_max_s=0.01, sweep_max_age_minutes=sweep_max_age_minutes)
+    api = PncpApi(base_url=api_url, request_interval_s=0, modalidades=modalidades, backoff_initial_s=0.001,
+                  backoff_max_s=0.01, sweep_max_age_minutes=sweep_max_age_minutes, step_retry_delay_s=0.2)
     return {"bronze_storage": storage, "pncp_api": api, "bronze_io_manager": BronzeParquetIOManager(storage=storage)}
 
 
@@ -77,9 +77,9 @@ class Pipeline:
     def delta_ids(self, day: dt.date) -> dict[str, list[str]]:
         """Partition key -> IDs in its delta file."""
         out = {}
-        for key in self.store.list(bronze.day_prefix("pncp", day)):
-            if bronze.is_delta_key(key):
-                out[bronze.partition_of_delta(key)] = bronze.parquet_ids(self.store.get(key).data)
+        for key in self.store.list(layout.day_prefix("pncp", day)):
+            if layout.is_delta_key(key):
+                out[layout.partition_of_delta(key)] = bronze.parquet_ids(self.store.get(key).data)
         return out
 
     def assert_invariants(self, day: dt.date, expected_ids: set[str] | None = None) -> dict[str, list[str]]:
@@ -87,7 +87,7 @@ class Pipeline:
         counts = Counter(x for ids in deltas.values() for x in ids)
         dupes = [x for x, n in counts.items() if n > 1]
         assert not dupes, f"duplicates across delta files: {dupes[:10]}"
-        state = self.store.get_json(bronze.state_key("pncp", day))
+        state = self.store.get_json(layout.state_key("pncp", day))
         assert state["processed_ids"] == sorted(counts), "state disagrees with Bronze"
         assert state["total_processed"] == len(counts)
         if expected_ids is not None:

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from pncp_assets import bronze
+from pncp_assets import bronze, layout
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.pncp.synthetic import generate_day
 from pncp_assets_tests.pipeline import (
@@ -75,14 +75,14 @@ def test_the_seeds_three_executions(make_pipeline):
     md = metadata(third, "pncp_new_records")
     assert (md["new"], md["already_in_bronze"], md["filter_rate"]) == (0, 5, 0.0)
     assert md["status"] == "no_data" and md["no_data_reason"] == "all_duplicates"
-    assert not p.store.exists(bronze.delta_key("pncp", partition(DAY, 23)))  # no file
+    assert not p.store.exists(layout.delta_key("pncp", partition(DAY, 23)))  # no file
     assert all(r.success for r in (first, second, third))
     again = metadata(p.run(partition(DAY, recs[4].published.hour)), "pncp_new_records")
     assert again["filter_rate"] == 100.0  # running an hour again: every one of its records already there
     state_md = metadata(third, "pncp_daily_state")
     assert state_md["day_total_processed"] == 5
     # The state keeps the seed's execution figures: duplicates over everything swept so far.
-    executions = p.store.get_json(bronze.state_key("pncp", DAY))["executions"]
+    executions = p.store.get_json(layout.state_key("pncp", DAY))["executions"]
     assert [(e["new_records"], e["duplicates_filtered"], e["filter_rate"]) for e in executions] == [
         (3, 0, 0.0), (2, 3, 60.0)]
     p.assert_invariants(DAY, {r.record["numeroControlePNCP"] for r in recs})
@@ -158,18 +158,18 @@ def test_the_check_fails_when_a_duplicate_is_planted_in_another_delta_file(make_
     victim_hour, other_hour = sorted(deltas)[0], sorted(deltas)[1]
     planted = deltas[victim_hour][0]
     # Copy one record of the first hour into the second hour's file, as a buggy writer would.
-    victim = bronze.read_parquet(p.store.get(bronze.delta_key("pncp", victim_hour)).data)
-    other = bronze.read_parquet(p.store.get(bronze.delta_key("pncp", other_hour)).data)
+    victim = bronze.read_parquet(p.store.get(layout.delta_key("pncp", victim_hour)).data)
+    other = bronze.read_parquet(p.store.get(layout.delta_key("pncp", other_hour)).data)
     row = victim.slice(0, 1)
-    p.store.put(bronze.delta_key("pncp", other_hour), bronze.table_to_parquet(bronze.concat_tables([other, row])))
+    p.store.put(layout.delta_key("pncp", other_hour), bronze.table_to_parquet(bronze.concat_tables([other, row])))
 
     result = p.run(victim_hour, now=end_of_hour(DAY, 12), raise_on_error=False)
     assert not result.success  # blocking: the run fails, pncp_daily_state does not run
     [check] = result.get_asset_check_evaluations()
     assert check.check_name == "no_duplicates" and not check.passed
     offending = check.metadata["offending_ids"].value
-    assert {"id": planted, "files": sorted([bronze.delta_key("pncp", victim_hour),
-                                             bronze.delta_key("pncp", other_hour)])} in offending
+    assert {"id": planted, "files": sorted([layout.delta_key("pncp", victim_hour),
+                                             layout.delta_key("pncp", other_hour)])} in offending
     assert len(offending) <= 20
     assert not any(e.asset_key.path[-1] == "pncp_daily_state" for e in result.get_asset_materialization_events())
 
@@ -211,7 +211,7 @@ def test_materialization_metadata_tells_the_pipelines_health(make_pipeline):
         assert name in md, name
     assert not {"requests", "pages", "fetched"} & set(md)  # sweep figures live on pncp_raw_pages
     assert md["dagster/row_count"] == md["new"] > 0
-    assert md["bytes"] == len(p.store.get(bronze.delta_key("pncp", partition(DAY, 15))).data)
+    assert md["bytes"] == len(p.store.get(layout.delta_key("pncp", partition(DAY, 15))).data)
     assert md["preview"].startswith("| numeroControlePNCP |")
     raw = metadata(result, "pncp_raw_pages")
     for name in ("requests", "pages", "retries", "short_pages", "shortfall", "totalRegistros", "distinct"):
@@ -253,11 +253,53 @@ def test_a_failed_check_in_a_range_run_names_its_hour_and_stops_the_state(make_p
     deltas = p.delta_ids(DAY)
     first, second = sorted(deltas)[:2]
     # Plant one of `first`'s records in `second`'s file too: a duplicate across two hours.
-    rows = bronze.read_parquet(p.store.get(bronze.delta_key("pncp", first)).data).slice(0, 1)
-    both = bronze.concat_tables([bronze.read_parquet(p.store.get(bronze.delta_key("pncp", second)).data), rows])
-    p.store.put(bronze.delta_key("pncp", second), bronze.table_to_parquet(both))
+    rows = bronze.read_parquet(p.store.get(layout.delta_key("pncp", first)).data).slice(0, 1)
+    both = bronze.concat_tables([bronze.read_parquet(p.store.get(layout.delta_key("pncp", second)).data), rows])
+    p.store.put(layout.delta_key("pncp", second), bronze.table_to_parquet(both))
     result = p.run_range(hours[0], hours[23], raise_on_error=False)
     assert not result.success
     failed = {(c.check_name, c.partition) for c in result.get_asset_check_evaluations() if not c.passed}
     assert failed == {("no_duplicates", first), ("no_duplicates", second)}  # the two hours, by name
     assert not metadata_by_hour(result, "pncp_daily_state")  # blocking: the state step did not run
+
+
+def test_another_io_manager_cannot_break_exactly_once(make_pipeline, tmp_path):
+    """pncp_new_records publishes its own delta (step 4 of the commit protocol): whatever IO manager a
+    deployment or a test binds, Bronze gets every record exactly once, and the Bronze IO manager only reads."""
+    import dagster as dg
+
+    from pncp_assets.definitions import bronze_assets
+    from pncp_assets.io_manager import BronzeParquetIOManager
+
+    p = make_pipeline(SimulatorConfig(seed=14, volume=200))
+    swapped = {**p.resources(), "bronze_io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path / "elsewhere"))}
+    for hour in (9, 23):
+        assert dg.materialize(bronze_assets, partition_key=partition(DAY, hour), resources=swapped,
+                              instance=p.instance).success
+    p.assert_invariants(DAY, day_ids(p))
+    assert not list((tmp_path / "elsewhere").rglob("*pncp_new_records*"))  # nothing was handed to it
+
+    reader = BronzeParquetIOManager(storage=p.storage)
+    with pytest.raises(TypeError, match="only reads"):
+        reader.handle_output(None, object())  # type: ignore[arg-type]
+    loaded = reader.load_input(dg.build_input_context(asset_key=dg.AssetKey("pncp_new_records"),
+                                                      partition_key=partition(DAY, 9)))
+    assert loaded.num_rows == len(p.delta_ids(DAY)[partition(DAY, 9)])
+
+
+def test_a_sweep_that_keeps_failing_is_retried_by_dagster_with_the_resources_delays(make_pipeline):
+    import dagster as dg
+
+    p = make_pipeline(SimulatorConfig(seed=15, volume=50, error_5xx_rate=1.0))
+    from pncp_assets.resources import PncpApi
+
+    api = PncpApi(base_url=p.sim.base_url, request_interval_s=0, modalidades="6,8,9", max_attempts=1,
+                  step_retries=2, step_retry_delay_s=0.05)
+    from pncp_assets.definitions import bronze_assets
+
+    result = dg.materialize(bronze_assets, partition_key=partition(DAY, 9), instance=p.instance,
+                            resources={**p.resources(), "pncp_api": api}, raise_on_error=False)
+    assert not result.success
+    retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert len(retries) == 2  # PncpApi.step_retries, in any kind of run (no RetryPolicy on the asset)
+    assert len(p.sim.sim.log) == 3  # one request per attempt: the client gave up at once (max_attempts=1)

@@ -11,7 +11,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pytest
 
-from pncp_assets import bronze
+from pncp_assets import bronze, layout
 from pncp_assets.storage import LocalObjectStore, ObjectStore
 from pncp_assets_tests.records import record_like
 
@@ -93,11 +93,11 @@ def test_typed_columns_hold_the_api_values(sample_records):
 def test_whole_pncp_prefix_reads_as_one_hive_dataset(tmp_path, sample_records):
     store = LocalObjectStore(tmp_path / "bronze")
     odd = _odd_records(sample_records)
-    store.put(bronze.delta_key("pncp", "2025-10-22-08:00"), bronze.encode_parquet(sample_records[:3]))
-    store.put(bronze.delta_key("pncp", "2025-10-22-23:00"), bronze.encode_parquet(sample_records[3:]))
-    store.put(bronze.delta_key("pncp", "2025-10-23-00:00"), bronze.encode_parquet(odd))
+    store.put(layout.delta_key("pncp", "2025-10-22-08:00"), bronze.encode_parquet(sample_records[:3]))
+    store.put(layout.delta_key("pncp", "2025-10-22-23:00"), bronze.encode_parquet(sample_records[3:]))
+    store.put(layout.delta_key("pncp", "2025-10-23-00:00"), bronze.encode_parquet(odd))
     # Side layers that readers must skip.
-    store.put(bronze.state_key("pncp", "20251022"), b'{"date": "2025-10-22"}')
+    store.put(layout.state_key("pncp", "20251022"), b'{"date": "2025-10-22"}')
     store.put("pncp/_raw/year=2025/month=10/day=22/pages_x.json", b"[]")
     store.put("pncp/_raw/year=2025/month=10/day=22/pages_y.parquet", b"not parquet")
 
@@ -114,8 +114,8 @@ def test_whole_pncp_prefix_reads_as_one_hive_dataset(tmp_path, sample_records):
 
 
 def test_dataset_reads_back_from_s3(seaweed, s3_store: ObjectStore, sample_records):
-    s3_store.put(bronze.delta_key("pncp", "2025-10-22-08:00"), bronze.encode_parquet(sample_records))
-    s3_store.put(bronze.state_key("pncp", "20251022"), b"{}")
+    s3_store.put(layout.delta_key("pncp", "2025-10-22-08:00"), bronze.encode_parquet(sample_records))
+    s3_store.put(layout.state_key("pncp", "20251022"), b"{}")
     fs = pafs.S3FileSystem(
         access_key=seaweed.access_key, secret_key=seaweed.secret_key,
         endpoint_override=seaweed.endpoint, scheme="http", region="us-east-1",
@@ -125,17 +125,17 @@ def test_dataset_reads_back_from_s3(seaweed, s3_store: ObjectStore, sample_recor
 
 
 def test_key_layout():
-    assert bronze.delta_key("pncp", "2025-10-22-08:00") == "pncp/year=2025/month=10/day=22/pncp_20251022_080000.parquet"
-    assert bronze.state_key("pncp", "20251022") == "pncp/_state/year=2025/month=10/day=22/state_20251022.json"
-    assert bronze.day_prefix("pncp", dt.date(2025, 1, 2)) == "pncp/year=2025/month=01/day=02/"
+    assert layout.delta_key("pncp", "2025-10-22-08:00") == "pncp/year=2025/month=10/day=22/pncp_20251022_080000.parquet"
+    assert layout.state_key("pncp", "20251022") == "pncp/_state/year=2025/month=10/day=22/state_20251022.json"
+    assert layout.day_prefix("pncp", dt.date(2025, 1, 2)) == "pncp/year=2025/month=01/day=02/"
     utc_moment = dt.datetime(2025, 10, 23, 1, 0, tzinfo=dt.UTC)  # 22:00 in Brasília
-    assert bronze.bronze_key("pncp", utc_moment).endswith("day=22/pncp_20251022_220000.parquet")
+    assert layout.bronze_key("pncp", utc_moment).endswith("day=22/pncp_20251022_220000.parquet")
 
 
 @pytest.mark.parametrize("key", ["2025-10-22", "2025-10-22-08:30", "../2025-10-22-08:00", "2025-02-30-08:00", ""])
 def test_bad_partition_keys_are_refused(key: str):
     with pytest.raises(ValueError):
-        bronze.delta_key("pncp", key)
+        layout.delta_key("pncp", key)
 
 
 def test_raw_column_survives_unicode_and_nesting(sample_records):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pncp_assets import bronze
+from pncp_assets import bronze, layout
 from pncp_assets.checks import main
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.state import StateManager
@@ -60,13 +60,13 @@ def test_a_clean_range_passes_with_a_summary_and_writes_nothing(two_days, capsys
 def test_a_duplicate_across_hours_fails_naming_the_id_and_both_files(two_days, capsys):
     store = two_days.store
     first, second = sorted(two_days.delta_ids(DAYS[1]))[:2]
-    planted = copy_row(store, bronze.delta_key("pncp", first), bronze.delta_key("pncp", second))
+    planted = copy_row(store, layout.delta_key("pncp", first), layout.delta_key("pncp", second))
     assert main(["--from", "2025-10-22", "--to", "2025-10-23"]) == 1
     out = capsys.readouterr().out
     assert f"FAILED {first}: 1 IDs of {first} are also in other delta files of the day" in out
     assert f"FAILED {second}:" in out
     line = next(ln for ln in out.splitlines() if ln.strip().startswith(planted))
-    assert bronze.delta_key("pncp", first) in line and bronze.delta_key("pncp", second) in line
+    assert layout.delta_key("pncp", first) in line and layout.delta_key("pncp", second) in line
     assert out.strip().splitlines()[-1].endswith("FAILED (2 partitions)")
 
 
@@ -75,11 +75,11 @@ def test_an_id_in_two_days_is_a_warning_with_the_id_and_the_days(two_days, capsy
     store = two_days.store
     source = sorted(two_days.delta_ids(DAYS[0]))[0]
     target = sorted(two_days.delta_ids(DAYS[1]))[0]
-    moved = copy_row(store, bronze.delta_key("pncp", source), bronze.delta_key("pncp", target))
+    moved = copy_row(store, layout.delta_key("pncp", source), layout.delta_key("pncp", target))
     StateManager(store).update_state("pncp", DAYS[1], [moved])
-    entry = store.get_json(bronze.state_key("pncp", DAYS[1]))
+    entry = store.get_json(layout.state_key("pncp", DAYS[1]))
     entry["partitions"][target]["ids"] = sorted([*entry["partitions"][target]["ids"], moved])
-    store.put_json(bronze.state_key("pncp", DAYS[1]), entry)
+    store.put_json(layout.state_key("pncp", DAYS[1]), entry)
     assert main(["--from", "2025-10-22", "--to", "2025-10-23"]) == 0
     out = capsys.readouterr().out
     assert "WARNING 1 IDs are in more than one day" in out

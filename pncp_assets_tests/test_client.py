@@ -9,7 +9,6 @@ from collections import Counter
 
 import pytest
 
-from pncp_assets.config import PncpSettings
 from pncp_assets.pncp.client import (
     MalformedResponse,
     PncpClient,
@@ -240,7 +239,9 @@ def test_client_from_environment(monkeypatch):
     monkeypatch.setenv("PNCP_API_BASE_URL", "http://127.0.0.1:9/api/consulta/")
     monkeypatch.setenv("PNCP_REQUEST_INTERVAL_S", "0")
     monkeypatch.setenv("PNCP_MODALIDADES", "6,8..9")
-    client = PncpClient.from_settings(PncpSettings.from_env())
+    from pncp_assets.environment import pncp_api
+
+    client = pncp_api().client()
     assert client.base_url == "http://127.0.0.1:9/api/consulta"
     assert client.modalidades == (6, 8, 9)
     assert client._pacer.interval == 0

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from pncp_assets import bronze
+from pncp_assets import bronze, layout
 from pncp_assets.commit import DeltaCommitter, PublishConflict, publish_delta
 from pncp_assets.storage import ObjectStore
 from pncp_assets_tests.concurrency import run_together
@@ -24,7 +24,7 @@ def records_at(sample, hour: int, start: int, count: int):
 
 
 def all_delta_ids(store: ObjectStore) -> list[str]:
-    return [x for k in store.list(bronze.day_prefix("pncp", DAY)) if bronze.is_delta_key(k)
+    return [x for k in store.list(layout.day_prefix("pncp", DAY)) if layout.is_delta_key(k)
             for x in bronze.parquet_ids(store.get(k).data)]
 
 
@@ -60,13 +60,13 @@ def test_a_claim_left_open_by_a_run_that_died_after_publishing_is_retired_by_the
     later.finalize("2025-10-22-09:00")
     parts = later.state.load_fresh("pncp", DAY).state["partitions"]
     assert parts["2025-10-22-08:00"]["staged"] is None and parts["2025-10-22-09:00"]["staged"] is None
-    assert not store.exists(staged) and store.list(bronze.staging_prefix("pncp", DAY)) == []
+    assert not store.exists(staged) and store.list(layout.staging_prefix("pncp", DAY)) == []
     assert sorted(all_delta_ids(store)) == sorted(r["numeroControlePNCP"] for r, _ in swept)
 
 
 def test_crash_after_staging_before_the_claim_loses_nothing(store: ObjectStore, sample_records):
     swept = records_at(sample_records[0], 8, 1, 6)
-    staged = bronze.staging_key("pncp", "2025-10-22-08:00", "dead-run")
+    staged = layout.staging_key("pncp", "2025-10-22-08:00", "dead-run")
     store.put(staged, bronze.encode_parquet([r for r, _ in swept]))  # staged, then the process died
     committer = DeltaCommitter(store)
     result = committer.commit("2025-10-22-08:00", swept, "run-b")
@@ -91,7 +91,7 @@ def test_claim_whose_files_are_both_gone_is_dropped_and_ingested_again(store: Ob
 
 
 def test_publish_never_shrinks_a_partition(store: ObjectStore, sample_records):
-    key = bronze.delta_key("pncp", "2025-10-22-08:00")
+    key = layout.delta_key("pncp", "2025-10-22-08:00")
     small = [r for r, _ in records_at(sample_records[0], 8, 1, 2)]
     big = small + [r for r, _ in records_at(sample_records[0], 8, 3, 2)]
     ids = lambda rs: frozenset(r["numeroControlePNCP"] for r in rs)  # noqa: E731
@@ -118,7 +118,7 @@ def test_racing_runs_of_different_hours_file_each_record_once(store: ObjectStore
     assert sorted(ids) == sorted(r["numeroControlePNCP"] for r, _ in swept)
     state = DeltaCommitter(store).state.load_fresh("pncp", DAY).state
     assert state["processed_ids"] == sorted(ids)
-    assert not store.list(bronze.staging_prefix("pncp", DAY))  # every staged file retired
+    assert not store.list(layout.staging_prefix("pncp", DAY))  # every staged file retired
     assert DeltaCommitter(store).check("2025-10-22-05:00").passed
 
 
@@ -153,9 +153,9 @@ def test_a_claim_naming_a_staged_key_of_the_old_layout_still_recovers(store: Obj
 def test_orphans_of_both_layouts_are_removed_after_the_grace_period(store: ObjectStore, sample_records):
     data = bronze.encode_parquet([r for r, _ in records_at(sample_records[0], 8, 1, 2)])
     old = dt.datetime(2025, 10, 22, 9, tzinfo=dt.UTC)
-    new_layout = bronze.staging_key("pncp", "2025-10-22-08:00", "dead", at=old)
+    new_layout = layout.staging_key("pncp", "2025-10-22-08:00", "dead", at=old)
     old_layout = new_layout.replace("_staging/pncp/", "pncp/_staging/")
-    young = bronze.staging_key("pncp", "2025-10-22-08:00", "live", at=old + dt.timedelta(hours=23))
+    young = layout.staging_key("pncp", "2025-10-22-08:00", "live", at=old + dt.timedelta(hours=23))
     for key in (new_layout, old_layout, young):
         store.put(key, data)
     removed = DeltaCommitter(store).remove_orphans(DAY, now=old + dt.timedelta(hours=25))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pncp_assets.resources import BronzeStorage
+from pncp_assets.environment import bronze_storage
 from pncp_assets.storage import LocalObjectStore, S3ObjectStore
 
 
@@ -16,11 +16,11 @@ def test_definitions_load():
 
 
 def test_bronze_storage_resource_follows_the_environment(local_env, monkeypatch):
-    assert isinstance(BronzeStorage.from_env().object_store(), LocalObjectStore)
+    assert isinstance(bronze_storage().object_store(), LocalObjectStore)
 
 
 def test_bronze_storage_resource_on_s3(s3_env):
-    store = BronzeStorage.from_env().object_store()
+    store = bronze_storage().object_store()
     assert isinstance(store, S3ObjectStore)
     store.put("pncp/x", b"1")
     assert store.get("pncp/x").data == b"1"

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from pncp_assets import bronze, faults
+from pncp_assets import faults, layout
 from pncp_assets.commit import DeltaCommitter
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.resources import BronzeStorage
@@ -50,7 +50,7 @@ def test_sigkill_at_every_crash_point_then_the_day_carries_on(day_on_s3: Pipelin
         deltas = p.assert_invariants(DAY, visible_before(p.sim.sim, DAY, hour + 2))
         for pk, ids in before.items():
             assert set(deltas[pk]) >= set(ids), f"{point}: partition {pk} shrank"
-        state = p.store.get_json(bronze.state_key("pncp", DAY))
+        state = p.store.get_json(layout.state_key("pncp", DAY))
         assert not any(e.get("staged") for e in state["partitions"].values()), f"{point}: a claim left open"
         assert DeltaCommitter(p.store).check(partition(DAY, hour)).passed, point
 

@@ -11,7 +11,7 @@ import dagster as dg
 import pyarrow as pa
 import pytest
 
-from pncp_assets import bronze
+from pncp_assets import bronze, layout
 from pncp_assets.commit import DeltaCommitter
 from pncp_assets.io_manager import BronzeParquetIOManager
 from pncp_assets.pncp.client import PncpClient, SweepError
@@ -61,7 +61,7 @@ def test_a_5mb_objeto_compra_lands_whole_in_bronze(tmp_path):
         p = Pipeline(sim, store, storage_resource(store), modalidades="1..19")
         assert p.run(partition(DAY, 23), now=end_of_hour(DAY, 23)).success
         huge = sim.sim.all_records(DAY)[0]
-        [key] = [k for k in store.list(bronze.day_prefix("pncp", DAY)) if bronze.is_delta_key(k)]
+        [key] = [k for k in store.list(layout.day_prefix("pncp", DAY)) if layout.is_delta_key(k)]
         table = bronze.read_parquet(store.get(key).data).to_pylist()
         [row] = [r for r in table if r["numeroControlePNCP"] == huge["numeroControlePNCP"]]
         assert len(row["objetoCompra"].encode()) >= FIVE_MB - 4 and row["objetoCompra"] == huge["objetoCompra"]
@@ -148,8 +148,8 @@ def test_hostile_source_names_are_refused_before_any_key_is_built(tmp_path, sour
     store = Spy(tmp_path / "bronze")
     Spy.calls = 0
     for build in (lambda: DeltaCommitter(store, source), lambda: SweepStore(store, source),
-                  lambda: StateManager(store).load_state(source, DAY), lambda: bronze.state_key(source, DAY),
-                  lambda: bronze.delta_key(source, "2025-10-22-08:00")):
+                  lambda: StateManager(store).load_state(source, DAY), lambda: layout.state_key(source, DAY),
+                  lambda: layout.delta_key(source, "2025-10-22-08:00")):
         with pytest.raises(ValueError, match="invalid source"):
             build()
     assert Spy.calls == 0 and not [f for f in (tmp_path / "bronze").rglob("*") if f.is_file()]
@@ -160,7 +160,7 @@ def test_hostile_partition_keys_are_refused_before_any_key_is_built(tmp_path, ke
     store = Spy(tmp_path / "bronze")
     Spy.calls = 0
     for build in (lambda: DeltaCommitter(store).commit(key, [], "run"), lambda: DeltaCommitter(store).check(key),
-                  lambda: SweepStore(store).assigned(key), lambda: bronze.staging_key("pncp", key, "run")):
+                  lambda: SweepStore(store).assigned(key), lambda: layout.staging_key("pncp", key, "run")):
         with pytest.raises(ValueError, match="invalid hourly partition key"):
             build()
     assert Spy.calls == 0
@@ -177,14 +177,14 @@ def test_the_io_manager_refuses_a_hostile_source(tmp_path):
 def test_an_oversized_state_file_is_not_parsed_but_rebuilt_from_bronze(local_store: ObjectStore, sample_records,
                                                                        caplog):
     ids = sorted(r["numeroControlePNCP"] for r in sample_records[:3])
-    local_store.put(bronze.delta_key("pncp", "2025-10-22-08:00"), bronze.encode_parquet(sample_records[:3]))
+    local_store.put(layout.delta_key("pncp", "2025-10-22-08:00"), bronze.encode_parquet(sample_records[:3]))
     padding = ["x" * 100] * 20_000  # 2 MB of junk in a field we never read
     huge = {"date": "2025-10-22", "processed_ids": [], "total_processed": 0, "executions": [], "junk": padding}
-    local_store.put_json(bronze.state_key("pncp", DAY), huge)
+    local_store.put_json(layout.state_key("pncp", DAY), huge)
     state = StateManager(local_store, max_state_bytes=1024 * 1024).load_state("pncp", DAY)
     assert state["processed_ids"] == ids and "over the" in state["recovered_from_bronze"]["reason"]
     # The default cap (64 MiB) holds a real large day: 200,000 IDs load as they are.
     big_ids = sorted(f"12345678000190-1-{n:06d}/2025" for n in range(200_000))
-    local_store.put_json(bronze.state_key("pncp", DAY), {"date": "2025-10-22", "processed_ids": big_ids,
+    local_store.put_json(layout.state_key("pncp", DAY), {"date": "2025-10-22", "processed_ids": big_ids,
                                                          "total_processed": len(big_ids), "executions": []})
     assert StateManager(local_store).load_state("pncp", DAY)["total_processed"] == 200_000

@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pncp_assets import bronze
+from pncp_assets import layout
 from pncp_assets.commit import DeltaCommitter
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.sweeps import SweepStore
@@ -61,8 +61,8 @@ def bronze_tree(tmp_path_factory):
         in_flight = DeltaCommitter(store).commit(hours[23], sweep.records(), "run-in-flight")
         assert in_flight.output is not None and in_flight.new_ids  # staged and claimed, not published
         # An orphan: a staged copy of an hour that no claim names (a run that died before its claim).
-        orphan = bronze.staging_key("pncp", hours[12], "run-that-died")
-        store.put(orphan, store.get(bronze.delta_key("pncp", hours[12])).data)
+        orphan = layout.staging_key("pncp", hours[12], "run-that-died")
+        store.put(orphan, store.get(layout.delta_key("pncp", hours[12])).data)
     published = {x for key, ids in p.delta_ids(DAY).items() for x in ids}
     assert len(records) > len(published)  # the in-flight records are not published yet
     assert store.list("pncp/_rejected/")
@@ -78,7 +78,7 @@ def test_no_staged_object_lives_under_the_dataset_prefix(bronze_tree):
 
     store = LocalObjectStore(bronze_tree["root"])
     parquet = [k for k in store.list("pncp/") if k.endswith(".parquet")]
-    assert parquet and all(bronze.is_delta_key(k) for k in parquet)
+    assert parquet and all(layout.is_delta_key(k) for k in parquet)
     assert bronze_tree["orphan"].startswith("_staging/") and store.exists(bronze_tree["orphan"])
     assert any(k.startswith("_staging/") for k in store.list("_staging/")) and len(store.list("_staging/")) == 2
 

@@ -115,9 +115,20 @@ def test_the_day_close_tick_asks_for_yesterdays_last_hour_at_the_configured_hour
 
 
 @pytest.mark.parametrize("value", ["24", "-1", "six"])
-def test_a_bad_day_close_hour_is_refused_with_its_name(monkeypatch, value):
-    from pncp_assets.config import ConfigError, day_close_hour
+def test_a_bad_day_close_hour_is_refused_with_its_name(value):
+    from pncp_assets.config import ConfigError
+    from pncp_assets.environment import PipelineSettings
 
-    monkeypatch.setenv("PNCP_DAY_CLOSE_HOUR", value)
     with pytest.raises(ConfigError, match="PNCP_DAY_CLOSE_HOUR"):
-        day_close_hour()
+        PipelineSettings.from_env({"PNCP_DAY_CLOSE_HOUR": value})
+
+
+def test_the_start_date_and_day_close_hour_come_from_the_environment():
+    from pncp_assets.config import ConfigError
+    from pncp_assets.environment import PipelineSettings
+
+    assert PipelineSettings.from_env({}) == PipelineSettings()
+    assert PipelineSettings.from_env({"PNCP_START_DATE": "2024-06-01", "PNCP_DAY_CLOSE_HOUR": "3"}) == \
+        PipelineSettings(start_date="2024-06-01-00:00", day_close_hour=3)
+    with pytest.raises(ConfigError, match="PNCP_START_DATE"):
+        PipelineSettings.from_env({"PNCP_START_DATE": "June 2024"})

@@ -19,7 +19,7 @@ def _json_type(value) -> str:
             type(None): "null"}[type(value)]
 
 
-# What the live API sends beyond the few samples (API_NOTES.md): money as int or float, often null.
+# What the live API sends beyond the few samples (docs/PNCP_API.md): money as int or float, often null.
 DOCUMENTED_EXTRA_TYPES = {
     "valorTotalEstimado": {"integer", "number"},
     "valorTotalHomologado": {"number", "integer"},

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from pncp_assets import bronze
+from pncp_assets import bronze, layout
 from pncp_assets.state import StateManager
 from pncp_assets.storage import ObjectStore
 from pncp_assets_tests.concurrency import run_together
@@ -28,7 +28,7 @@ def test_no_state_file_gives_a_fresh_state(manager: StateManager):
     assert state["total_processed"] == 0
     assert state["executions"] == []
     assert state["last_execution"] is None
-    assert not manager.storage.exists(bronze.state_key("pncp", DAY))  # loading writes nothing
+    assert not manager.storage.exists(layout.state_key("pncp", DAY))  # loading writes nothing
 
 
 def test_the_seeds_three_executions(manager: StateManager, sample_records):
@@ -56,7 +56,7 @@ def test_the_seeds_three_executions(manager: StateManager, sample_records):
     assert summary["total_processed"] == 5
     assert summary["total_executions"] == 3
     assert summary["last_execution"] is not None
-    state = json.loads(manager.storage.get(bronze.state_key("pncp", DAY)).data)
+    state = json.loads(manager.storage.get(layout.state_key("pncp", DAY)).data)
     assert [e["new_records"] for e in state["executions"]] == [3, 2, 0]
     assert [e["duplicates_filtered"] for e in state["executions"]] == [0, 3, 5]
     assert [e["filter_rate"] for e in state["executions"]] == [0.0, 60.0, 100.0]
@@ -122,7 +122,7 @@ def test_8_threads_updating_one_day_lose_nothing(store: ObjectStore):
 
 
 def _write_delta(store: ObjectStore, hour: str, records: list[dict]) -> str:
-    key = bronze.delta_key("pncp", hour)
+    key = layout.delta_key("pncp", hour)
     store.put(key, bronze.encode_parquet(records, partition_key=hour))
     return key
 
@@ -161,7 +161,7 @@ def test_corrupted_state_is_rebuilt_from_bronze_not_started_empty(
 ):
     _write_delta(store, "2025-10-22-08:00", sample_records[:2])
     _write_delta(store, "2025-10-22-09:00", sample_records[2:4])
-    store.put(bronze.state_key("pncp", DAY), content)
+    store.put(layout.state_key("pncp", DAY), content)
     manager = StateManager(store)
     with caplog.at_level(logging.WARNING):
         new, stats = manager.filter_new_records("pncp", DAY, sample_records)
@@ -177,9 +177,9 @@ def test_corrupted_state_is_rebuilt_from_bronze_not_started_empty(
 
 def test_midnight_each_brasilia_day_has_its_own_state(manager: StateManager, sample_records):
     manager.update_state("pncp", "2025-10-22", [make_id(1)])
-    before = manager.storage.get(bronze.state_key("pncp", "2025-10-22"))
+    before = manager.storage.get(layout.state_key("pncp", "2025-10-22"))
     manager.update_state("pncp", "2025-10-23", [make_id(2)])
-    after = manager.storage.get(bronze.state_key("pncp", "2025-10-22"))
+    after = manager.storage.get(layout.state_key("pncp", "2025-10-22"))
     assert after == before  # the previous day's file is untouched
     assert manager.load_state("pncp", "20251023")["processed_ids"] == [make_id(2)]
     assert manager.storage.list("pncp/_state/") == [

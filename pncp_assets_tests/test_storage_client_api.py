@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from pncp_assets import bronze
-from pncp_assets.config import ConfigError, StorageSettings
+from pncp_assets.config import ConfigError
+from pncp_assets.environment import bronze_storage
 from pncp_assets.storage import LocalObjectStore, S3ObjectStore
 from pncp_assets.storage_client import get_storage_client, read_json_from_s3, upload_to_bronze, write_json_to_s3
 
@@ -44,7 +45,7 @@ def test_unknown_storage_type_lists_the_valid_values(monkeypatch):
 def test_s3_max_attempts_must_be_a_positive_whole_number(monkeypatch, value):
     monkeypatch.setenv("S3_MAX_ATTEMPTS", value)
     with pytest.raises(ConfigError, match="S3_MAX_ATTEMPTS"):
-        StorageSettings.from_env()
+        bronze_storage()
 
 
 def test_s3_max_attempts_reaches_the_client(monkeypatch):

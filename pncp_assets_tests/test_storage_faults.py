@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from pncp_assets import bronze
+from pncp_assets import layout
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.resources import BronzeStorage
 from pncp_assets.storage import S3ObjectStore
@@ -70,7 +70,7 @@ def test_an_outage_fails_the_run_clearly_and_the_next_run_completes(proxied, sea
     assert p.run(partition(DAY, 8), now=end_of_hour(DAY, 8)).success
     before = p.delta_ids(DAY)
     p.storage = BronzeStorage(storage_type="s3", bucket=p.storage.bucket, endpoint_url=proxy.endpoint,
-                              s3_max_attempts=2)  # give up sooner than the default 5 attempts
+                              max_attempts=2)  # give up sooner than the default 5 attempts
     outage = proxy.add(Rule("slowdown", method="PUT", path_contains=target))
     p.sim.sim.configure(now=end_of_hour(DAY, 9))
     failed = p.run(partition(DAY, 9), raise_on_error=False)
@@ -79,7 +79,7 @@ def test_an_outage_fails_the_run_clearly_and_the_next_run_completes(proxied, sea
     assert any("SlowDown" in m and p.storage.bucket in m and proxy.endpoint in m for m in errors), errors
     assert outage.fired >= 2  # the client's own retry came first
     assert p.delta_ids(DAY) == before  # nothing half-done is visible as done
-    state = p.store.get_json(bronze.state_key("pncp", DAY))
+    state = p.store.get_json(layout.state_key("pncp", DAY))
     assert set(state["processed_ids"]) >= {x for ids in before.values() for x in ids}
 
     proxy.clear()  # the outage ends

@@ -1,6 +1,6 @@
 """The PNCP consultation client: a complete sweep of a day, or a clear failure, never a partial sweep.
 
-What the real API does and how the client copes (API_NOTES.md):
+What the real API does and how the client copes (docs/PNCP_API.md):
 - every modalidade, every page from 1 to `totalPaginas` (no page cap), 50 rows a page, the day in
   `yyyyMMdd` Brasília time;
 - at least `request_interval_s` between two requests (one every 2 s runs clean on the real API);
@@ -36,7 +36,6 @@ import requests
 import tenacity
 
 from pncp_assets.brasilia import iso_utc, parse_day
-from pncp_assets.config import PncpSettings
 from pncp_assets.pncp.records import MODALIDADE_NAMES, first_copies, record_key
 
 ENDPOINT = "/v1/contratacoes/publicacao"
@@ -196,11 +195,6 @@ class PncpClient:
         self.log = logger or logging.getLogger(__name__)
         self._sleep = sleep
         self._pacer = _Pacer(request_interval_s, sleep=sleep)
-
-    @classmethod
-    def from_settings(cls, settings: PncpSettings, **kwargs: Any) -> PncpClient:
-        return cls(settings.base_url, request_interval_s=settings.request_interval_s,
-                   modalidades=settings.modalidades, **kwargs)
 
     # --- one request ---------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
     python -m pncp_assets.pncp.simulator --port 8765 --seed 1 [--now 2025-10-22T23:59:59] ...
 
-It speaks the contract of the real API (API_NOTES.md): its validation errors, its envelope, 204 with
+It speaks the contract of the real API (docs/PNCP_API.md): its validation errors, its envelope, 204 with
 no body when nothing matches, and, when switched on, its faults: HTML 429 bursts, transient 204s, 5xx,
 slow answers, dropped connections, short pages, records inserted or removed mid-sweep, late records,
 the same record on two pages, malformed bodies. A clock decides what is visible: a query sees only

@@ -1,6 +1,6 @@
 """StateManager: the per-day set of processed record IDs that makes every record land exactly once.
 
-The state file (`pncp/_state/year=YYYY/month=MM/day=DD/state_YYYYMMDD.json`, format in DESIGN.md) is
+The state file (`pncp/_state/year=YYYY/month=MM/day=DD/state_YYYYMMDD.json`, format in docs/DESIGN.md) is
 updated by compare-and-swap on its version tag, retried on fresh state, so concurrent writers never
 lose an update. A state file that cannot be trusted is rebuilt from the day's Bronze files, never
 started empty: an empty state would ingest the whole day again and duplicate it.
@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pncp_assets import bronze, faults
+from pncp_assets import bronze, faults, layout
 from pncp_assets.brasilia import iso_utc, parse_day
 from pncp_assets.pncp.records import ID_FIELD, ID_PATTERN, all_valid_ids, id_problem
 from pncp_assets.storage import NotFound, ObjectStore, VersionConflict
@@ -143,7 +143,7 @@ class StateManager:
     # --- loading -------------------------------------------------------------------------------
 
     def _load(self, source: str, day: dt.date) -> Loaded:
-        key = bronze.state_key(source, day)
+        key = layout.state_key(source, day)
         try:
             stored = self.storage.get(key)
         except NotFound:
@@ -166,21 +166,21 @@ class StateManager:
 
     def load_state(self, source: str, date: str | dt.date | dt.datetime) -> dict[str, Any]:
         """The day's state; a fresh one when there is no file; rebuilt from Bronze when corrupted."""
-        return self._load(bronze.validate_source(source), parse_day(date)).state
+        return self._load(layout.validate_source(source), parse_day(date)).state
 
     def _load_checked(self, source: str, date: str | dt.date | dt.datetime) -> Loaded:
-        return self._load(bronze.validate_source(source), parse_day(date))
+        return self._load(layout.validate_source(source), parse_day(date))
 
     def rebuild_from_bronze(self, source: str, date: str | dt.date | dt.datetime, reason: str = "") -> dict[str, Any]:
         """A state whose `processed_ids` are the union of the IDs in the day's Bronze delta files."""
         day = parse_day(date)
         ids: set[str] = set()
         partitions: dict[str, dict[str, Any]] = {}
-        files = [k for k in self.storage.list(bronze.day_prefix(source, day)) if bronze.is_delta_key(k)]
+        files = [k for k in self.storage.list(layout.day_prefix(source, day)) if layout.is_delta_key(k)]
         for key in files:
             file_ids = sorted({x for x in bronze.parquet_ids(self.storage.get(key).data) if isinstance(x, str)})
             ids.update(file_ids)
-            partition = bronze.partition_of_delta(key)
+            partition = layout.partition_of_delta(key)
             if partition is not None:
                 partitions[partition] = {"ids": file_ids, "staged": None, "rebuilt": True}
         state = new_state(day)
@@ -222,7 +222,7 @@ class StateManager:
              ids: set[str] | None = None) -> None:
         """One compare-and-swap of `state` over the version `loaded` came from; `VersionConflict` if
         someone wrote in between."""
-        key = bronze.state_key(bronze.validate_source(source), parse_day(date))
+        key = layout.state_key(layout.validate_source(source), parse_day(date))
         state["total_processed"] = len(state["processed_ids"])
         try:
             condition: dict[str, Any] = (
@@ -247,9 +247,9 @@ class StateManager:
         place: copy them) and returns the new state with its ID set (or None for "build it"), or None
         for "nothing to write". Returns (state, written). `fresh=True` reloads before the first try.
         """
-        source = bronze.validate_source(source)
+        source = layout.validate_source(source)
         day = parse_day(date)
-        key = bronze.state_key(source, day)
+        key = layout.state_key(source, day)
         loaded = (None if fresh else self._cache.get(key)) or self._load(source, day)
         for attempt in range(1, self.max_attempts + 1):
             outcome = change(dict(loaded.state), loaded.ids)
@@ -303,7 +303,7 @@ class StateManager:
         """Replace the day's state by one rebuilt from its Bronze delta files (the seed's migration: a state
         for days ingested before there was one). Returns what was (or, with `dry_run`, would be) written."""
         loaded = self.load_fresh(source, date)
-        state = self.rebuild_from_bronze(bronze.validate_source(source), date, reason="rebuild requested")
+        state = self.rebuild_from_bronze(layout.validate_source(source), date, reason="rebuild requested")
         if not dry_run:
             self.swap(source, date, loaded, state)
         parts = state.get("partitions", {})
@@ -414,8 +414,3 @@ def execution_entry(timestamp: str, added: int, metadata: dict[str, Any] | None)
     return {"timestamp": timestamp, "new_records": added, "duplicates_filtered": duplicates,
             "filter_rate": rate, **md}
 
-
-if __name__ == "__main__":
-    from pncp_assets.cli import state_main
-
-    raise SystemExit(state_main())

@@ -1,0 +1,148 @@
+"""The demo: a simulated PNCP day backfilled through Dagster on local storage, and the UI on it.
+
+    bash scripts/demo.sh [--day YYYY-MM-DD] [--seed N] [--volume N]     # python -m pncp_assets.cli demo
+    bash scripts/demo.sh ui [--seed N] [--volume N] [--port 3000]         # python -m pncp_assets.cli ui
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pncp_assets.brasilia import parse_day
+from pncp_assets.cli import OneLineParser, day_arg
+
+
+def _yesterday() -> str:
+    from pncp_assets.brasilia import TZ, utc_now
+
+    return (utc_now().astimezone(TZ).date() - dt.timedelta(days=1)).strftime("%Y%m%d")
+
+
+def _demo_home() -> Path:
+    """The demo's Dagster instance (./.dagster_home unless DAGSTER_HOME says otherwise), with the
+    project's dagster.yaml (pools) copied in."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists() and Path("dagster.yaml").exists():
+        shutil.copy("dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+def _demo_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+    parser = OneLineParser(prog=prog, description=description)
+    parser.add_argument("--seed", type=int, default=1, help="the simulated world (default 1)")
+    parser.add_argument("--volume", type=int, default=None, help="records per day (default: ~6000)")
+    return parser
+
+
+def demo_main(argv: Sequence[str] | None = None) -> int:
+    """Backfill one simulated PNCP day (24 hourly partitions) through Dagster on local storage, in one
+    run as a UI backfill runs it."""
+    parser = _demo_parser("python -m pncp_assets.cli demo", demo_main.__doc__)
+    parser.add_argument("--day", "--date", dest="day", default=None, type=day_arg,
+                        help="the Brasília day to backfill, YYYY-MM-DD (default: yesterday)")
+    args = parser.parse_args(argv)
+
+    import time
+    import warnings
+
+    warnings.filterwarnings("ignore")  # Dagster's preview/deprecation notices are not for the demo's reader
+    logging.disable(logging.WARNING)
+
+    import dagster as dg
+    import pyarrow.dataset as ds
+
+    from pncp_assets import bronze, layout
+    from pncp_assets.assets import bronze_consistent
+    from pncp_assets.definitions import bronze_assets
+    from pncp_assets.environment import bronze_storage
+    from pncp_assets.io_manager import BronzeParquetIOManager
+    from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
+    from pncp_assets.resources import PncpApi
+
+    day = parse_day(args.day or _yesterday())
+    hours = [f"{day:%Y-%m-%d}-{h:02d}:00" for h in range(24)]
+    home = _demo_home()
+    storage = bronze_storage()
+    store = storage.object_store()
+    print(f"Bronze: {store.describe()}\nDagster instance: {home}")
+    with RunningSimulator(SimulatorConfig(seed=args.seed, volume=args.volume)) as sim:
+        print(f"PNCP simulator on {sim.base_url} (loopback only, seed {args.seed}); backfilling {day}: "
+              f"24 hours in one run, as a UI backfill runs them", flush=True)
+        api = PncpApi(base_url=sim.base_url, request_interval_s=0)
+        resources = {"bronze_storage": storage, "pncp_api": api,
+                     "bronze_io_manager": BronzeParquetIOManager(storage=storage)}
+        started = time.monotonic()
+        result = dg.materialize([*bronze_assets, bronze_consistent], resources=resources,
+                                instance=dg.DagsterInstance.get(), raise_on_error=False,
+                                tags={"pncp/demo": "true", "dagster/asset_partition_range_start": hours[0],
+                                      "dagster/asset_partition_range_end": hours[-1]})
+        elapsed = time.monotonic() - started
+        requests_made = len(sim.sim.log)
+    new = {e.partition: e.materialization.metadata["new"].value for e in result.get_asset_materialization_events()
+           if e.asset_key.path[-1] == "pncp_new_records"}
+    verdicts: dict[str, list[bool]] = {}
+    for c in result.get_asset_check_evaluations():
+        verdicts.setdefault(c.partition, []).append(c.passed)
+    for n, hour in enumerate(hours, 1):
+        checks = verdicts.get(hour, [])
+        print(f"  [{n:2d}/24] {hour}: {new.get(hour, '?'):>5} new records, checks "
+              f"{'passed' if checks and all(checks) else 'FAILED'}")
+    files = [k for k in store.list(layout.day_prefix("pncp", day)) if layout.is_delta_key(k)]
+    ids = [x for k in files for x in bronze.parquet_ids(store.get(k).data)]
+    state = store.get_json(layout.state_key("pncp", day)) if files else {"total_processed": 0, "executions": []}
+    print(f"Summary ({'run succeeded' if result.success else 'RUN FAILED'} in {elapsed:.1f}s):")
+    print(f"  records in Bronze:  {len(ids)} in {len(files)} hourly files ({requests_made} API requests)")
+    print(f"  state:              {state['total_processed']} processed IDs, {len(state['executions'])} executions")
+    print(f"  duplicates:         {len(ids) - len(set(ids))}")
+    root = getattr(store, "root", None)
+    if root is not None and files:
+        table = ds.dataset(str(Path(root) / "pncp"), format="parquet", partitioning="hive").to_table(
+            columns=["numeroControlePNCP"])
+        print(f"  read back as one dataset: {table.num_rows} rows  (pyarrow.dataset over {Path(root) / 'pncp'})")
+    world = f" --seed {args.seed}" + (f" --volume {args.volume}" if args.volume else "")
+    print("Open the UI on the same data, with the same simulated PNCP behind it (Ctrl-C stops both):")
+    print(f"  bash scripts/demo.sh ui{world}")
+    return 1 if not result.success or len(ids) != len(set(ids)) else 0
+
+
+def ui_main(argv: Sequence[str] | None = None) -> int:
+    """`dagster dev` on the demo's instance and storage, with the demo's simulated PNCP (same seed, on the
+    real clock) behind it: materialising from the UI continues the demo's world."""
+    parser = _demo_parser("python -m pncp_assets.cli ui", ui_main.__doc__)
+    parser.add_argument("--port", type=int, default=3000, help="the UI's port on 127.0.0.1 (default 3000)")
+    args = parser.parse_args(argv)
+
+    import signal
+    import subprocess
+
+    from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
+
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # a service manager's stop ends `dagster dev` and the simulator too
+    home = _demo_home()
+    with RunningSimulator(SimulatorConfig(seed=args.seed, volume=args.volume, live=True)) as sim:
+        env = {**os.environ, "DAGSTER_HOME": str(home), "PNCP_API_BASE_URL": sim.base_url,
+               "PNCP_REQUEST_INTERVAL_S": "0"}
+        print(f"PNCP simulator on {sim.base_url} (seed {args.seed}, real clock); Dagster UI on "
+              f"http://127.0.0.1:{args.port}, instance {home}", flush=True)
+        bin_dir = Path(sys.executable).parent
+        # The instance's schema first: webserver and daemon must not both create it at once.
+        subprocess.run([str(bin_dir / "dagster"), "instance", "migrate"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        dev = subprocess.Popen([str(bin_dir / "dagster"), "dev", "-m", "pncp_assets.definitions", "-h", "127.0.0.1",
+                                "-p", str(args.port)], env=env)
+        try:
+            return dev.wait()
+        except KeyboardInterrupt:
+            dev.terminate()
+            return dev.wait()

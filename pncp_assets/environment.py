@@ -1,0 +1,102 @@
+"""The one place that reads the environment.
+
+Each variable fills one field of a resource (`resources.py`, where every default is written once) or
+one setting of the code location (`PipelineSettings`); an unset or empty variable leaves the default.
+A bad value raises `ConfigError` naming the variable and what it accepts. Credentials are not read here:
+boto3 reads them itself, so they never pass through Dagster config.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from pncp_assets.config import ConfigError
+from pncp_assets.resources import BronzeStorage, PncpApi
+
+# variable -> (resource field, parser)
+STORAGE_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "STORAGE_TYPE": ("storage_type", str.lower),
+    "PNCP_DATA_DIR": ("data_dir", str),
+    "BRONZE_BUCKET": ("bucket", str),
+    "S3_ENDPOINT_URL": ("endpoint_url", str),
+    "AWS_REGION": ("region_name", str),
+    "AWS_PROFILE": ("profile_name", str),
+    "S3_MAX_ATTEMPTS": ("max_attempts", int),
+    "BRONZE_COMPRESSION": ("compression", str.lower),
+}
+API_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "PNCP_API_BASE_URL": ("base_url", lambda v: v.rstrip("/")),
+    "PNCP_REQUEST_INTERVAL_S": ("request_interval_s", float),
+    "PNCP_MODALIDADES": ("modalidades", str),
+    "PNCP_STEP_RETRIES": ("step_retries", int),
+    "PNCP_STEP_RETRY_DELAY_S": ("step_retry_delay_s", float),
+}
+
+
+def _fields(variables: Mapping[str, tuple[str, Callable[[str], Any]]], env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, (field, parse) in variables.items():
+        raw = (env.get(name) or "").strip()
+        if not raw:
+            continue
+        try:
+            values[field] = parse(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a valid {parse.__name__ if parse in (int, float) else 'value'}"
+                              ) from None
+    return values
+
+
+def _build(cls: type, variables: Mapping[str, tuple[str, Callable[[str], Any]]], env: Mapping[str, str]) -> Any:
+    values = _fields(variables, env)
+    try:
+        return cls(**values)
+    except (ValidationError, ValueError) as exc:
+        by_field = {field: name for name, (field, _) in variables.items()}
+        errors = exc.errors() if isinstance(exc, ValidationError) else []
+        field = str(errors[0]["loc"][0]) if errors and errors[0].get("loc") else ""
+        message = errors[0]["msg"].removeprefix("Value error, ") if errors else str(exc)
+        name = by_field.get(field, field)
+        raise ConfigError(f"{name}={values.get(field)!r}: {message}") from None
+
+
+def bronze_storage(env: Mapping[str, str] | None = None) -> BronzeStorage:
+    """`BronzeStorage` from STORAGE_TYPE, PNCP_DATA_DIR, BRONZE_BUCKET, S3_ENDPOINT_URL, AWS_REGION,
+    AWS_PROFILE, S3_MAX_ATTEMPTS and BRONZE_COMPRESSION."""
+    return _build(BronzeStorage, STORAGE_VARIABLES, os.environ if env is None else env)
+
+
+def pncp_api(env: Mapping[str, str] | None = None) -> PncpApi:
+    """`PncpApi` from PNCP_API_BASE_URL, PNCP_REQUEST_INTERVAL_S, PNCP_MODALIDADES, PNCP_STEP_RETRIES and
+    PNCP_STEP_RETRY_DELAY_S."""
+    return _build(PncpApi, API_VARIABLES, os.environ if env is None else env)
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """What shapes the code location itself (read once, when it loads)."""
+
+    start_date: str = "2025-01-01-00:00"  # the first hourly partition
+    day_close_hour: int = 6  # Brasília hour at which yesterday is swept a last time
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
+        env = os.environ if env is None else env
+        start = (env.get("PNCP_START_DATE") or "").strip() or cls.start_date
+        if len(start) == 10:
+            start = f"{start}-00:00"
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}-\d{2}:00", start):
+            raise ConfigError(f"PNCP_START_DATE={start!r} is not a day (YYYY-MM-DD) or an hour (YYYY-MM-DD-HH:00)")
+        raw_hour = (env.get("PNCP_DAY_CLOSE_HOUR") or "").strip() or str(cls.day_close_hour)
+        if not raw_hour.isdigit() or not 0 <= int(raw_hour) <= 23:
+            raise ConfigError(f"PNCP_DAY_CLOSE_HOUR={raw_hour!r} is not an hour (0-23)")
+        return cls(start_date=start, day_close_hour=int(raw_hour))
+
+
+SETTINGS = PipelineSettings.from_env()

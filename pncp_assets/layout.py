@@ -1,0 +1,153 @@
+"""The storage key layout of Bronze: every key the pipeline reads or writes, named in one place.
+
+    pncp/year=YYYY/month=MM/day=DD/pncp_YYYYMMDD_HH0000.parquet    the published delta of hour H
+    pncp/_state/.../state_YYYYMMDD.json                            the day's state
+    pncp/_raw/.../sweep_YYYYMMDD_<UTC start>.json.gz                a stored sweep, and which sweep served H
+    pncp/_rejected/.../pncp_YYYYMMDD_HH0000.jsonl                   records rejected by the ID rules
+    _staging/pncp/.../pncp_YYYYMMDD_HH0000.<UTC>.<run>.parquet      a delta staged by a run (outside `pncp/`)
+
+Days and hours are Brasília time. Only published deltas are Parquet under `pncp/`, so every reader of
+`pncp/**/*.parquet` sees each record once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+
+from pncp_assets.brasilia import TZ, UTC, parse_day, to_brasilia, utc_now
+
+_SOURCE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_PARTITION_KEY = re.compile(r"^\d{4}-\d{2}-\d{2}-\d{2}:00$")
+
+
+def validate_source(source: str) -> str:
+    """A source name is a lowercase identifier: it becomes a key prefix, so nothing path-like passes."""
+    if not isinstance(source, str) or not _SOURCE.match(source):
+        raise ValueError(f"invalid source {source!r}: use a lowercase name like 'pncp' (a-z, 0-9, _)")
+    return source
+
+
+def parse_partition_key(key: str) -> dt.datetime:
+    """`2025-10-22-08:00` -> the aware start of that hour in Brasília time."""
+    if not isinstance(key, str) or not _PARTITION_KEY.match(key):
+        raise ValueError(f"invalid hourly partition key {key!r}: expected YYYY-MM-DD-HH:00")
+    try:
+        naive = dt.datetime.strptime(key, "%Y-%m-%d-%H:%M")
+    except ValueError:
+        raise ValueError(f"invalid hourly partition key {key!r}: not a real date and hour") from None
+    return naive.replace(tzinfo=TZ)
+
+
+def hours_by_day(partition_keys: Iterable[str]) -> dict[dt.date, list[str]]:
+    """Hourly partition keys grouped by their Brasília day, days and hours in time order."""
+    days: dict[dt.date, list[str]] = {}
+    for key in sorted(partition_keys, key=parse_partition_key):
+        days.setdefault(parse_partition_key(key).date(), []).append(key)
+    return days
+
+
+def partition_key_for(moment: dt.datetime) -> str:
+    return to_brasilia(moment).strftime("%Y-%m-%d-%H:00")
+
+
+def _day_path(day: dt.date) -> str:
+    return f"year={day.year:04d}/month={day.month:02d}/day={day.day:02d}"
+
+
+def day_prefix(source: str, day: str | dt.date | dt.datetime) -> str:
+    """The folder of a day's Bronze delta files: `pncp/year=YYYY/month=MM/day=DD/`."""
+    return f"{validate_source(source)}/{_day_path(parse_day(day))}/"
+
+
+def layer_prefix(source: str, layer: str, day: str | dt.date | dt.datetime) -> str:
+    """A side layer's folder for a day (`_state`, `_raw`, `_rejected`): skipped by Hive readers, and holding
+    no Parquet, so that glob readers of `pncp/**/*.parquet` skip it too."""
+    if not layer.startswith("_"):
+        raise ValueError(f"side layer {layer!r} must start with '_' so Hive readers skip it")
+    return f"{validate_source(source)}/{layer}/{_day_path(parse_day(day))}/"
+
+
+def bronze_key(source: str, moment: dt.datetime, extension: str = "parquet") -> str:
+    """`pncp/year=YYYY/month=MM/day=DD/pncp_YYYYMMDD_HHMMSS.parquet` for a Brasília moment."""
+    local = to_brasilia(moment)
+    return f"{day_prefix(source, local)}{source}_{local:%Y%m%d_%H%M%S}.{extension}"
+
+
+def delta_key(source: str, partition_key: str) -> str:
+    """The Bronze delta of an hourly partition, named by the hour's start."""
+    return bronze_key(source, parse_partition_key(partition_key))
+
+
+def state_key(source: str, day: str | dt.date | dt.datetime) -> str:
+    d = parse_day(day)
+    return f"{layer_prefix(source, '_state', d)}state_{d:%Y%m%d}.json"
+
+
+def is_delta_key(key: str) -> bool:
+    return key.endswith(".parquet") and "/_" not in key and not key.startswith("_")
+
+
+_DELTA_NAME = re.compile(r"^[a-z][a-z0-9_]*_(\d{8})_(\d{2})0000\.parquet$")
+
+
+def partition_of_delta(key: str) -> str | None:
+    """`.../pncp_20251022_080000.parquet` -> `2025-10-22-08:00` (None for any other file)."""
+    match = _DELTA_NAME.match(key.rsplit("/", 1)[-1])
+    if not match or not is_delta_key(key):
+        return None
+    day, hour = match.groups()
+    return f"{day[:4]}-{day[4:6]}-{day[6:]}-{hour}:00"
+
+
+def _stamp(moment: dt.datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def parse_stamp(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+
+
+def staging_prefix(source: str, day: str | dt.date | dt.datetime) -> str:
+    """Where a day's staged deltas live: `_staging/pncp/year=YYYY/month=MM/day=DD/`, outside the dataset
+    prefix, so that a reader of `pncp/**/*.parquet` never sees a delta that is not published."""
+    return f"_staging/{validate_source(source)}/{_day_path(parse_day(day))}/"
+
+
+def legacy_staging_prefix(source: str, day: str | dt.date | dt.datetime) -> str:
+    """Where staged deltas lived before: `pncp/_staging/...` (claims may still name such keys)."""
+    return layer_prefix(source, "_staging", day)
+
+
+def staging_key(source: str, partition_key: str, run_id: str, at: dt.datetime | None = None) -> str:
+    """A delta staged by one run: named by the partition, the time (for the grace period) and the run."""
+    start = parse_partition_key(partition_key)
+    safe_run = re.sub(r"[^A-Za-z0-9_-]", "", run_id)[:64] or "run"
+    return (f"{staging_prefix(source, start)}{source}_{start:%Y%m%d_%H}0000"
+            f".{_stamp(at or utc_now())}.{safe_run}.parquet")
+
+
+def staged_at(key: str) -> dt.datetime | None:
+    """When a staged delta was written (from its name); None if the name is not a staging name."""
+    parts = key.rsplit("/", 1)[-1].split(".")
+    try:
+        return parse_stamp(parts[1]) if len(parts) == 4 else None
+    except ValueError:
+        return None
+
+
+def raw_sweep_key(source: str, day: str | dt.date, started: dt.datetime) -> str:
+    d = parse_day(day)
+    return f"{layer_prefix(source, '_raw', d)}sweep_{d:%Y%m%d}_{_stamp(started)}.json.gz"
+
+
+def raw_assignment_key(source: str, partition_key: str) -> str:
+    """Which sweep served partition H (a small JSON pointer)."""
+    start = parse_partition_key(partition_key)
+    return f"{layer_prefix(source, '_raw', start)}partition_{start:%Y%m%d_%H}0000.json"
+
+
+def rejected_key(source: str, partition_key: str) -> str:
+    start = parse_partition_key(partition_key)
+    return f"{layer_prefix(source, '_rejected', start)}{source}_{start:%Y%m%d_%H}0000.jsonl"

@@ -1,0 +1,208 @@
+"""A day's state as a typed object: its documented JSON form, and the operations the commit protocol
+performs on it (claim, drop lost IDs, retire claims, add IDs). Nothing else edits a state.
+
+The JSON keeps the seed's fields, names and order (`date`, `processed_ids`, `last_execution`,
+`total_processed`, `executions`, `created_at`), then `partitions` (each hour's claim) and any other field
+found in the file, untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+_SCALARS = (str, int, float, bool, type(None))
+SEED_FIELDS = ("date", "processed_ids", "last_execution", "total_processed", "executions", "created_at")
+
+
+class CorruptState(ValueError):
+    """A state file that does not have the documented shape."""
+
+
+def filter_rate(duplicates: int, inputs: int) -> float:
+    """`100 * duplicates / inputs`, rounded to 2 places; 0 when there is no input."""
+    return round(100.0 * duplicates / inputs, 2) if inputs else 0.0
+
+
+def execution_entry(timestamp: str, added: int, metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """One `executions` entry: the seed's four fields plus any scalar metadata given."""
+    md = {k: v for k, v in (metadata or {}).items() if isinstance(v, _SCALARS)}
+    duplicates = int(md.pop("duplicates_filtered", 0) or 0)
+    rate = md.pop("filter_rate", None)
+    inputs = md.get("input_records")
+    if rate is None:
+        rate = filter_rate(duplicates, inputs) if isinstance(inputs, int) else 0.0
+    md.pop("new_records", None)
+    return {"timestamp": timestamp, "new_records": added, "duplicates_filtered": duplicates,
+            "filter_rate": rate, **md}
+
+
+@dataclass
+class Claim:
+    """What hour H holds: its IDs, and while its delta is being published, the staged key it comes from."""
+
+    ids: list[str]
+    staged: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # run_id, committed_at, rebuilt, ...
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ids": self.ids, "staged": self.staged, **self.extra}
+
+
+@dataclass
+class DayState:
+    date: str
+    processed_ids: list[str] = field(default_factory=list)  # sorted, unique
+    executions: list[dict[str, Any]] = field(default_factory=list)
+    last_execution: str | None = None
+    created_at: str | None = None
+    partitions: dict[str, Claim] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # fields this code does not know, kept as found
+    _ids: set[str] | None = field(default=None, repr=False, compare=False)
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    @property
+    def total_processed(self) -> int:
+        return len(self.processed_ids)
+
+    @property
+    def ids(self) -> set[str]:
+        """The processed IDs as a set, built once."""
+        if self._ids is None:
+            self._ids = set(self.processed_ids)
+        return self._ids
+
+    def open_claims(self) -> dict[str, Claim]:
+        """Claims whose delta may not be published yet (they still name a staged file)."""
+        return {pk: c for pk, c in self.partitions.items() if c.staged}
+
+    # --- the protocol's changes ------------------------------------------------------------------
+
+    def claim(self, partition_key: str, new_ids: list[str], staged: str, now: str,
+              execution: dict[str, Any]) -> list[str]:
+        """H claims `new_ids` (never seen by the day) on top of what it held, to be published from
+        `staged`; returns every ID H then holds."""
+        held = self.partitions.get(partition_key)
+        ids = sorted(set(held.ids if held else []) | set(new_ids))
+        self.add_ids(new_ids)
+        extra = {"run_id": execution.get("run_id"), "committed_at": now}
+        self.partitions[partition_key] = Claim(ids, staged, extra)
+        self.record_execution(now, len(new_ids), execution)
+        return ids
+
+    def drop_lost(self, lost: dict[str, set[str]]) -> None:
+        """Forget IDs that claims named but no whole file holds: they will be ingested again."""
+        gone = set().union(*lost.values()) if lost else set()
+        for pk, ids in lost.items():
+            kept = sorted(set(self.partitions[pk].ids) - ids)
+            if kept:
+                self.partitions[pk] = Claim(kept, None, self.partitions[pk].extra)
+            else:
+                del self.partitions[pk]
+        self.processed_ids = [x for x in self.processed_ids if x not in gone]
+        self._ids = None
+
+    def retire(self, partition_keys: Iterable[str]) -> None:
+        """These claims' deltas are published in full: they no longer need their staged files."""
+        for pk in partition_keys:
+            self.partitions[pk] = Claim(self.partitions[pk].ids, None, self.partitions[pk].extra)
+
+    def add_ids(self, incoming: Iterable[str]) -> list[str]:
+        """Add IDs to `processed_ids` (kept sorted); returns those really added."""
+        existing = self.ids
+        added = sorted({x for x in incoming if x not in existing})
+        if added:
+            # Both lists are sorted: Timsort merges the two runs in linear time.
+            self.processed_ids = sorted(self.processed_ids + added)
+            existing.update(added)
+        return added
+
+    def record_execution(self, now: str, added: int, metadata: dict[str, Any] | None) -> None:
+        self.last_execution = now
+        self.executions = [*self.executions, execution_entry(now, added, metadata)]
+
+    def replace_by(self, other: DayState) -> None:
+        """Become `other` (a state rebuilt from Bronze replacing this one)."""
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(other, f.name))
+
+    def copy(self) -> DayState:
+        """An independent copy to change (the loaded state stays what the store holds)."""
+        twin = copy.copy(self)
+        twin.processed_ids = list(self.processed_ids)
+        twin.executions = list(self.executions)
+        twin.partitions = {pk: Claim(list(c.ids), c.staged, dict(c.extra)) for pk, c in self.partitions.items()}
+        twin.extra = copy.deepcopy(self.extra)
+        twin._ids = set(self._ids) if self._ids is not None else None
+        return twin
+
+    # --- JSON --------------------------------------------------------------------------------------
+
+    @classmethod
+    def new(cls, day: dt.date, now: str) -> DayState:
+        return cls(date=day.isoformat(), created_at=now)
+
+    def to_json(self) -> dict[str, Any]:
+        obj: dict[str, Any] = {
+            "date": self.date, "processed_ids": self.processed_ids, "last_execution": self.last_execution,
+            "total_processed": self.total_processed, "executions": self.executions, "created_at": self.created_at,
+        }
+        if self.partitions:
+            obj["partitions"] = {pk: c.to_json() for pk, c in self.partitions.items()}
+        obj.update(self.extra)
+        return obj
+
+    def encode(self) -> bytes:
+        return json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, obj: Any, day: dt.date) -> DayState:
+        """Check the documented shape; raise `CorruptState` naming the first problem."""
+        if not isinstance(obj, dict):
+            raise CorruptState(f"state is a {type(obj).__name__}, not an object")
+        if obj.get("date") != day.isoformat():
+            raise CorruptState(f"state is for date {obj.get('date')!r}, expected {day.isoformat()!r}")
+        ids = obj.get("processed_ids")
+        if not isinstance(ids, list):
+            raise CorruptState("processed_ids is not a list")
+        if ids and set(map(type, ids)) != {str}:
+            raise CorruptState("processed_ids holds values that are not strings")
+        total = obj.get("total_processed")
+        if type(total) is not int:
+            raise CorruptState("total_processed is not an integer")
+        executions = obj.get("executions")
+        if not isinstance(executions, list) or not all(isinstance(e, dict) for e in executions):
+            raise CorruptState("executions is not a list of objects")
+        for name in ("last_execution", "created_at"):
+            if obj.get(name) is not None and not isinstance(obj.get(name), str):
+                raise CorruptState(f"{name} is not a string")
+        if total != len(ids):
+            # The count is the cheap cross-check of the list: a disagreement means the file is damaged.
+            raise CorruptState(f"total_processed={total} disagrees with {len(ids)} processed_ids")
+        unique = set(ids)
+        if len(unique) != len(ids):
+            raise CorruptState("processed_ids holds the same ID twice")
+        partitions = obj.get("partitions", {})
+        if not isinstance(partitions, dict):
+            raise CorruptState("partitions is not an object")
+        claims: dict[str, Claim] = {}
+        for name, entry in partitions.items():
+            if not isinstance(entry, dict) or not isinstance(entry.get("ids"), list):
+                raise CorruptState(f"partitions[{name!r}] has no ids list")
+            if not all(type(x) is str and x in unique for x in entry["ids"]):
+                raise CorruptState(f"partitions[{name!r}] names IDs missing from processed_ids")
+            if entry.get("staged") is not None and not isinstance(entry["staged"], str):
+                raise CorruptState(f"partitions[{name!r}].staged is not a key")
+            extra = {k: v for k, v in entry.items() if k not in ("ids", "staged")}
+            claims[name] = Claim(list(entry["ids"]), entry.get("staged"), extra)
+        known = {*SEED_FIELDS, "partitions"}
+        return cls(date=obj["date"], processed_ids=ids,
+                   executions=executions, last_execution=obj.get("last_execution"),
+                   created_at=obj.get("created_at"), partitions=claims,
+                   extra={k: v for k, v in obj.items() if k not in known}, _ids=unique)
