@@ -30,8 +30,8 @@ import pyarrow.compute as pc
 
 from pncp_assets import bronze, faults, layout
 from pncp_assets.brasilia import TZ, iso_utc, utc_now
-from pncp_assets.pncp.records import ID_FIELD
-from pncp_assets.state import Loaded, StateManager, backoff, execution_entry, filter_stats, format_filter_line, split
+from pncp_assets.pncp.records import ID_FIELD, filter_stats, format_filter_line, split
+from pncp_assets.state import Claim, DayState, StateManager, backoff
 from pncp_assets.storage import NotFound, ObjectStore, VersionConflict
 
 STAGING_GRACE = dt.timedelta(hours=24)
@@ -74,6 +74,19 @@ class CommitResult:
         clean first pass, 100 when an hour is run again. (The seed's `filter_rate` in `stats` counts every
         record of the day so far, so it reads 80-100 % on a healthy day.)"""
         return round(100.0 * self.hour_repeats / self.hour_records, 2) if self.hour_records else 0.0
+
+
+@dataclass
+class _Attempt:
+    """One try of stage-and-claim, on the state as it was then."""
+
+    stats: dict[str, Any]
+    hour: dict[str, int]
+    held: list[str]
+    new_ids: list[str] = field(default_factory=list)
+    staged: str | None = None
+    output: DeltaOutput | None = None
+    superseded: str | None = None  # the staged file of an earlier claim of H that ours replaces
 
 
 @dataclass
@@ -172,9 +185,9 @@ class DeltaCommitter:
         ids = _ids_of(data)
         return data if ids is not None and want <= set(ids) else None
 
-    def _partition_rows(self, partition_key: str, entry: dict[str, Any]) -> pa.Table:
-        want = set(entry["ids"])
-        data = self._whole(layout.delta_key(self.source, partition_key), want) or self._whole(entry.get("staged"), want)
+    def _partition_rows(self, partition_key: str, claim: Claim) -> pa.Table:
+        want = set(claim.ids)
+        data = self._whole(layout.delta_key(self.source, partition_key), want) or self._whole(claim.staged, want)
         if data is None:
             raise RuntimeError(f"partition {partition_key}: neither its delta nor its staged file holds its claim")
         table = bronze.read_parquet(data)
@@ -185,49 +198,31 @@ class DeltaCommitter:
 
     def recover(self, day: dt.date) -> list[str]:
         """Roll forward claimed partitions whose published delta is incomplete; drop claims nothing holds."""
-        notes: list[str] = []
-        for attempt in range(1, self.state.max_attempts + 1):
-            loaded = self.state.load_fresh(self.source, day)
-            partitions = loaded.state.get("partitions", {})
+
+        def roll_forward(state: DayState) -> tuple[tuple[list[str], dict[str, set[str]]], bool]:
+            notes: list[str] = []
             lost: dict[str, set[str]] = {}
-            for pk, entry in partitions.items():
-                if not entry.get("staged"):
-                    continue
-                want = set(entry["ids"])
+            for pk, claim in state.open_claims().items():
+                want = set(claim.ids)
                 published = self._delta_ids(pk)
                 if want <= published:
                     continue
-                data = self._whole(entry["staged"], want)
+                data = self._whole(claim.staged, want)
                 if data is not None:
                     publish_delta(self.storage, layout.delta_key(self.source, pk), data, frozenset(want))
-                    notes.append(f"rolled {pk} forward from {entry['staged']}")
+                    notes.append(f"rolled {pk} forward from {claim.staged}")
                     self.log.warning(f"Recovery: published {pk} again from its staged file ({len(want)} records)")
                 else:
                     lost[pk] = want - published
-            if not lost:
-                return notes
-            state = dict(loaded.state)
-            parts = dict(partitions)
-            gone = set().union(*lost.values())
-            for pk in lost:
-                kept = sorted(set(parts[pk]["ids"]) - lost[pk])
-                if kept:
-                    parts[pk] = {**parts[pk], "ids": kept, "staged": None}
-                else:
-                    del parts[pk]
-            state["partitions"] = parts
-            state["processed_ids"] = [x for x in state["processed_ids"] if x not in gone]
-            try:
-                self.state.swap(self.source, day, loaded, state)
-            except VersionConflict:
-                backoff(attempt)
-                continue
-            for pk, ids in lost.items():
-                self.log.warning(f"Recovery: {len(ids)} IDs claimed by {pk} are in no whole file; they will be "
-                                 f"ingested again")
-                notes.append(f"dropped {len(ids)} lost IDs of {pk}")
-            return notes
-        raise RuntimeError(f"recovery of {day} kept losing compare-and-swap")
+            state.drop_lost(lost)
+            return (notes, lost), bool(lost)
+
+        _, (notes, lost) = self.state.transact(self.source, day, roll_forward)
+        for pk, ids in lost.items():
+            self.log.warning(f"Recovery: {len(ids)} IDs claimed by {pk} are in no whole file; they will be "
+                             f"ingested again")
+            notes.append(f"dropped {len(ids)} lost IDs of {pk}")
+        return notes
 
     # --- 2-3. stage and claim ------------------------------------------------------------------
 
@@ -242,73 +237,57 @@ class DeltaCommitter:
         rows = [r for r, _ in eligible]
         # H's own records: published within H (or at an unreadable time, which counts as now).
         own_hour = [r for r in rows if isinstance(r, dict) and not (published_at(r) or end) < start]
-        rejected_key: str | None = None
-        for attempt in range(1, self.state.max_attempts + 1):
-            loaded = self.state.load_fresh(self.source, day)
-            entry = loaded.state.get("partitions", {}).get(partition_key)
-            held_ids: list[str] = list(entry["ids"]) if entry else []
-            new, rejected, already, in_input = split(rows, loaded.ids, ID_FIELD)
+        rejected_key: list[str | None] = []  # kept once, at the first attempt
+        attempts = 0
+
+        def stage_and_claim(state: DayState) -> tuple[_Attempt, bool]:
+            nonlocal attempts
+            attempts += 1
+            claim = state.partitions.get(partition_key)
+            held_ids = list(claim.ids) if claim else []
+            new, rejected, already, in_input = split(rows, state.ids, ID_FIELD)
             stats = filter_stats(len(rows), len(new), already, in_input, rejected)
             hour = {"hour_records": len(own_hour),
-                    "hour_repeats": sum(1 for r in own_hour if r.get(ID_FIELD) in loaded.ids),
+                    "hour_repeats": sum(1 for r in own_hour if r.get(ID_FIELD) in state.ids),
                     "late": sum(1 for r in new if (published_at(r) or end) < start)}
-            if attempt == 1:
-                rejected_key = self._keep_rejected(partition_key, rejected)
+            if not rejected_key:
+                rejected_key.append(self._keep_rejected(partition_key, rejected))
             if not new:
-                self.log.info(format_filter_line(stats))
-                status = "unchanged" if held_ids else "no_data"
-                reason = None if held_ids else ("all_duplicates" if rows else "no_data_from_api")
-                return CommitResult(partition_key, key, status, reason, stats, len(held_ids),
-                                    rejected_key=rejected_key, attempts=attempt, **hour)
+                return _Attempt(stats, hour, held_ids), False
             new_table = bronze.records_to_table(new, partition_key=partition_key,
                                                 provenance=[provenance[id(r)] for r in new])
-            held_table = self._partition_rows(partition_key, entry) if entry else None
+            held_table = self._partition_rows(partition_key, claim) if claim else None
             table = bronze.concat_tables([held_table, new_table])
             data = bronze.table_to_parquet(table, self.compression)
-            new_ids = [r[ID_FIELD] for r in new]
-            all_ids = frozenset(held_ids) | frozenset(new_ids)
             staged = layout.staging_key(self.source, partition_key, run_id)
             faults.put(self.storage, staged, data, "mid_staging_write")
             faults.crash("after_staging")
-            state = self._claimed(loaded, partition_key, sorted(all_ids), new_ids, staged, run_id, stats)
-            try:
-                self.state.swap(self.source, day, loaded, state, loaded.ids | set(new_ids))
-            except VersionConflict:
-                if not self._claim_landed(day, partition_key, staged):
-                    self.storage.delete(staged)  # ours alone: no claim names it
-                    self.log.info(f"{partition_key}: another run committed first; recomputing on its state")
-                    backoff(attempt)
-                    continue
-                # The swap landed but its answer was lost, and the storage client's retry then failed
-                # the condition against our own write: the claim is ours.
-                self.log.warning(f"{partition_key}: the state write's answer was lost; the claim is ours")
-            faults.crash("after_claim")
-            if entry and entry.get("staged") and entry["staged"] != staged:
-                self.storage.delete(entry["staged"])  # superseded: our delta holds all of it
-            self.log.info(format_filter_line(stats))
-            self.log.info(f"{partition_key}: claimed {len(new_ids)} new + {len(held_ids)} held records")
-            output = DeltaOutput(partition_key, key, table, data, all_ids)
-            return CommitResult(partition_key, key, "written", None, stats, len(held_ids), new_ids, output,
-                                rejected_key, attempt, **hour)
-        raise RuntimeError(f"{partition_key}: could not commit, compare-and-swap kept losing")
+            new_ids = [r[ID_FIELD] for r in new]
+            execution = {k: v for k, v in stats.items() if k != "rejected_records"}
+            execution.update(partition=partition_key, run_id=run_id)
+            all_ids = state.claim(partition_key, new_ids, staged, iso_utc(), execution)
+            output = DeltaOutput(partition_key, key, table, data, frozenset(all_ids))
+            superseded = claim.staged if claim and claim.staged else None
+            return _Attempt(stats, hour, held_ids, new_ids, staged, output, superseded), True
 
-    def _claim_landed(self, day: dt.date, partition_key: str, staged: str) -> bool:
-        entry = self.state.load_fresh(self.source, day).state.get("partitions", {}).get(partition_key)
-        return bool(entry) and entry.get("staged") == staged
+        def discard(attempt: _Attempt) -> None:
+            self.storage.delete(attempt.staged)  # ours alone: no claim names it
+            self.log.info(f"{partition_key}: another run committed first; recomputing on its state")
 
-    def _claimed(self, loaded: Loaded, partition_key: str, ids: list[str], new_ids: list[str], staged: str,
-                 run_id: str, stats: dict[str, Any]) -> dict[str, Any]:
-        state = dict(loaded.state)
-        state["processed_ids"] = sorted(state["processed_ids"] + new_ids)
-        now = iso_utc()
-        parts = dict(state.get("partitions", {}))
-        parts[partition_key] = {"ids": ids, "staged": staged, "run_id": run_id, "committed_at": now}
-        state["partitions"] = parts
-        state["last_execution"] = now
-        metadata = {k: v for k, v in stats.items() if k != "rejected_records"}
-        metadata.update(partition=partition_key, run_id=run_id)
-        state["executions"] = [*state["executions"], execution_entry(now, len(new_ids), metadata)]
-        return state
+        _, done = self.state.transact(self.source, day, stage_and_claim, on_conflict=discard)
+        if done.output is None:
+            self.log.info(format_filter_line(done.stats))
+            status = "unchanged" if done.held else "no_data"
+            reason = None if done.held else ("all_duplicates" if rows else "no_data_from_api")
+            return CommitResult(partition_key, key, status, reason, done.stats, len(done.held),
+                                rejected_key=rejected_key[0], attempts=attempts, **done.hour)
+        faults.crash("after_claim")
+        if done.superseded and done.superseded != done.staged:
+            self.storage.delete(done.superseded)  # superseded: our delta holds all of it
+        self.log.info(format_filter_line(done.stats))
+        self.log.info(f"{partition_key}: claimed {len(done.new_ids)} new + {len(done.held)} held records")
+        return CommitResult(partition_key, key, "written", None, done.stats, len(done.held), done.new_ids,
+                            done.output, rejected_key[0], attempts, **done.hour)
 
     def _keep_rejected(self, partition_key: str, rejected: list[dict[str, Any]]) -> str | None:
         if not rejected:
@@ -341,39 +320,27 @@ class DeltaCommitter:
                 for day, hours in layout.hours_by_day(partition_keys).items()}
 
     def _finalize_day(self, day: dt.date, hours: set[str]) -> dict[str, Any]:
-        self.recover(day)
-        for attempt in range(1, self.state.max_attempts + 1):
-            loaded = self.state.load_fresh(self.source, day)
-            parts = loaded.state.get("partitions", {})
-            open_claims = {pk: e for pk, e in parts.items() if e.get("staged")}
-            done = {pk: e for pk, e in open_claims.items() if set(e["ids"]) <= self._delta_ids(pk)}
-            if any(pk in open_claims and pk not in done for pk in hours):
-                self.recover(day)  # one of our hours' deltas is incomplete: roll it forward, then look again
-                continue
-            if not done:
-                break
-            state = dict(loaded.state)
-            state["partitions"] = {**parts, **{pk: {**e, "staged": None} for pk, e in done.items()}}
-            try:
-                self.state.swap(self.source, day, loaded, state, loaded.ids)
-            except VersionConflict:
-                backoff(attempt)
-                continue
-            for entry in done.values():
-                self.storage.delete(entry["staged"])
-            break
+        self.recover(day)  # any claim of the day not fully published is published (or dropped) first
+
+        def retire(state: DayState) -> tuple[dict[str, str], bool]:
+            done = {pk: c.staged for pk, c in state.open_claims().items() if set(c.ids) <= self._delta_ids(pk)}
+            state.retire(done)
+            return done, bool(done)  # type: ignore[return-value]
+
+        _, retired = self.state.transact(self.source, day, retire)
+        for staged in retired.values():
+            self.storage.delete(staged)
         removed = self.remove_orphans(day)
         state = self.state.load_fresh(self.source, day).state
-        parts = state.get("partitions", {})
-        return {"total_processed": state["total_processed"], "executions": len(state["executions"]),
-                "partitions": len(parts), "orphans_removed": removed,
-                "hour_ids": {pk: len(parts[pk]["ids"]) if pk in parts else 0 for pk in sorted(hours)}}
+        return {"total_processed": state.total_processed, "executions": len(state.executions),
+                "partitions": len(state.partitions), "orphans_removed": removed,
+                "hour_ids": {pk: len(state.partitions[pk].ids) if pk in state.partitions else 0
+                             for pk in sorted(hours)}}
 
     def remove_orphans(self, day: dt.date, now: dt.datetime | None = None) -> int:
         """Delete staged files that no claim names and that are older than the grace period: a younger
         one may belong to a run still in flight."""
-        state = self.state.load_fresh(self.source, day).state
-        named = {e.get("staged") for e in state.get("partitions", {}).values()}
+        named = {c.staged for c in self.state.load_fresh(self.source, day).state.partitions.values()}
         now = now or utc_now()
         removed = 0
         staged = [*self.storage.list(layout.staging_prefix(self.source, day)),
@@ -413,12 +380,11 @@ class DeltaCommitter:
         return reports, set(where)
 
     def _day_agrees_with_state(self, files: dict[str, list[str]], where: dict[str, list[str]],
-                               state: dict[str, Any]) -> tuple[list[str], dict[str, list[str]]]:
+                               state: DayState) -> tuple[list[str], dict[str, list[str]]]:
         pending: set[str] = set()
-        for pk, entry in state.get("partitions", {}).items():
-            if entry.get("staged"):
-                pending |= set(entry["ids"]) - set(files.get(layout.delta_key(self.source, pk), []))
-        processed = set(state["processed_ids"])
+        for pk, claim in state.open_claims().items():
+            pending |= set(claim.ids) - set(files.get(layout.delta_key(self.source, pk), []))
+        processed = state.ids
         not_in_state = set(where) - processed
         not_in_bronze = processed - set(where) - pending
         problems: list[str] = []

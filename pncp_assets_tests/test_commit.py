@@ -53,13 +53,13 @@ def test_a_claim_left_open_by_a_run_that_died_after_publishing_is_retired_by_the
     first = DeltaCommitter(store)
     result = first.commit("2025-10-22-08:00", swept, "run-a")
     first.publish(result.output)  # ... and the process dies before finalize
-    staged = first.state.load_fresh("pncp", DAY).state["partitions"]["2025-10-22-08:00"]["staged"]
+    staged = first.state.load_fresh("pncp", DAY).state.partitions["2025-10-22-08:00"].staged
     swept += records_at(sample_records[0], 9, 6, 3)
     later = DeltaCommitter(store)
     later.publish(later.commit("2025-10-22-09:00", swept, "run-b").output)
     later.finalize("2025-10-22-09:00")
-    parts = later.state.load_fresh("pncp", DAY).state["partitions"]
-    assert parts["2025-10-22-08:00"]["staged"] is None and parts["2025-10-22-09:00"]["staged"] is None
+    parts = later.state.load_fresh("pncp", DAY).state.partitions
+    assert parts["2025-10-22-08:00"].staged is None and parts["2025-10-22-09:00"].staged is None
     assert not store.exists(staged) and store.list(layout.staging_prefix("pncp", DAY)) == []
     assert sorted(all_delta_ids(store)) == sorted(r["numeroControlePNCP"] for r, _ in swept)
 
@@ -83,7 +83,7 @@ def test_claim_whose_files_are_both_gone_is_dropped_and_ingested_again(store: Ob
     committer = DeltaCommitter(store)
     swept = records_at(sample_records[0], 8, 1, 4)
     result = committer.commit("2025-10-22-08:00", swept, "run-a")
-    store.delete(committer.state.load_fresh("pncp", DAY).state["partitions"]["2025-10-22-08:00"]["staged"])
+    store.delete(committer.state.load_fresh("pncp", DAY).state.partitions["2025-10-22-08:00"].staged)
     again = DeltaCommitter(store).commit("2025-10-22-10:00", swept, "run-c")
     DeltaCommitter(store).publish(again.output)
     assert sorted(again.new_ids) == sorted(result.new_ids)  # nothing lost: filed again, in 10:00
@@ -117,7 +117,7 @@ def test_racing_runs_of_different_hours_file_each_record_once(store: ObjectStore
     ids = all_delta_ids(store)
     assert sorted(ids) == sorted(r["numeroControlePNCP"] for r, _ in swept)
     state = DeltaCommitter(store).state.load_fresh("pncp", DAY).state
-    assert state["processed_ids"] == sorted(ids)
+    assert state.processed_ids == sorted(ids)
     assert not store.list(layout.staging_prefix("pncp", DAY))  # every staged file retired
     assert DeltaCommitter(store).check("2025-10-22-05:00").passed
 
@@ -136,13 +136,16 @@ def test_a_claim_naming_a_staged_key_of_the_old_layout_still_recovers(store: Obj
     swept = records_at(sample_records[0], 8, 1, 7)
     committer = DeltaCommitter(store)
     result = committer.commit("2025-10-22-08:00", swept, "old-run")
-    state = committer.state.load_fresh("pncp", DAY)
-    entry = state.state["partitions"]["2025-10-22-08:00"]
-    legacy = entry["staged"].replace("_staging/pncp/", "pncp/_staging/")
-    store.put(legacy, store.get(entry["staged"]).data)
-    store.delete(entry["staged"])
-    moved = {**state.state, "partitions": {"2025-10-22-08:00": {**entry, "staged": legacy}}}
-    committer.state.swap("pncp", DAY, state, moved)
+    claim = committer.state.load_fresh("pncp", DAY).state.partitions["2025-10-22-08:00"]
+    legacy = claim.staged.replace("_staging/pncp/", "pncp/_staging/")
+    store.put(legacy, store.get(claim.staged).data)
+    store.delete(claim.staged)
+
+    def move(state):
+        state.partitions["2025-10-22-08:00"].staged = legacy
+        return None, True
+
+    committer.state.transact("pncp", DAY, move)
 
     DeltaCommitter(store).finalize("2025-10-22-08:00")  # the next run: rolls it forward, then retires it
     assert sorted(all_delta_ids(store)) == sorted(r["numeroControlePNCP"] for r, _ in swept)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -87,3 +87,72 @@ def first_copies(pages: Iterable[tuple[T, list[Any]]], id_field: str = ID_FIELD)
 
 def record_ids(records: Iterable[dict[str, Any]], id_field: str = ID_FIELD) -> list[str]:
     return [r[id_field] for r in records]
+
+
+# --- Filtering records against the IDs a day has seen ------------------------------------------
+
+
+def filter_rate(duplicates: int, inputs: int) -> float:
+    """`100 * duplicates / inputs`, rounded to 2 places; 0 when there is no input."""
+    return round(100.0 * duplicates / inputs, 2) if inputs else 0.0
+
+
+def split(
+    records: Sequence[Any], seen: set[str], id_field: str = ID_FIELD
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, int]:
+    """Split records into (new, rejected, already processed count, repeated-in-input count)."""
+    return _split(records, seen, id_field, False) or _split(records, seen, id_field, True)  # type: ignore[return-value]
+
+
+def _split(
+    records: Sequence[Any], seen: set[str], id_field: str, validate_each: bool
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, int] | None:
+    """The fast pass (`validate_each=False`) checks the new IDs against the mask all at once and
+    returns None if any fails, so that `split` can redo it checking each ID."""
+    pncp_mask = id_field == ID_FIELD
+    new: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    already = in_input = 0
+    taken: set[str] = set()
+    for record in records:
+        rid = record.get(id_field) if type(record) is dict else None
+        if type(rid) is not str or not rid:
+            rejected.append({"reason": id_problem(record, id_field), "record": record})
+        elif rid in seen:  # IDs in the state were validated when they were added
+            already += 1
+        elif rid in taken:
+            in_input += 1
+        elif validate_each and pncp_mask and not ID_PATTERN.fullmatch(rid):
+            rejected.append({"reason": id_problem(record, id_field), "record": record})
+        else:
+            taken.add(rid)
+            new.append(record)
+    if not validate_each and pncp_mask and not all_valid_ids([r[id_field] for r in new]):
+        return None
+    return new, rejected, already, in_input
+
+
+def filter_stats(
+    inputs: int, new: int, already: int, in_input: int, rejected: list[dict[str, Any]]
+) -> dict[str, Any]:
+    duplicates = already + in_input
+    return {
+        "input_records": inputs,
+        "new_records": new,
+        "already_processed": already,
+        "duplicates_in_input": in_input,
+        "duplicates_filtered": duplicates,
+        "rejected": len(rejected),
+        "rejected_records": rejected,
+        "filter_rate": filter_rate(duplicates, inputs),
+    }
+
+
+def format_filter_line(stats: dict[str, Any]) -> str:
+    line = (
+        f"State filtering: {stats['input_records']} input -> {stats['new_records']} new "
+        f"({stats['duplicates_filtered']} duplicates filtered)"
+    )
+    if stats["rejected"]:
+        line += f", {stats['rejected']} rejected (invalid {ID_FIELD})"
+    return line
