@@ -100,7 +100,7 @@ def test_transact_recognises_its_own_write_whose_answer_was_lost(tmp_path):
 
     manager = StateManager(LostAnswer(tmp_path))
     undone: list[str] = []
-    state, result = manager.transact("pncp", DAY, lambda s: (s.add_ids(ids(1)), True), on_conflict=undone.append)
+    state, _ = manager.transact("pncp", DAY, lambda s: (s.add_ids(ids(1)), True), on_conflict=undone.append)
     assert undone == [] and state.processed_ids == ids(1)
     assert store.get_json(layout.state_key("pncp", DAY))["processed_ids"] == ids(1)
 

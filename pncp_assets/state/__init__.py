@@ -10,7 +10,6 @@ an empty state would ingest the whole day again and duplicate it.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import random
 import time
@@ -76,6 +75,7 @@ class StateManager:
         self.log = logger or logging.getLogger(__name__)
         self.max_attempts = max_attempts
         self.max_state_bytes = max_state_bytes
+        self._parsed: dict[str, tuple[str, DayState]] = {}  # the last state parsed, by its version tag
 
     # --- loading -------------------------------------------------------------------------------
 
@@ -87,11 +87,15 @@ class StateManager:
             stored = self.storage.get(key)
         except NotFound:
             return Loaded(DayState.new(day, iso_utc()), None)
+        cached = self._parsed.get(key)
+        if cached is not None and cached[0] == stored.version:
+            return Loaded(cached[1], stored.version)  # parsed already: a state is never changed in place
         try:
             if len(stored.data) > self.max_state_bytes:
                 raise CorruptState(f"the file is {len(stored.data):,} bytes, over the "
                                    f"{self.max_state_bytes:,}-byte cap for a state file")
-            state = DayState.from_json(json.loads(stored.data), day)
+            state = DayState.decode(stored.data, day)
+            self._parsed = {key: (stored.version, state)}
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             reason = str(exc) if isinstance(exc, CorruptState) else f"not valid JSON ({exc})"
             self.log.warning(f"State file {key} is corrupted ({reason[:200]}): rebuilding it from the day's "
@@ -102,7 +106,7 @@ class StateManager:
     def load_state(self, source: str, date: str | dt.date | dt.datetime) -> dict[str, Any]:
         """The day's state in its JSON form; a fresh one when there is no file; rebuilt from Bronze when
         corrupted."""
-        return self.load_fresh(source, date).state.to_json()
+        return self.load_fresh(source, date).state.copy().to_json()  # the caller's to change
 
     def rebuild_from_bronze(self, source: str, date: str | dt.date | dt.datetime, reason: str = "") -> DayState:
         """A state whose `processed_ids` are the union of the IDs in the day's Bronze delta files."""
@@ -147,7 +151,8 @@ class StateManager:
         someone wrote in between."""
         key = layout.state_key(layout.validate_source(source), parse_day(date))
         condition: dict[str, Any] = {"if_absent": True} if loaded.version is None else {"if_version": loaded.version}
-        faults.put(self.storage, key, state.encode(), "mid_state_write", **condition)
+        version = faults.put(self.storage, key, state.encode(), "mid_state_write", **condition)
+        self._parsed = {key: (version, state)}
 
     def transact(self, source: str, date: str | dt.date | dt.datetime,
                  change: Callable[[DayState], tuple[R, bool]],
@@ -210,7 +215,7 @@ class StateManager:
 
         state, added = self.transact(source, date, add)
         self.log.info(f"State updated: {source} {parse_day(date)} +{added} IDs -> {state.total_processed} processed")
-        return state.to_json()
+        return state.copy().to_json()
 
     def rebuild_state(self, source: str, date: str | dt.date | dt.datetime, dry_run: bool = False) -> dict[str, Any]:
         """Replace the day's state by one rebuilt from its Bronze delta files (the seed's migration: a state

@@ -11,10 +11,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 _SCALARS = (str, int, float, bool, type(None))
 SEED_FIELDS = ("date", "processed_ids", "last_execution", "total_processed", "executions", "created_at")
@@ -159,7 +160,17 @@ class DayState:
         return obj
 
     def encode(self) -> bytes:
-        return json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        """Compact UTF-8 JSON (orjson: a million-ID day encodes in tens of milliseconds, not a second)."""
+        return orjson.dumps(self.to_json())
+
+    @classmethod
+    def decode(cls, data: bytes, day: dt.date) -> DayState:
+        """Parse and check a state file's bytes; `CorruptState` (a ValueError) when they are not one."""
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise CorruptState(f"not valid JSON ({exc})") from None
+        return cls.from_json(obj, day)
 
     @classmethod
     def from_json(cls, obj: Any, day: dt.date) -> DayState:
