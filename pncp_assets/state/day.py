@@ -117,11 +117,13 @@ class DayState:
     def add_ids(self, incoming: Iterable[str]) -> list[str]:
         """Add IDs to `processed_ids` (kept sorted); returns those really added."""
         existing = self.ids
-        added = sorted({x for x in incoming if x not in existing})
+        fresh = set(incoming)
+        fresh -= existing
+        added = sorted(fresh)
         if added:
             # Both lists are sorted: Timsort merges the two runs in linear time.
             self.processed_ids = sorted(self.processed_ids + added)
-            existing.update(added)
+            existing |= fresh
         return added
 
     def record_execution(self, now: str, added: int, metadata: dict[str, Any] | None) -> None:
