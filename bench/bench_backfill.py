@@ -75,7 +75,7 @@ def ui_backfill(days: int, volume: int | None, seed: int, interval: float, code:
     from pncp_assets import bronze, layout
     from pncp_assets.pncp.simulator import PncpSimulator, SimulatorConfig
     from pncp_assets.storage import LocalObjectStore
-    from pncp_assets_tests.dagster_stack import DagsterStack
+    from pncp_assets_tests.support.dagster_stack import DagsterStack
 
     dates = [FIRST_DAY + dt.timedelta(days=i) for i in range(days)]
     partitions = [f"{d:%Y-%m-%d}-{h:02d}:00" for d in dates for h in range(24)]

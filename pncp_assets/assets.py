@@ -160,7 +160,7 @@ def pncp_new_records(context: dg.AssetExecutionContext, bronze_storage: BronzeSt
     for hour in hours:
         sweep = sweeps.assigned(hour)
         sweep = loaded.setdefault(sweep.key, sweep)  # one sweep serves the day: parse it once
-        result = committer.commit(hour, sweep.records(), context.run.run_id)
+        result = committer.commit(hour, sweep.records(), context.run_id)
         if result.output is not None:
             # Step 4 of the commit protocol: publish the claimed delta at H's key (see commit.py).
             outcome = committer.publish(result.output)

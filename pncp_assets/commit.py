@@ -369,15 +369,27 @@ class DeltaCommitter:
     def check_day(self, day: dt.date, hours: Sequence[str] | None = None) -> tuple[dict[str, CheckReport], set[str]]:
         """The check of each hour of `day` (all 24 by default), and every ID the day's deltas hold."""
         hours = hours or [f"{day:%Y-%m-%d}-{h:02d}:00" for h in range(24)]
-        files: dict[str, list[str]] = {}
-        for key in self.storage.list(layout.day_prefix(self.source, day)):
-            if layout.is_delta_key(key):
-                files[key] = _ids_of(self.storage.get(key).data) or []
-        state = self.state.load_fresh(self.source, day).state
+        state, files = self._snapshot(day)
         where = _where(files)
         day_problems, day_bad = self._day_agrees_with_state(files, where, state)
         reports = {hour: self._hour_report(hour, files, where, day_problems, day_bad) for hour in hours}
         return reports, set(where)
+
+    def _snapshot(self, day: dt.date, tries: int = 50) -> tuple[DayState, dict[str, list[str]]]:
+        """The day's state and the IDs of its delta files as of one moment: the state read before the
+        files and unchanged after them. (A run that claims, publishes or finalizes meanwhile changes the
+        state; read again. Reading only once could pair an old state with newer files, or the reverse.)"""
+        key = layout.state_key(self.source, day)
+        for attempt in range(1, tries + 1):
+            loaded = self.state.load_fresh(self.source, day)
+            files: dict[str, list[str]] = {}
+            for name in self.storage.list(layout.day_prefix(self.source, day)):
+                if layout.is_delta_key(name):
+                    files[name] = _ids_of(self.storage.get(name).data) or []
+            if self.storage.version(key) == loaded.version:
+                return loaded.state, files
+            backoff(attempt)
+        raise RuntimeError(f"{day}: the state kept changing while the check read Bronze ({tries} tries)")
 
     def _day_agrees_with_state(self, files: dict[str, list[str]], where: dict[str, list[str]],
                                state: DayState) -> tuple[list[str], dict[str, list[str]]]:

@@ -105,7 +105,7 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     root = getattr(store, "root", None)
     if root is not None and files:
         table = ds.dataset(str(Path(root) / "pncp"), format="parquet", partitioning="hive").to_table(
-            columns=["numeroControlePNCP"])
+            columns=["numeroControlePNCP"], use_threads=False)  # see bronze.read_parquet
         print(f"  read back as one dataset: {table.num_rows} rows  (pyarrow.dataset over {Path(root) / 'pncp'})")
     world = f" --seed {args.seed}" + (f" --volume {args.volume}" if args.volume else "")
     print("Open the UI on the same data, with the same simulated PNCP behind it (Ctrl-C stops both):")

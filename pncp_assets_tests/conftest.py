@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pncp_assets.storage import LocalObjectStore, ObjectStore, S3ObjectStore
-from pncp_assets_tests.seaweed import SeaweedS3, start_seaweed
+from pncp_assets_tests.support.seaweed import SeaweedS3, start_seaweed
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

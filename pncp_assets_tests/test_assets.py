@@ -10,7 +10,7 @@ import pytest
 from pncp_assets import bronze, layout
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.pncp.synthetic import generate_day
-from pncp_assets_tests.pipeline import (
+from pncp_assets_tests.support.pipeline import (
     Pipeline,
     end_of_hour,
     hour_of,

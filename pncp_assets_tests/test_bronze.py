@@ -13,7 +13,7 @@ import pytest
 
 from pncp_assets import bronze, layout
 from pncp_assets.storage import LocalObjectStore, ObjectStore
-from pncp_assets_tests.records import record_like
+from pncp_assets_tests.support.records import record_like
 
 
 def _odd_records(sample_records: list[dict]) -> list[dict]:

@@ -15,7 +15,7 @@ from pncp_assets.checks import main
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.state import StateManager
 from pncp_assets.storage import LocalObjectStore
-from pncp_assets_tests.pipeline import Pipeline, end_of_hour, partition, storage_resource
+from pncp_assets_tests.support.pipeline import Pipeline, end_of_hour, partition, storage_resource
 
 DAYS = [dt.date(2025, 10, 22), dt.date(2025, 10, 23)]
 

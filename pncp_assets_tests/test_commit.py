@@ -9,8 +9,8 @@ import pytest
 from pncp_assets import bronze, layout
 from pncp_assets.commit import DeltaCommitter, PublishConflict, publish_delta
 from pncp_assets.storage import ObjectStore
-from pncp_assets_tests.concurrency import run_together
-from pncp_assets_tests.records import record_like
+from pncp_assets_tests.support.concurrency import run_together
+from pncp_assets_tests.support.records import record_like
 
 DAY = dt.date(2025, 10, 22)
 

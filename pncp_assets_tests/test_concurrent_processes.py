@@ -11,8 +11,8 @@ import pytest
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.resources import BronzeStorage
 from pncp_assets.storage import S3ObjectStore
-from pncp_assets_tests.pipeline import Pipeline, partition, visible_before
-from pncp_assets_tests.processes import worker
+from pncp_assets_tests.support.pipeline import Pipeline, partition, visible_before
+from pncp_assets_tests.support.processes import worker
 
 FIRST_DAY = dt.date(2025, 10, 20)  # Monday
 ROUNDS = int(os.environ.get("PNCP_CONCURRENCY_ROUNDS", "4"))  # one day each; more for a long run

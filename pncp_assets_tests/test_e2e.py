@@ -16,7 +16,7 @@ from collections import Counter
 
 import pytest
 
-from pncp_assets_tests.dagster_stack import REPO, DagsterStack
+from pncp_assets_tests.support.dagster_stack import REPO, DagsterStack
 
 DAYS = [dt.date(2025, 10, 22), dt.date(2025, 10, 23)]
 PARTITIONS = [f"{d:%Y-%m-%d}-{h:02d}:00" for d in DAYS for h in range(24)]
@@ -43,7 +43,7 @@ def test_a_ui_asset_backfill_of_two_days_runs_one_run_per_day_with_one_api_budge
 
     from pncp_assets.pncp.simulator import PncpSimulator, SimulatorConfig
     from pncp_assets.storage import S3ObjectStore
-    from pncp_assets_tests.pipeline import Pipeline, hour_of
+    from pncp_assets_tests.support.pipeline import Pipeline, hour_of
 
     backfill_id = stack.launch_asset_backfill(ASSETS, PARTITIONS)
     status = stack.wait_backfill(backfill_id, timeout_s=480)
@@ -92,8 +92,8 @@ def test_the_demo_runs_as_the_readme_says_and_its_ui_continues_the_same_world(tm
 
     from pncp_assets.brasilia import TZ, utc_now
     from pncp_assets.storage import LocalObjectStore
-    from pncp_assets_tests.pipeline import Pipeline
-    from pncp_assets_tests.seaweed import free_port
+    from pncp_assets_tests.support.pipeline import Pipeline
+    from pncp_assets_tests.support.seaweed import free_port
 
     env = {**os.environ, "STORAGE_TYPE": "local", "PNCP_DATA_DIR": str(tmp_path / "data"),
            "DAGSTER_HOME": str(tmp_path / "home")}

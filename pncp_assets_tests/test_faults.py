@@ -12,8 +12,8 @@ from pncp_assets.commit import DeltaCommitter
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.resources import BronzeStorage
 from pncp_assets.storage import S3ObjectStore
-from pncp_assets_tests.pipeline import Pipeline, end_of_hour, partition, visible_before
-from pncp_assets_tests.processes import run_hour
+from pncp_assets_tests.support.pipeline import Pipeline, end_of_hour, partition, visible_before
+from pncp_assets_tests.support.processes import run_hour
 
 DAY = dt.date(2025, 10, 22)
 FIRST_HOUR = 8

@@ -20,8 +20,8 @@ from pncp_assets.resources import BronzeStorage
 from pncp_assets.state import StateManager
 from pncp_assets.storage import LocalObjectStore, ObjectStore
 from pncp_assets.sweeps import SweepStore
-from pncp_assets_tests.pipeline import Pipeline, end_of_hour, metadata, partition, storage_resource
-from pncp_assets_tests.records import record_like
+from pncp_assets_tests.support.pipeline import Pipeline, end_of_hour, metadata, partition, storage_resource
+from pncp_assets_tests.support.records import record_like
 
 DAY = dt.date(2025, 10, 22)
 FIVE_MB = 5 * 1024 * 1024

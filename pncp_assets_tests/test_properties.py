@@ -25,8 +25,8 @@ from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.state import StateManager
 from pncp_assets.storage import LocalObjectStore, ObjectStore
 from pncp_assets.sweeps import SweepStore
-from pncp_assets_tests.concurrency import run_together
-from pncp_assets_tests.pipeline import partition, visible_before
+from pncp_assets_tests.support.concurrency import run_together
+from pncp_assets_tests.support.pipeline import partition, visible_before
 
 DAY = dt.date(2025, 10, 22)
 HOURS = list(range(10, 16))

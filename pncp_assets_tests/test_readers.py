@@ -20,7 +20,7 @@ from pncp_assets import layout
 from pncp_assets.commit import DeltaCommitter
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.sweeps import SweepStore
-from pncp_assets_tests.pipeline import Pipeline, end_of_hour, partition, storage_resource
+from pncp_assets_tests.support.pipeline import Pipeline, end_of_hour, partition, storage_resource
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 DAY = dt.date(2025, 10, 22)

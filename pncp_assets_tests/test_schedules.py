@@ -19,7 +19,7 @@ from pncp_assets import sweeps
 from pncp_assets.brasilia import TZ
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.pncp.synthetic import generate_day
-from pncp_assets_tests.pipeline import Pipeline, storage_resource
+from pncp_assets_tests.support.pipeline import Pipeline, storage_resource
 
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 

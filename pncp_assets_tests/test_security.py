@@ -7,7 +7,7 @@ import logging
 
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.resources import BronzeStorage
-from pncp_assets_tests.pipeline import Pipeline
+from pncp_assets_tests.support.pipeline import Pipeline
 
 FAKE_SECRET = "FakeSecret/do-not-leak+0123456789abcdefABCDEF"
 

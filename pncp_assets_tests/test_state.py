@@ -10,8 +10,8 @@ import pytest
 from pncp_assets import bronze, layout
 from pncp_assets.state import StateManager
 from pncp_assets.storage import ObjectStore
-from pncp_assets_tests.concurrency import run_together
-from pncp_assets_tests.records import make_id, record_like
+from pncp_assets_tests.support.concurrency import run_together
+from pncp_assets_tests.support.records import make_id, record_like
 
 DAY = "20251022"
 

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from pncp_assets.storage import InvalidKey, NotFound, ObjectStore, S3ObjectStore, StorageError, VersionConflict
-from pncp_assets_tests.concurrency import run_together
+from pncp_assets_tests.support.concurrency import run_together
 
 
 def test_put_then_get_returns_bytes_and_version(store: ObjectStore):

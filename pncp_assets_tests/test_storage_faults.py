@@ -10,8 +10,8 @@ from pncp_assets import layout
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.resources import BronzeStorage
 from pncp_assets.storage import S3ObjectStore
-from pncp_assets_tests.pipeline import Pipeline, end_of_hour, partition, visible_before
-from pncp_assets_tests.s3_proxy import FaultProxy, Rule
+from pncp_assets_tests.support.pipeline import Pipeline, end_of_hour, partition, visible_before
+from pncp_assets_tests.support.s3_proxy import FaultProxy, Rule
 
 pytestmark = pytest.mark.s3
 

@@ -26,15 +26,6 @@ MODALIDADE_NAMES: dict[int, str] = {
     18: "Pregão - Eletrônico Internacional", 19: "Pregão - Presencial Internacional",
 }
 
-TIMESTAMP_FIELDS = (
-    "dataInclusao",
-    "dataPublicacaoPncp",
-    "dataAtualizacao",
-    "dataAtualizacaoGlobal",
-    "dataAberturaProposta",
-    "dataEncerramentoProposta",
-)
-
 
 def id_problem(record: Any, id_field: str = ID_FIELD) -> str | None:
     """Why a record cannot be keyed (None when its ID is valid)."""
@@ -83,10 +74,6 @@ def first_copies(pages: Iterable[tuple[T, list[Any]]], id_field: str = ID_FIELD)
                 seen.add(key)
                 out.append((record, tag))
     return out
-
-
-def record_ids(records: Iterable[dict[str, Any]], id_field: str = ID_FIELD) -> list[str]:
-    return [r[id_field] for r in records]
 
 
 # --- Filtering records against the IDs a day has seen ------------------------------------------

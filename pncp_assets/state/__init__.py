@@ -25,7 +25,6 @@ from pncp_assets.storage import NotFound, ObjectStore, VersionConflict
 
 __all__ = ["MAX_STATE_BYTES", "Claim", "CorruptState", "DayState", "Loaded", "StateError", "StateManager"]
 
-DEFAULT_SOURCE = "pncp"
 R = TypeVar("R")
 
 # A day of PNCP is about 6,000 IDs (200 KB of state); 64 MiB holds two million. A bigger file was not

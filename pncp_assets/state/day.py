@@ -17,17 +17,14 @@ from typing import Any
 
 import orjson
 
+from pncp_assets.pncp.records import filter_rate
+
 _SCALARS = (str, int, float, bool, type(None))
 SEED_FIELDS = ("date", "processed_ids", "last_execution", "total_processed", "executions", "created_at")
 
 
 class CorruptState(ValueError):
     """A state file that does not have the documented shape."""
-
-
-def filter_rate(duplicates: int, inputs: int) -> float:
-    """`100 * duplicates / inputs`, rounded to 2 places; 0 when there is no input."""
-    return round(100.0 * duplicates / inputs, 2) if inputs else 0.0
 
 
 def execution_entry(timestamp: str, added: int, metadata: dict[str, Any] | None) -> dict[str, Any]:

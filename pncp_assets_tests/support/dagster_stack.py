@@ -19,9 +19,9 @@ from typing import Any
 import requests
 import yaml
 
-from pncp_assets_tests.seaweed import free_port
+from pncp_assets_tests.support.seaweed import free_port
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DONE = ("COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED")
 

@@ -1,6 +1,6 @@
 """Materialisations in processes of their own, as separate Dagster runs on separate machines would be.
 
-`python -m pncp_assets_tests.processes PARTITION --api URL --bucket B --endpoint URL` materialises one
+`python -m pncp_assets_tests.support.processes PARTITION --api URL --bucket B --endpoint URL` materialises one
 hour on S3 (credentials from the environment) with a fresh ephemeral instance: no pool, nothing shared
 with other processes but the bucket and the API. Exit code 0 when the run succeeded, 1 when it failed;
 a crash point (`PNCP_FAULT_POINT`) ends it with SIGKILL instead.
@@ -18,7 +18,7 @@ import dagster as dg
 
 from pncp_assets.definitions import bronze_assets
 from pncp_assets.resources import BronzeStorage
-from pncp_assets_tests.pipeline import metadata, resources
+from pncp_assets_tests.support.pipeline import metadata, resources
 
 
 def materialize_hour(partition: str, api: str, bucket: str, endpoint: str) -> tuple[bool, int]:
@@ -32,7 +32,7 @@ def materialize_hour(partition: str, api: str, bucket: str, endpoint: str) -> tu
 def run_hour(partition: str, api: str, bucket: str, endpoint: str, env: dict[str, str] | None = None,
              timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run `materialize_hour` in a new Python process and wait for it."""
-    cmd = [sys.executable, "-m", "pncp_assets_tests.processes", partition, "--api", api, "--bucket", bucket,
+    cmd = [sys.executable, "-m", "pncp_assets_tests.support.processes", partition, "--api", api, "--bucket", bucket,
            "--endpoint", endpoint]
     return subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout)
 
