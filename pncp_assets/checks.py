@@ -89,7 +89,7 @@ def format_report(report: RangeReport, limit: int = 20) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from pncp_assets.cli import OneLineParser, day_arg
+    from pncp_assets.cli_args import OneLineParser, day_arg
 
     parser = OneLineParser(prog="python -m pncp_assets.checks", description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="first", required=True, type=day_arg, help="first day, YYYY-MM-DD")
@@ -103,11 +103,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (last - first).days >= MAX_DAYS:
         parser.error(f"the range holds more than {MAX_DAYS} days")
 
-    from pncp_assets.cli import existing_local_root
+    from pncp_assets.cli_args import existing_local_root, log_to_stderr
     from pncp_assets.config import ConfigError
     from pncp_assets.environment import bronze_storage
     from pncp_assets.storage import StorageError
 
+    log_to_stderr(logging.WARNING)  # e.g. a state file found broken, and rebuilt in memory for the check
     try:
         layout.validate_source(args.source)
         storage = bronze_storage()

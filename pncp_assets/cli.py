@@ -1,30 +1,15 @@
-"""Command line: `python -m pncp_assets.cli demo|ui|state`, and the argument helpers of every command."""
+"""Command line: `python -m pncp_assets.cli demo|ui|state`, and the state actions (`python -m pncp_assets.state`)."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pncp_assets.brasilia import parse_day
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """Bad input: exit code 2 and a single line, not a usage dump."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def day_arg(text: str) -> str:
-    try:
-        return parse_day(text).strftime("%Y%m%d")
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+from pncp_assets.cli_args import OneLineParser, day_arg, existing_local_root, log_to_stderr
 
 
 def _print(obj: Any) -> None:
@@ -79,30 +64,6 @@ def state_main(argv: Sequence[str] | None = None) -> int:
         print(f"{parser.prog}: storage error: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-def log_to_stderr(level: int = logging.INFO) -> None:
-    """This package's log lines on stderr (not those of the libraries it imports, e.g. Dagster's)."""
-    log = logging.getLogger("pncp_assets")
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-        log.addHandler(handler)
-    log.setLevel(level)
-    log.propagate = False
-
-
-def existing_local_root(storage: Any) -> None:
-    """For local storage: refuse a PNCP_DATA_DIR that is a file, or a Bronze folder that does not exist
-    (a command that only reads must not create storage where a typo points)."""
-    if storage.storage_type != "local":
-        return
-    data_dir = Path(storage.data_dir)
-    if data_dir.exists() and not data_dir.is_dir():
-        raise ValueError(f"PNCP_DATA_DIR={storage.data_dir} is a file, not a directory")
-    root = data_dir / storage.bucket
-    if not root.is_dir():
-        raise ValueError(f"no Bronze storage at {root} (PNCP_DATA_DIR, BRONZE_BUCKET)")
 
 
 def _read_records(path: str) -> list[Any]:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pncp_assets.brasilia import parse_day
-from pncp_assets.cli import OneLineParser, day_arg
+from pncp_assets.cli_args import OneLineParser, day_arg
 
 
 def _yesterday() -> str:
