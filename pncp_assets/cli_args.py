@@ -26,14 +26,17 @@ def day_arg(text: str) -> str:
 
 
 def log_to_stderr(level: int = logging.INFO) -> None:
-    """This package's log lines on stderr (not those of the libraries it imports, e.g. Dagster's)."""
+    """This package's log lines of `level` and above on stderr (not those of the libraries it imports,
+    e.g. Dagster's: the root logger gets no handler). Idempotent: a second call only sets the level."""
     log = logging.getLogger("pncp_assets")
-    if not log.handlers:
+    handler = next((h for h in log.handlers if getattr(h, "pncp_cli", False)), None)
+    if handler is None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        handler.pncp_cli = True  # type: ignore[attr-defined]
         log.addHandler(handler)
-    log.setLevel(level)
-    log.propagate = False
+    handler.setLevel(level)
+    log.setLevel(min(level, logging.INFO))  # the package's INFO lines still reach any other handler
 
 
 def existing_local_root(storage: Any) -> None:
