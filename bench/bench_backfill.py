@@ -1,7 +1,7 @@
 """Benchmark: backfilling simulated days, as the schedule runs them and as a UI backfill runs them.
 
     python bench/bench_backfill.py [--days 2] [--volume 6000] [--seed 1] [--interval 0] [--skip-ui]
-    python bench/bench_backfill.py --ui-only --code /path/to/other/checkout   # the same UI backfill of another version
+    python bench/bench_backfill.py --baseline db651c3   # and, in the same run, the UI backfill of that commit
 
 1. In process (`materialize`), one day on local storage: 24 single-hour runs (what the hourly schedule
    does) against one run over the day's 24 hours (what a backfill run does with the assets'
@@ -21,6 +21,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import subprocess
 import sys
 import tempfile
 import time
@@ -119,9 +120,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=0.0, help="seconds between API requests (default 0)")
     parser.add_argument("--skip-ui", action="store_true", help="only the in-process figures")
     parser.add_argument("--ui-only", action="store_true", help="only the UI backfill")
-    parser.add_argument("--code", type=Path, default=Path(__file__).resolve().parents[1],
-                        help="checkout whose code the UI backfill runs (default: this one)")
+    parser.add_argument("--baseline", metavar="REV", default=None,
+                        help="also run the UI backfill on this git revision of the project, first (a worktree "
+                             "in a temporary folder), and print the ratios")
     args = parser.parse_args(argv)
+    here = Path(__file__).resolve().parents[1]
+
+    baseline = None
+    if args.baseline and not args.skip_ui:
+        with tempfile.TemporaryDirectory() as tmp:
+            tree = Path(tmp) / "baseline"
+            subprocess.run(["git", "-C", str(here), "worktree", "add", "--detach", str(tree), args.baseline],
+                           check=True, capture_output=True)
+            try:
+                baseline = ui_backfill(args.days, args.volume, args.seed, args.interval, tree)
+            finally:
+                subprocess.run(["git", "-C", str(here), "worktree", "remove", "--force", str(tree)], check=False)
+        print_ui(f"{args.baseline} (baseline)", args.days, baseline)
 
     if not args.ui_only:
         print("1. In process, one day, local storage")
@@ -132,13 +147,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label:>22} | {r['runs']:4d} | {r['seconds']:6.1f} | {r['records']:7d} | {r['requests']:8d} | "
                   f"{r['pages']:5d} | {r['requests'] / r['pages']:8.2f} | {r['ratio']:12.2f}", flush=True)
     if not args.skip_ui:
-        print(f"2. UI asset backfill through webserver + daemon: {args.days} days x 24 hours x 3 assets "
-              f"(code: {args.code})")
-        r = ui_backfill(args.days, args.volume, args.seed, args.interval, args.code)
-        print(f"   {r['status']}: {r['runs']} runs, {r['seconds']:.0f} s wall, {r['records']} records, "
-              f"{r['requests']} requests for {r['pages']} pages ({r['requests'] / r['pages']:.2f} per page), "
-              f"{r['misfiled']} records outside their publication hour")
+        r = ui_backfill(args.days, args.volume, args.seed, args.interval, here)
+        print_ui("this tree", args.days, r)
+        if baseline:
+            print(f"   against the baseline: {baseline['runs'] / r['runs']:.0f}x fewer runs, "
+                  f"{baseline['seconds'] / r['seconds']:.0f}x faster")
     return 0
+
+
+def print_ui(label: str, days: int, r: dict) -> None:
+    print(f"2. UI asset backfill through webserver + daemon, {label}: {days} days x 24 hours x 3 assets")
+    print(f"   {r['status']}: {r['runs']} runs, {r['seconds']:.0f} s wall, {r['records']} records, "
+          f"{r['requests']} requests for {r['pages']} pages ({r['requests'] / r['pages']:.2f} per page), "
+          f"{r['misfiled']} records outside their publication hour", flush=True)
 
 
 if __name__ == "__main__":
