@@ -156,11 +156,8 @@ def pncp_new_records(context: dg.AssetExecutionContext, bronze_storage: BronzeSt
     sweeps = SweepStore(store, SOURCE, logger=context.log)
     committer = DeltaCommitter(store, SOURCE, logger=context.log, compression=bronze_storage.compression)
     hours = sorted(context.partition_keys, key=layout.parse_partition_key)  # in order: records in their hour
-    loaded: dict[str, StoredSweep] = {}
     for hour in hours:
-        sweep = sweeps.assigned(hour)
-        sweep = loaded.setdefault(sweep.key, sweep)  # one sweep serves the day: parse it once
-        result = committer.commit(hour, sweep.records(), context.run_id)
+        result = committer.commit(hour, sweeps.assigned(hour).records(), context.run_id)
         if result.output is not None:
             # Step 4 of the commit protocol: publish the claimed delta at H's key (see commit.py).
             outcome = committer.publish(result.output)

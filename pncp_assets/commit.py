@@ -368,7 +368,7 @@ class DeltaCommitter:
 
     def check_day(self, day: dt.date, hours: Sequence[str] | None = None) -> tuple[dict[str, CheckReport], set[str]]:
         """The check of each hour of `day` (all 24 by default), and every ID the day's deltas hold."""
-        hours = hours or [f"{day:%Y-%m-%d}-{h:02d}:00" for h in range(24)]
+        hours = hours or layout.day_hours(day)
         state, files = self._snapshot(day)
         where = _where(files)
         day_problems, day_bad = self._day_agrees_with_state(files, where, state)

@@ -68,7 +68,7 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     from pncp_assets.resources import PncpApi
 
     day = parse_day(args.day or _yesterday())
-    hours = [f"{day:%Y-%m-%d}-{h:02d}:00" for h in range(24)]
+    hours = layout.day_hours(day)
     home = _demo_home()
     storage = bronze_storage()
     store = storage.object_store()

@@ -48,6 +48,11 @@ def hours_by_day(partition_keys: Iterable[str]) -> dict[dt.date, list[str]]:
     return days
 
 
+def day_hours(day: dt.date) -> list[str]:
+    """The 24 hourly partition keys of a Brasília day, in order."""
+    return [f"{day:%Y-%m-%d}-{hour:02d}:00" for hour in range(24)]
+
+
 def partition_key_for(moment: dt.datetime) -> str:
     return to_brasilia(moment).strftime("%Y-%m-%d-%H:00")
 

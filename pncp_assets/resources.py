@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -82,8 +83,6 @@ class BronzeStorage(ResourceWithS3Configuration):
 
     def _build(self) -> ObjectStore:
         if self.storage_type == "local":
-            from pathlib import Path
-
             return LocalObjectStore(Path(self.data_dir) / self.bucket)
         path_style = self.path_style if self.path_style is not None else (
             self.storage_type == "minio" or self.endpoint_url is not None)

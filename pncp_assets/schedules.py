@@ -15,11 +15,8 @@ import datetime as dt
 import dagster as dg
 
 from pncp_assets.brasilia import TZ
+from pncp_assets.layout import day_hours
 from pncp_assets.partitions import TIMEZONE
-
-
-def last_hour_of(day: dt.date) -> str:
-    return f"{day:%Y-%m-%d}-23:00"
 
 
 def day_close_schedule(job: dg.UnresolvedAssetJobDefinition, hour: int) -> dg.ScheduleDefinition:
@@ -29,7 +26,7 @@ def day_close_schedule(job: dg.UnresolvedAssetJobDefinition, hour: int) -> dg.Sc
                  "records that PNCP showed only after midnight still reach Bronze.")
     def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         day = (context.scheduled_execution_time.astimezone(TZ) - dt.timedelta(days=1)).date()
-        return dg.RunRequest(run_key=f"day_close_{day}", partition_key=last_hour_of(day),
+        return dg.RunRequest(run_key=f"day_close_{day}", partition_key=day_hours(day)[-1],
                              tags={"pncp/day_close": day.isoformat()})
 
     return _schedule

@@ -49,6 +49,7 @@ class SweepStore:
         self.storage = storage
         self.source = layout.validate_source(source)
         self.log = logger or logging.getLogger(__name__)
+        self._loaded: dict[str, StoredSweep] = {}
 
     def save(self, result: SweepResult, started: dt.datetime) -> StoredSweep:
         key = layout.raw_sweep_key(self.source, result.day, started)
@@ -69,9 +70,13 @@ class SweepStore:
         return StoredSweep(key, result.day, started, pages, reports)
 
     def load(self, key: str) -> StoredSweep:
-        body = json.loads(gzip.decompress(self.storage.get(key).data))
-        started = dt.datetime.strptime(body["started"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
-        return StoredSweep(key, dt.date.fromisoformat(body["day"]), started, body["pages"], body["reports"])
+        """A stored sweep, parsed once per SweepStore (a sweep is written once and never changed)."""
+        if key not in self._loaded:
+            body = json.loads(gzip.decompress(self.storage.get(key).data))
+            started = dt.datetime.strptime(body["started"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+            self._loaded[key] = StoredSweep(key, dt.date.fromisoformat(body["day"]), started, body["pages"],
+                                            body["reports"])
+        return self._loaded[key]
 
     def reusable_for(self, partition_key: str, now: dt.datetime | None = None,
                      max_age: dt.timedelta = DEFAULT_MAX_AGE) -> str | None:
@@ -106,8 +111,7 @@ class SweepStore:
         for day, hours in layout.hours_by_day(partition_keys).items():
             key = self.reusable_for(hours[-1], now, max_age)
             if key is not None:
-                sweep = self.load(key)
-                sweep.reused = True
+                sweep = dataclasses.replace(self.load(key), reused=True)
                 self.log.info(f"Reusing the sweep of {day} started {iso_utc(sweep.started)} for "
                               f"{_span(hours)}")
             else:
@@ -128,9 +132,7 @@ class SweepStore:
         except NotFound:
             raise LookupError(f"no raw sweep for partition {partition_key}: materialize pncp_raw_pages "
                               f"for it first") from None
-        sweep = self.load(pointer["sweep"])
-        sweep.reused = bool(pointer.get("reused"))
-        return sweep
+        return dataclasses.replace(self.load(pointer["sweep"]), reused=bool(pointer.get("reused")))
 
 
 def _span(hours: Sequence[str]) -> str:
