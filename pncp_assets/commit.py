@@ -248,7 +248,8 @@ class DeltaCommitter:
             new, rejected, already, in_input = split(rows, state.ids, ID_FIELD)
             stats = filter_stats(len(rows), len(new), already, in_input, rejected)
             hour = {"hour_records": len(own_hour),
-                    "hour_repeats": sum(1 for r in own_hour if r.get(ID_FIELD) in state.ids),
+                    "hour_repeats": sum(1 for r in own_hour if isinstance(r.get(ID_FIELD), str)
+                                        and r[ID_FIELD] in state.ids),  # an ID of any other type is rejected
                     "late": sum(1 for r in new if (published_at(r) or end) < start)}
             if not rejected_key:
                 rejected_key.append(self._keep_rejected(partition_key, rejected))

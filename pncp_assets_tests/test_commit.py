@@ -163,3 +163,12 @@ def test_orphans_of_both_layouts_are_removed_after_the_grace_period(store: Objec
         store.put(key, data)
     removed = DeltaCommitter(store).remove_orphans(DAY, now=old + dt.timedelta(hours=25))
     assert removed == 2 and store.list("_staging/") == [young] and not store.list("pncp/_staging/")
+
+
+def test_a_record_whose_id_is_an_object_is_rejected_not_a_crash(store: ObjectStore, sample_records):
+    bad = record_like(sample_records[0], 1, dataPublicacaoPncp="2025-10-22T08:10:00")
+    bad["numeroControlePNCP"] = {"not": "an id"}
+    good = records_at(sample_records[0], 8, 2, 1)
+    result = DeltaCommitter(store).commit("2025-10-22-08:00", [(bad, bronze.Provenance(6, 1)), *good], "run")
+    assert (result.status, result.stats["rejected"], result.new_ids) == (
+        "written", 1, [good[0][0]["numeroControlePNCP"]])
