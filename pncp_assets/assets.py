@@ -58,9 +58,9 @@ def _sweep_metadata(sweep: StoredSweep) -> dict[str, Any]:
 def pncp_raw_pages(context: dg.AssetExecutionContext, pncp_api: PncpApi,
                    bronze_storage: BronzeStorage) -> dg.MaterializeResult:
     sweeps = SweepStore(bronze_storage.object_store(), SOURCE, logger=context.log)
+    client = pncp_api.client(context.log)
     try:
-        served = sweeps.sweep_hours(context.partition_keys, pncp_api.client(context.log),
-                                    max_age=pncp_api.sweep_max_age)
+        served = sweeps.sweep_hours(context.partition_keys, client, max_age=pncp_api.sweep_max_age)
     except PncpRequestError:
         raise  # the API refused the request itself (400/422): trying again cannot help
     except Exception as exc:
@@ -72,6 +72,9 @@ def pncp_raw_pages(context: dg.AssetExecutionContext, pncp_api: PncpApi,
         context.log.warning(f"Sweep failed ({type(exc).__name__}: {str(exc)[:200]}); step retry "
                             f"{context.retry_number + 1} of {pncp_api.step_retries} in {wait:.1f} s")
         raise dg.RetryRequested(max_retries=pncp_api.step_retries, seconds_to_wait=wait) from exc
+    finally:
+        # The pool passes to the next run only a full interval after our last request (none: no wait).
+        client.wait_out_interval()
     for hour, sweep in served.items():
         context.add_asset_metadata(_sweep_metadata(sweep), partition_key=hour)
         if not sweep.reused and sweep.totals()["shortfall"]:

@@ -245,3 +245,13 @@ def test_client_from_environment(monkeypatch):
     assert client.base_url == "http://127.0.0.1:9/api/consulta"
     assert client.modalidades == (6, 8, 9)
     assert client._pacer.interval == 0
+
+
+def test_waiting_out_the_interval_keeps_the_spacing_for_whoever_asks_next():
+    slept: list[float] = []
+    client = PncpClient("http://127.0.0.1:9", request_interval_s=0.5, sleep=slept.append)
+    client.wait_out_interval()
+    assert slept == []  # no request made: nothing to wait for
+    client._pacer.wait()  # what a request does
+    client.wait_out_interval()
+    assert len(slept) == 1 and 0.4 < slept[0] <= 0.5

@@ -158,6 +158,13 @@ class _Pacer:
                 now = self._clock()
             self._next = now + self.interval
 
+    def settle(self) -> None:
+        """Wait until the next request would be allowed, without taking that turn."""
+        with self._lock:
+            now = self._clock()
+            if now < self._next:
+                self._sleep(self._next - now)
+
 
 class PncpClient:
     def __init__(
@@ -340,6 +347,11 @@ class PncpClient:
         report.distinct_ids = len(ids)
         report.shortfall = max(0, report.total_registros - len(ids))
         return pages, report
+
+    def wait_out_interval(self) -> None:
+        """Return only once the pacing interval since the last request has passed, so that whoever talks
+        to PNCP next (another run, once this one releases the `pncp_api` pool) keeps the spacing too."""
+        self._pacer.settle()
 
     def sweep_day(self, date: str | dt.date | dt.datetime) -> SweepResult:
         """Every configured modalidade of a Brasília day, every page; fails rather than return a partial sweep."""
