@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import random
 import resource
 import sys
 import tempfile
@@ -30,7 +31,7 @@ def make_id(n: int) -> str:
 
 
 def prepare(root: Path, size: int) -> None:
-    """A state file with `size` IDs, and `size` incoming records (half new) in records.json."""
+    """A state file with `size` IDs, and `size` incoming records (half new, shuffled) in records.json."""
     from pncp_assets import layout
     from pncp_assets.brasilia import iso_utc
     from pncp_assets.storage import LocalObjectStore
@@ -41,10 +42,13 @@ def prepare(root: Path, size: int) -> None:
     LocalObjectStore(root).put_json(layout.state_key("pncp", DAY), state)
     old = [make_id(i) for i in range(size // 2)]
     fresh = [make_id(size + i) for i in range(size - size // 2)]
-    (root / "records.json").write_text(json.dumps([{"numeroControlePNCP": x} for x in old + fresh]))
+    incoming = old + fresh
+    random.Random(size).shuffle(incoming)  # the API's order is not the IDs' order
+    (root / "records.json").write_text(json.dumps([{"numeroControlePNCP": x} for x in incoming]))
+    (root / "new_ids.json").write_text(json.dumps(fresh))  # what the floor is told
 
 
-def cycle_project(root: Path, records: list[dict]) -> int:
+def cycle_project(root: Path, records: list[dict], new_ids: list[str]) -> int:
     from pncp_assets.state import StateManager
     from pncp_assets.storage import LocalObjectStore
 
@@ -54,7 +58,7 @@ def cycle_project(root: Path, records: list[dict]) -> int:
     return state["total_processed"]
 
 
-def cycle_baseline(root: Path, records: list[dict]) -> int:
+def cycle_baseline(root: Path, records: list[dict], new_ids: list[str]) -> int:
     """The seed's shape: a JSON file, a list of IDs, `in` on the list."""
     path = root / "pncp/_state/year=2025/month=10/day=22/state_20251022.json"
     state = json.loads(path.read_text())
@@ -71,15 +75,14 @@ def cycle_baseline(root: Path, records: list[dict]) -> int:
     return len(processed)
 
 
-def cycle_floor(root: Path, records: list[dict]) -> int:
+def cycle_floor(root: Path, records: list[dict], new_ids: list[str]) -> int:
     """The physical floor of a cycle: parse the state's IDs and write them back with the new ones
     (which it is told), with the fastest JSON codec at hand; no filtering, no checks, no durability."""
     import orjson
 
     path = root / "pncp/_state/year=2025/month=10/day=22/state_20251022.json"
     state = orjson.loads(path.read_bytes())
-    new = [r["numeroControlePNCP"] for r in records[len(records) // 2:]]
-    state["processed_ids"] = state["processed_ids"] + new
+    state["processed_ids"] = state["processed_ids"] + new_ids
     path.write_bytes(orjson.dumps(state))
     return len(state["processed_ids"])
 
@@ -96,10 +99,11 @@ def _worker(kind: str, root: str, queue: mp.Queue) -> None:
 
     logging.disable(logging.INFO)
     records = json.loads((Path(root) / "records.json").read_text())
+    new_ids = json.loads((Path(root) / "new_ids.json").read_text()) if kind == "floor" else []
     before = _rss_mb()
     start = time.perf_counter()
     cycle = {"project": cycle_project, "baseline": cycle_baseline, "floor": cycle_floor}[kind]
-    total = cycle(Path(root), records)
+    total = cycle(Path(root), records, new_ids)
     elapsed = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     queue.put((elapsed, peak_mb, peak_mb - before, total))

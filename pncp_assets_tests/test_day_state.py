@@ -54,6 +54,19 @@ def test_a_copy_is_independent():
     twin.claim(H8, ids(2), "_staging/b", "t", {})
     twin.retire([H8])
     assert state.processed_ids == ids(1) and state.partitions[H8].staged == "_staging/a"
+    # The ID set is shared until one side adds IDs: neither sees the other's.
+    assert state.ids == set(ids(1)) and twin.ids == set(ids(1, 2))
+    untouched = state.copy()
+    state.add_ids(ids(5))
+    assert untouched.ids == set(ids(1)) and twin.ids == set(ids(1, 2)) and state.ids == set(ids(1, 5))
+
+
+def test_add_ids_keeps_the_list_sorted_and_unique_whatever_the_input_order():
+    state = DayState.new(DAY, "t")
+    state.add_ids(ids(5, 1, 9))
+    added = state.add_ids(ids(7, 3, 7, 5, 2, 3))
+    assert added == ids(2, 3, 7)
+    assert state.processed_ids == ids(1, 2, 3, 5, 7, 9) and state.ids == set(ids(1, 2, 3, 5, 7, 9))
 
 
 @pytest.mark.parametrize(("change", "problem"), [

@@ -203,8 +203,8 @@ class StateManager:
 
         Records one execution entry: `new_records` counts the IDs this call really added.
         """
-        incoming = set(new_ids)
-        if incoming and (set(map(type, incoming)) != {str} or "" in incoming):
+        incoming = list(new_ids)
+        if incoming and (set(map(type, incoming)) != {str} or not all(incoming)):
             raise ValueError("new_ids must be non-empty strings")
 
         def add(state: DayState) -> tuple[int, bool]:
