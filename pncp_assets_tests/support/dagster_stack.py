@@ -68,8 +68,45 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
+class DagsterUI:
+    """What the UI does, through the webserver's GraphQL API at `self.url`; and what the simulator at
+    `self.sim_url` was asked."""
+
+    url: str
+    sim_url: str
+
+    def simulator_log(self) -> list[dict[str, Any]]:
+        return requests.get(f"{self.sim_url}/_sim/log", timeout=10).json()
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        from dagster_graphql import DagsterGraphQLClient
+
+        host, port = self.url.removeprefix("http://").split(":")
+        return DagsterGraphQLClient(host, port_number=int(port), timeout=60)._execute(query, variables or {})
+
+    def launch_asset_backfill(self, assets: list[str], partitions: list[str]) -> str:
+        """What the UI's *Materialize -> pick partitions* launches for the selected assets."""
+        params = {"assetSelection": [{"path": [a]} for a in assets], "partitionNames": partitions}
+        launched = self.graphql(LAUNCH, {"params": params})["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        return launched["backfillId"]
+
+    def wait_backfill(self, backfill_id: str, timeout_s: float = 600) -> str:
+        deadline = time.monotonic() + timeout_s
+        status = None
+        while time.monotonic() < deadline:
+            status = self.graphql(STATUS, {"id": backfill_id})["partitionBackfillOrError"]["status"]
+            if status in DONE:
+                return status
+            time.sleep(1)
+        return f"TIMEOUT ({status})"
+
+    def backfill_runs(self, backfill_id: str) -> list[dict[str, Any]]:
+        return self.graphql(RUNS, {"id": backfill_id})["runsOrError"]["results"]
+
+
 @dataclass
-class DagsterStack:
+class DagsterStack(DagsterUI):
     """Start with `with DagsterStack(workdir, env, simulator_args) as stack:`; `env` holds the storage
     settings (the PNCP URL is added). `max_concurrent_runs` limits runs as a deployment would."""
 
@@ -136,32 +173,3 @@ class DagsterStack:
 
     def tail(self, chars: int = 2000) -> str:
         return "\n".join(f"--- {n}\n{self.log(n).read_text()[-chars:]}" for n in self.procs)
-
-    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        from dagster_graphql import DagsterGraphQLClient
-
-        host, port = self.url.removeprefix("http://").split(":")
-        return DagsterGraphQLClient(host, port_number=int(port), timeout=60)._execute(query, variables or {})
-
-    def launch_asset_backfill(self, assets: list[str], partitions: list[str]) -> str:
-        """What the UI's *Materialize -> pick partitions* launches for the selected assets."""
-        params = {"assetSelection": [{"path": [a]} for a in assets], "partitionNames": partitions}
-        launched = self.graphql(LAUNCH, {"params": params})["launchPartitionBackfill"]
-        assert launched["__typename"] == "LaunchBackfillSuccess", launched
-        return launched["backfillId"]
-
-    def wait_backfill(self, backfill_id: str, timeout_s: float = 600) -> str:
-        deadline = time.monotonic() + timeout_s
-        status = None
-        while time.monotonic() < deadline:
-            status = self.graphql(STATUS, {"id": backfill_id})["partitionBackfillOrError"]["status"]
-            if status in DONE:
-                return status
-            time.sleep(1)
-        return f"TIMEOUT ({status})"
-
-    def backfill_runs(self, backfill_id: str) -> list[dict[str, Any]]:
-        return self.graphql(RUNS, {"id": backfill_id})["runsOrError"]["results"]
-
-    def simulator_log(self) -> list[dict[str, Any]]:
-        return requests.get(f"{self.sim_url}/_sim/log", timeout=10).json()

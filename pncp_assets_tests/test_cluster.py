@@ -1,0 +1,96 @@
+"""Beyond one machine, on real parts: `scripts/cluster.sh up` (PostgreSQL instance storage, Redis, two
+Celery run workers, webserver, daemon), Bronze on SeaweedFS, the simulator as the API. A two-day
+backfill is launched through GraphQL as the UI launches it, and the worker process executing one of its
+runs is SIGKILLed mid-run: run monitoring marks that run failed, run retries launch it again, and both
+days end with every record exactly once, the two workers never talking to PNCP at the same time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from pncp_assets_tests.support.cluster import ClusterStack
+
+DAYS = [dt.date(2025, 10, 22), dt.date(2025, 10, 23)]
+PARTITIONS = [f"{d:%Y-%m-%d}-{h:02d}:00" for d in DAYS for h in range(24)]
+ASSETS = ["pncp_raw_pages", "pncp_new_records", "pncp_daily_state"]
+INTERVAL_S = 0.25
+
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
+
+
+@pytest.fixture
+def cluster(tmp_path, seaweed, s3_bucket):
+    env = {
+        "STORAGE_TYPE": "s3", "S3_ENDPOINT_URL": seaweed.endpoint, "BRONZE_BUCKET": s3_bucket,
+        "AWS_ACCESS_KEY_ID": seaweed.access_key, "AWS_SECRET_ACCESS_KEY": seaweed.secret_key,
+        "AWS_REGION": "us-east-1", "PNCP_REQUEST_INTERVAL_S": str(INTERVAL_S),
+        "PNCP_MODALIDADES": "6,8,9", "PNCP_STEP_RETRY_DELAY_S": "1",
+    }
+    with ClusterStack(tmp_path, env, ["--seed", "21", "--volume", "1000"]) as c:
+        yield c
+
+
+def _pool_children(pid: int) -> list[int]:
+    """The Celery pool processes of a worker (the processes that execute its runs)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in children]
+
+
+def test_a_backfill_on_the_cluster_survives_a_killed_worker_exactly_once(cluster, seaweed, s3_bucket):
+    from pncp_assets.pncp.simulator import PncpSimulator, SimulatorConfig
+    from pncp_assets.storage import S3ObjectStore
+    from pncp_assets_tests.support.pipeline import Pipeline
+
+    backfill_id = cluster.launch_asset_backfill(ASSETS, PARTITIONS)
+
+    # Wait until a worker is executing a run that is talking to the API, then kill that process.
+    deadline = time.monotonic() + 300
+    victim = None
+    while victim is None and time.monotonic() < deadline:
+        started = [r["runId"] for r in cluster.backfill_runs(backfill_id) if r["status"] == "STARTED"]
+        for name in ("worker1", "worker2"):
+            log = cluster.log(name)
+            if any(f"{run_id} - " in log and "pncp_raw_pages - STEP_START" in log for run_id in started) \
+                    and len(cluster.simulator_log()) > 3:
+                victim = name
+        time.sleep(0.5)
+    assert victim, f"no run started on a worker in time\n{cluster.tail()}"
+    killed = _pool_children(cluster.pids[victim])
+    assert killed, f"{victim} has no pool process"
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+
+    status = cluster.wait_backfill(backfill_id, timeout_s=600)
+    assert status in ("COMPLETED", "COMPLETED_SUCCESS"), f"backfill {status}\n{cluster.tail()}"
+    runs = cluster.backfill_runs(backfill_id)
+    tags = [{t["key"]: t["value"] for t in r["tags"]} for r in runs]
+    assert all("dagster-celery/task_id" in t for t in tags), "every run went through Celery"
+    assert Counter(r["status"] for r in runs) == {"SUCCESS": 2, "FAILURE": 1}, [(r["status"], t) for r, t in
+                                                                                zip(runs, tags, strict=True)]
+    retried = [t for t in tags if "dagster/parent_run_id" in t]
+    assert len(retried) == 1 and retried[0]["dagster/parent_run_id"] in {
+        r["runId"] for r in runs if r["status"] == "FAILURE"}, "the failed run was retried as a new run"
+    assert "WorkerLostError" in cluster.log(victim) or "exited prematurely" in cluster.log(victim)
+    assert all("Task execute_job[" in cluster.log(w) for w in ("worker1", "worker2")), "both workers took runs"
+
+    # Every record exactly once, state equal to Bronze, on both days.
+    store = S3ObjectStore(seaweed.client(), s3_bucket)
+    sim = PncpSimulator(SimulatorConfig(seed=21, volume=1000))
+    for day in DAYS:
+        ids = {r["numeroControlePNCP"] for r in sim.all_records(day) if r["modalidadeId"] in (6, 8, 9)}
+        Pipeline(None, store, None).assert_invariants(day, ids)  # type: ignore[arg-type]
+
+    # One API budget across the two workers (pool pncp_api in Postgres): no two requests closer than
+    # the pacing allows (half of it, for loopback jitter).
+    arrivals = sorted(e["at"] for e in cluster.simulator_log())
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert min(gaps) >= INTERVAL_S / 2, f"{sum(g < INTERVAL_S / 2 for g in gaps)} requests overlapped"
