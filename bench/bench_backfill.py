@@ -85,13 +85,7 @@ def ui_backfill(days: int, volume: int | None, seed: int, interval: float, code:
         env = {"STORAGE_TYPE": "local", "PNCP_DATA_DIR": str(Path(tmp) / "data"),
                "PNCP_REQUEST_INTERVAL_S": str(interval), "PNCP_STEP_RETRY_DELAY_S": "1"}
         with DagsterStack(Path(tmp), env, sim_args, code_dir=code) as stack:
-            start = time.perf_counter()
-            backfill = stack.launch_asset_backfill(["pncp_raw_pages", "pncp_new_records", "pncp_daily_state"],
-                                                   partitions)
-            status = stack.wait_backfill(backfill, timeout_s=3600)
-            elapsed = time.perf_counter() - start
-            runs = stack.backfill_runs(backfill)
-            log = stack.simulator_log()
+            result = stack.backfill(["pncp_raw_pages", "pncp_new_records", "pncp_daily_state"], partitions)
         store = LocalObjectStore(Path(tmp) / "data" / "bronze")
         sim = PncpSimulator(SimulatorConfig(seed=seed, volume=volume))
         expected = {d: {r["numeroControlePNCP"]: r for r in sim.all_records(d)} for d in dates}
@@ -104,7 +98,7 @@ def ui_backfill(days: int, volume: int | None, seed: int, interval: float, code:
                         misfiled += expected[d][x]["dataPublicacaoPncp"][11:13] != layout.partition_of_delta(key)[11:13]
         total = sum(len(e) for e in expected.values())
         assert len(ids) == len(set(ids)) == total, f"{len(ids)} rows, {len(set(ids))} distinct, {total} expected"
-        return {"status": status, "seconds": elapsed, "runs": len(runs), "requests": len(log),
+        return {**result, "runs": len(result["runs"]),
                 "pages": sum(pages_of(list(e.values())) for e in expected.values()), "records": total,
                 "misfiled": misfiled}
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from pncp_assets_tests.support.cluster import ClusterStack
+from pncp_assets_tests.support.dagster_stack import s3_pipeline_env
 
 DAYS = [dt.date(2025, 10, 22), dt.date(2025, 10, 23)]
 PARTITIONS = [f"{d:%Y-%m-%d}-{h:02d}:00" for d in DAYS for h in range(24)]
@@ -29,12 +30,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
 @pytest.fixture
 def cluster(tmp_path, seaweed, s3_bucket):
-    env = {
-        "STORAGE_TYPE": "s3", "S3_ENDPOINT_URL": seaweed.endpoint, "BRONZE_BUCKET": s3_bucket,
-        "AWS_ACCESS_KEY_ID": seaweed.access_key, "AWS_SECRET_ACCESS_KEY": seaweed.secret_key,
-        "AWS_REGION": "us-east-1", "PNCP_REQUEST_INTERVAL_S": str(INTERVAL_S),
-        "PNCP_MODALIDADES": "6,8,9", "PNCP_STEP_RETRY_DELAY_S": "1",
-    }
+    env = s3_pipeline_env(seaweed, s3_bucket, INTERVAL_S)
     with ClusterStack(tmp_path, env, ["--seed", "21", "--volume", "1000"]) as c:
         yield c
 

@@ -50,6 +50,16 @@ query($id: String!) {
 }"""
 
 
+def s3_pipeline_env(seaweed: Any, bucket: str, interval_s: float) -> dict[str, str]:
+    """The pipeline's settings for Bronze on the test S3 server, three modalidades, paced at `interval_s`."""
+    return {
+        "STORAGE_TYPE": "s3", "S3_ENDPOINT_URL": seaweed.endpoint, "BRONZE_BUCKET": bucket,
+        "AWS_ACCESS_KEY_ID": seaweed.access_key, "AWS_SECRET_ACCESS_KEY": seaweed.secret_key,
+        "AWS_REGION": "us-east-1", "PNCP_REQUEST_INTERVAL_S": str(interval_s),
+        "PNCP_MODALIDADES": "6,8,9", "PNCP_STEP_RETRY_DELAY_S": "1",
+    }
+
+
 def _start(args: list[str], env: dict[str, str], log: Path, cwd: Path = REPO) -> subprocess.Popen:
     return subprocess.Popen(args, cwd=cwd, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -90,6 +100,14 @@ class DagsterUI:
         launched = self.graphql(LAUNCH, {"params": params})["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         return launched["backfillId"]
+
+    def backfill(self, assets: list[str], partitions: list[str], timeout_s: float = 3600) -> dict[str, Any]:
+        """Launch an asset backfill and wait for it: its status, wall seconds, runs and API requests."""
+        start = time.perf_counter()
+        backfill_id = self.launch_asset_backfill(assets, partitions)
+        status = self.wait_backfill(backfill_id, timeout_s=timeout_s)
+        return {"status": status, "seconds": time.perf_counter() - start, "runs": self.backfill_runs(backfill_id),
+                "requests": len(self.simulator_log())}
 
     def wait_backfill(self, backfill_id: str, timeout_s: float = 600) -> str:
         deadline = time.monotonic() + timeout_s
