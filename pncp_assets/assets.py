@@ -160,7 +160,7 @@ def pncp_new_records(context: dg.AssetExecutionContext, bronze_storage: BronzeSt
     committer = DeltaCommitter(store, SOURCE, logger=context.log, compression=bronze_storage.compression)
     hours = sorted(context.partition_keys, key=layout.parse_partition_key)  # in order: records in their hour
     for hour in hours:
-        result = committer.commit(hour, sweeps.assigned(hour).records(), context.run_id)
+        result = committer.commit(hour, sweeps.assigned(hour).records(), context.run.run_id)
         if result.output is not None:
             # Step 4 of the commit protocol: publish the claimed delta at H's key (see commit.py).
             outcome = committer.publish(result.output)
