@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -189,3 +190,86 @@ def test_request_log_and_control_endpoints(sim):
 
 def test_simulator_binds_loopback_only(sim):
     assert sim.base_url.startswith("http://127.0.0.1:")
+
+
+# --- /v1/contratacoes/atualizacao: records included or changed in a window ---------------------------
+
+
+def fetch_all(base_url: str, endpoint: str, day: dt.date, modalidade: int) -> list[dict]:
+    """Every page of one day and modalidade, as a client would read them."""
+    rows, page = [], 1
+    while True:
+        answer = requests.get(f"{base_url}/v1/contratacoes/{endpoint}", timeout=10, params={
+            "dataInicial": f"{day:%Y%m%d}", "dataFinal": f"{day:%Y%m%d}", "codigoModalidadeContratacao": modalidade,
+            "pagina": page, "tamanhoPagina": 50})
+        if answer.status_code == 204:
+            return rows
+        assert answer.status_code == 200, answer.text
+        envelope = answer.json()
+        rows += envelope["data"]
+        if envelope["paginasRestantes"] == 0:
+            return rows
+        page += 1
+
+
+UPDATES = SimulatorConfig(seed=11, volume=300, update_fraction=0.5, update_max_days=5, updates_max=3)
+
+
+def test_atualizacao_speaks_the_same_contract():
+    with RunningSimulator(UPDATES) as running:
+        url = f"{running.base_url}/v1/contratacoes/atualizacao"
+        missing = requests.get(url, params={"dataInicial": "20251022", "dataFinal": "20251022", "pagina": 1},
+                               timeout=10)
+        assert missing.status_code == 400 and "codigoModalidadeContratacao" in missing.json()["message"]
+        small = requests.get(url, params={"dataInicial": "20251022", "dataFinal": "20251022",
+                                          "codigoModalidadeContratacao": 8, "pagina": 1, "tamanhoPagina": 5},
+                             timeout=10)
+        assert small.status_code == 400
+        nothing = requests.get(url, params={"dataInicial": "20251022", "dataFinal": "20251022",
+                                            "codigoModalidadeContratacao": 99, "pagina": 1}, timeout=10)
+        assert nothing.status_code == 204 and nothing.content == b""
+        params = {"dataInicial": "20251022", "dataFinal": "20251022", "codigoModalidadeContratacao": 8, "pagina": 1}
+        page = requests.get(url, params=params, timeout=10).json()
+        publicacao = requests.get(url.replace("atualizacao", "publicacao"), params=params, timeout=10).json()
+        assert set(page) == set(publicacao) and page["data"]
+        assert all(ID_PATTERN.fullmatch(r["numeroControlePNCP"]) for r in page["data"])
+
+
+def test_a_changed_record_moves_to_its_last_change_day_and_agrees_with_publicacao():
+    world = RunningSimulator(UPDATES).sim
+    changed = [r for r in world._day(DAY).records if r.updates]
+    assert changed, "the world has records that change"
+    record = max(changed, key=lambda r: len(r.updates))
+    first_change, last_change = record.updates[0].at, record.updates[-1].at
+    rid, modalidade = record.record["numeroControlePNCP"], record.record["modalidadeId"]
+
+    with RunningSimulator(dataclasses.replace(UPDATES, now=first_change)) as running:
+        shown = {r["numeroControlePNCP"]: r for r in fetch_all(running.base_url, "atualizacao",
+                                                                first_change.date(), modalidade)}
+        assert shown[rid]["dataAtualizacaoGlobal"] == first_change.strftime("%Y-%m-%dT%H:%M:%S")
+        # /publicacao shows the same version of the record at the same clock.
+        published = {r["numeroControlePNCP"]: r for r in fetch_all(running.base_url, "publicacao", DAY, modalidade)}
+        assert published[rid] == shown[rid]
+        if first_change.date() != DAY:  # before the change, the publication day listed it; now it moved on
+            assert rid not in {r["numeroControlePNCP"] for r in fetch_all(running.base_url, "atualizacao", DAY,
+                                                                           modalidade)}
+
+    with RunningSimulator(dataclasses.replace(UPDATES, now=last_change + dt.timedelta(days=1))) as running:
+        final = record.version_at(None)
+        on_last_day = fetch_all(running.base_url, "atualizacao", last_change.date(), modalidade)
+        assert [r for r in on_last_day if r["numeroControlePNCP"] == rid] == [final]  # once, as it is now
+        if record.record["valorTotalHomologado"] is None:
+            assert final["valorTotalHomologado"] is not None  # homologated by its last change
+        days_before = {record.updates[i].at.date() for i in range(len(record.updates) - 1)} - {last_change.date()}
+        for day in days_before:
+            assert rid not in {r["numeroControlePNCP"] for r in fetch_all(running.base_url, "atualizacao", day,
+                                                                           modalidade)}
+
+
+def test_without_updates_atualizacao_lists_the_days_new_records():
+    config = SimulatorConfig(seed=11, volume=200)
+    with RunningSimulator(config) as running:
+        expected = {r["numeroControlePNCP"] for r in running.sim.all_records(DAY)
+                    if r["modalidadeId"] == 6 and r["dataAtualizacaoGlobal"].startswith(DAY.isoformat())}
+        got = [r["numeroControlePNCP"] for r in fetch_all(running.base_url, "atualizacao", DAY, 6)]
+        assert sorted(got) == sorted(expected) and len(got) == len(set(got))

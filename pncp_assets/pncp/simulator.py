@@ -1,4 +1,5 @@
-"""A local PNCP API: `/v1/contratacoes/publicacao` over real HTTP on loopback, for tests and the demo.
+"""A local PNCP API: `/v1/contratacoes/publicacao` and `/atualizacao` over real HTTP on loopback, for tests
+and the demo.
 
     python -m pncp_assets.pncp.simulator --port 8765 --seed 1 [--now 2025-10-22T23:59:59] ...
 
@@ -30,7 +31,9 @@ from urllib.parse import parse_qs, urlsplit
 from pncp_assets.brasilia import TZ as BRASILIA
 from pncp_assets.pncp.synthetic import SyntheticRecord, generate_day, records_per_day
 
-ENDPOINTS = ("/v1/contratacoes/publicacao", "/api/consulta/v1/contratacoes/publicacao")
+PUBLICACAO = ("/v1/contratacoes/publicacao", "/api/consulta/v1/contratacoes/publicacao")
+ATUALIZACAO = ("/v1/contratacoes/atualizacao", "/api/consulta/v1/contratacoes/atualizacao")
+ENDPOINTS = (*PUBLICACAO, *ATUALIZACAO)
 HTML_429 = (b"<html><head><title>429 Too Many Requests</title></head><body><center><h1>429 Too Many Requests"
             b"</h1></center><hr><center>nginx</center></body></html>")
 
@@ -65,6 +68,12 @@ class SimulatorConfig:
     huge_objeto_bytes: int = 0  # the day's first record gets an objetoCompra this many bytes long
     bad_ids: int = 0  # this many of the day's records carry a missing, empty, malformed or non-text ID
     empty_as_200: bool = False  # "nothing matches" as 200 with `"empty": true` instead of 204
+    # Records change after publication (`/atualizacao`): this share of them, 1 to `updates_max` times
+    # within `update_max_days` (see synthetic.updates_for). `/publicacao` shows the version current at
+    # the clock too.
+    update_fraction: float = 0.0
+    update_max_days: float = 14.0
+    updates_max: int = 3
 
 
 @dataclass
@@ -103,7 +112,8 @@ class PncpSimulator:
             if isinstance(changes.get("now"), str):
                 changes["now"] = dt.datetime.fromisoformat(changes["now"])
             data_changed = any(k in changes for k in ("seed", "business_day_volume", "volume", "late_fraction",
-                                                      "late_hours", "late_hours_max", "huge_objeto_bytes", "bad_ids"))
+                                                      "late_hours", "late_hours_max", "huge_objeto_bytes", "bad_ids",
+                                                      "update_fraction", "update_max_days", "updates_max"))
             self.config = dataclasses.replace(self.config, **changes)
             if data_changed:
                 self._days.clear()
@@ -120,7 +130,8 @@ class PncpSimulator:
             c = self.config
             volume = c.volume if c.volume is not None else records_per_day(day, c.business_day_volume)
             self._days[day] = _Day(generate_day(day, c.seed, volume, c.late_fraction, c.late_hours,
-                                                c.late_hours_max))
+                                                c.late_hours_max, c.update_fraction, c.update_max_days,
+                                                c.updates_max))
             if c.huge_objeto_bytes and self._days[day].records:
                 text = "Aquisição de material de consumo, conforme termo de referência. ".encode()
                 huge = (text * (c.huge_objeto_bytes // len(text) + 1))[: c.huge_objeto_bytes]
@@ -138,16 +149,35 @@ class PncpSimulator:
             return dt.datetime.now(BRASILIA).replace(tzinfo=None)
         return self.config.now
 
-    def visible_records(self, day: dt.date, modalidade: int | None = None) -> list[dict[str, Any]]:
-        """What the API shows now for a day (and modalidade), in the API's order."""
+    def _visible(self, day: dt.date, modalidade: int | None) -> list[SyntheticRecord]:
         now = self.now()
         d = self._day(day)
-        rows = [r for r in [*d.records, *d.inserted]
+        return [r for r in [*d.records, *d.inserted]
                 if (now is None or r.visible_from <= now)
                 and r.record.get("numeroControlePNCP") not in d.removed
                 and (modalidade is None or r.record["modalidadeId"] == modalidade)]
-        rows.sort(key=lambda r: r.sort_key)
-        return [r.record for r in rows]
+
+    def visible_records(self, day: dt.date, modalidade: int | None = None) -> list[dict[str, Any]]:
+        """What `/publicacao` shows now for a day (and modalidade), in the API's order, each record as it
+        is now."""
+        rows = sorted(self._visible(day, modalidade), key=lambda r: r.sort_key)
+        now = self.now()
+        return [r.version_at(now) for r in rows]
+
+    def updated_records(self, day: dt.date, modalidade: int | None = None) -> list[dict[str, Any]]:
+        """What `/atualizacao` shows now for a day: the records included or changed that day, judged by
+        `dataAtualizacaoGlobal`, each once and as it is now (changed again later, it has moved on)."""
+        now = self.now()
+        c = self.config
+        lookback = math.ceil(c.update_max_days) + 1 if c.update_fraction else 1
+        rows = []
+        for back in range(lookback, -1, -1):
+            for r in self._visible(day - dt.timedelta(days=back), modalidade):
+                version = r.version_at(now)
+                if version["dataAtualizacaoGlobal"][:10] == day.isoformat():
+                    rows.append((version["dataAtualizacaoGlobal"], r.sort_key, version))
+        rows.sort(key=lambda row: row[:2])
+        return [version for _, _, version in rows]
 
     def all_records(self, day: dt.date, withdrawn: bool = False) -> list[dict[str, Any]]:
         """Every record of the day whatever the clock (for tests' expectations); `withdrawn=True` adds
@@ -206,9 +236,10 @@ class PncpSimulator:
                 status = self._rng.choice([500, 502, 503, 504])
                 return status, {"Content-Type": "text/html"}, f"<html>{status}</html>".encode(), slow, 0
             rows: list[dict[str, Any]] = []
+            records_of = self.updated_records if path in ATUALIZACAO else self.visible_records
             day = first
             while day <= last:
-                rows.extend(self.visible_records(day, modalidade))
+                rows.extend(records_of(day, modalidade))
                 day += dt.timedelta(days=1)
             total = len(rows)
             pages = math.ceil(total / size) if total else 0

@@ -54,11 +54,60 @@ def make_cnpj(rng: random.Random, alphanumeric: bool = False) -> str:
 
 
 @dataclass(frozen=True)
+class Update:
+    """One change of a published record: at `at` (naive Brasília time) these fields take these values."""
+
+    at: dt.datetime
+    changes: dict
+
+
+@dataclass(frozen=True)
 class SyntheticRecord:
-    record: dict
+    record: dict  # as first published
     published: dt.datetime  # naive Brasília time, = dataPublicacaoPncp
     visible_from: dt.datetime  # naive Brasília time: the API shows it from then on (late records later)
     sort_key: int  # the API's undocumented order
+    updates: tuple[Update, ...] = ()  # in time order
+
+    def version_at(self, now: dt.datetime | None) -> dict:
+        """The record as the API shows it at `now` (the latest version; None: every update applied)."""
+        applied = [u for u in self.updates if now is None or u.at <= now]
+        if not applied:
+            return self.record
+        version = dict(self.record)
+        for update in applied:
+            version.update(update.changes)
+        return version
+
+    def versions(self) -> list[dict]:
+        """Every version, first publication included, in time order."""
+        return [self.record, *(self.version_at(u.at) for u in self.updates)]
+
+
+def updates_for(record: dict, published: dt.datetime, seed: int, fraction: float, max_days: float,
+                max_count: int) -> tuple[Update, ...]:
+    """The changes a record goes through after publication, deterministic for (seed, ID): a `fraction`
+    of records change 1 to `max_count` times within `max_days`. Some changes are the record's own
+    (`dataAtualizacao` and `dataAtualizacaoGlobal` move); others touch its items or documents (only
+    `dataAtualizacaoGlobal` moves, as on the real API). A record not yet homologated is homologated by
+    its last change (`valorTotalHomologado` appears)."""
+    rid = record.get("numeroControlePNCP")
+    rng = random.Random(f"pncp-updates:{seed}:{rid}")
+    if not fraction or not isinstance(rid, str) or rng.random() >= fraction:
+        return ()
+    count = rng.randint(1, max_count)
+    offsets = sorted(rng.uniform(3600, max_days * 86400) for _ in range(count))
+    updates = []
+    for n, offset in enumerate(offsets, start=1):
+        at = (published + dt.timedelta(seconds=offset)).replace(microsecond=0)
+        changes: dict = {"dataAtualizacaoGlobal": _ts(at)}
+        if n == count and record["valorTotalHomologado"] is None:
+            changes.update(dataAtualizacao=_ts(at), situacaoCompraId=1, situacaoCompraNome="Divulgada no PNCP",
+                           valorTotalHomologado=round(float(record["valorTotalEstimado"]) * rng.uniform(0.7, 1.0), 2))
+        elif rng.random() < 0.5:  # the record's own change: an amended description
+            changes.update(dataAtualizacao=_ts(at), informacaoComplementar=f"Retificação {n} do edital.")
+        updates.append(Update(at, changes))
+    return tuple(updates)
 
 
 def records_per_day(day: dt.date, business_day_volume: int) -> int:
@@ -68,10 +117,12 @@ def records_per_day(day: dt.date, business_day_volume: int) -> int:
 
 def generate_day(
     day: dt.date, seed: int = 0, volume: int | None = None, late_fraction: float = 0.0, late_hours: float = 3.0,
-    late_hours_max: float | None = None,
+    late_hours_max: float | None = None, update_fraction: float = 0.0, update_max_days: float = 14.0,
+    updates_max: int = 3,
 ) -> list[SyntheticRecord]:
     """The whole day's records, deterministic for (day, seed). A late record becomes visible `late_hours`
-    after its publication, or between `late_hours` and `late_hours_max` when that is set."""
+    after its publication, or between `late_hours` and `late_hours_max` when that is set. Records change
+    after publication as `updates_for` says (none unless `update_fraction`)."""
     rng = random.Random(f"pncp-sim:{seed}:{day.isoformat()}")
     count = volume if volume is not None else records_per_day(day, 6000)
     codes = list(MODALIDADE_WEIGHTS)
@@ -93,7 +144,8 @@ def generate_day(
             spread = random.Random(f"pncp-late:{seed}:{record['numeroControlePNCP']}").random()
             delay = late_hours + (late_hours_max - late_hours) * spread
         visible = published + dt.timedelta(hours=delay) if late else published
-        out.append(SyntheticRecord(record, published, visible, rng.getrandbits(48)))
+        updates = updates_for(record, published, seed, update_fraction, update_max_days, updates_max)
+        out.append(SyntheticRecord(record, published, visible, rng.getrandbits(48), updates))
     return out
 
 
