@@ -32,6 +32,7 @@ CHART_KEYS = {
     "dagsterDaemon.enabled", "dagsterDaemon.runCoordinator.enabled", "dagsterDaemon.runCoordinator.type",
     "dagsterDaemon.runMonitoring.enabled", "dagsterDaemon.runMonitoring.pollIntervalSeconds",
     "dagsterDaemon.runMonitoring.startTimeoutSeconds", "dagsterDaemon.runMonitoring.maxResumeRunAttempts",
+    "dagsterDaemon.runMonitoring.maxRuntimeSeconds",
     "dagsterDaemon.runMonitoring.freeSlotsAfterRunEndSeconds",
     "dagsterDaemon.runRetries.enabled", "dagsterDaemon.runRetries.maxRetries",
     "concurrency.enabled", "concurrency.runs.maxConcurrentRuns", "concurrency.pools.defaultLimit",
@@ -79,6 +80,7 @@ def test_the_helm_values_use_only_documented_keys_and_agree_with_the_cluster_pro
     monitoring = cluster["run_monitoring"]
     assert daemon["runMonitoring"] == {"enabled": True, "pollIntervalSeconds": monitoring["poll_interval_seconds"],
                                        "startTimeoutSeconds": monitoring["start_timeout_seconds"],
+                                       "maxRuntimeSeconds": monitoring["max_runtime_seconds"],
                                        "maxResumeRunAttempts": monitoring["max_resume_run_attempts"],
                                        "freeSlotsAfterRunEndSeconds": monitoring["free_slots_after_run_end_seconds"]}
 
