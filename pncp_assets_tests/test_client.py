@@ -255,3 +255,32 @@ def test_waiting_out_the_interval_keeps_the_spacing_for_whoever_asks_next():
     client._pacer.wait()  # what a request does
     client.wait_out_interval()
     assert len(slept) == 1 and 0.4 < slept[0] <= 0.5
+
+
+def test_an_update_sweep_with_every_fault_on_comes_back_complete_exactly_once():
+    """`/atualizacao` through the same client: the day's included or changed records, each once, as they
+    are at the clock, whatever the faults."""
+    from pncp_assets.pncp.client import ATUALIZACAO
+
+    config = SimulatorConfig(
+        seed=5, volume=1500, update_fraction=0.4, update_max_days=3, now=dt.datetime(2025, 10, 26, 12),
+        rate_limit_every=17, rate_limit_burst=2, transient_204_rate=0.05, error_5xx_rate=0.05,
+        short_page_rate=0.05, duplicate_rate=0.05,
+    )
+    with RunningSimulator(config) as sim:
+        client = make_client(sim, modalidades=MODALIDADES, short_page_retries=5, empty_confirmations=2,
+                             max_attempts=10, endpoint=ATUALIZACAO)
+        result = client.sweep_day(DAY)
+        expected = {r["numeroControlePNCP"]: r for r in sim.sim.updated_records(DAY)
+                    if r["modalidadeId"] in MODALIDADES}
+        requested = {e.path for e in sim.sim.log}
+    got = {r["numeroControlePNCP"]: r for r, _ in result.records()}
+    assert len(result.records()) == len(got) and got == expected
+    assert any(r["dataAtualizacaoGlobal"][:10] == "2025-10-22" and r["dataPublicacaoPncp"][:10] < "2025-10-22"
+               for r in got.values()), "records published earlier and changed on the day are in it"
+    assert requested == {ATUALIZACAO} and result.totals()["retries"] > 0
+
+
+def test_the_client_refuses_an_unknown_endpoint(simulator):
+    with pytest.raises(ValueError, match="endpoint must be"):
+        make_client(simulator, endpoint="/v1/contratos")

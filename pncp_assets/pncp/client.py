@@ -38,7 +38,8 @@ import tenacity
 from pncp_assets.brasilia import iso_utc, parse_day
 from pncp_assets.pncp.records import MODALIDADE_NAMES, first_copies, record_key
 
-ENDPOINT = "/v1/contratacoes/publicacao"
+PUBLICACAO = "/v1/contratacoes/publicacao"  # contratações by publication date
+ATUALIZACAO = "/v1/contratacoes/atualizacao"  # contratações included or changed, by dataAtualizacaoGlobal
 PAGE_SIZE = 50
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 ENVELOPE_FIELDS = ("data", "totalRegistros", "totalPaginas", "numeroPagina")
@@ -186,7 +187,11 @@ class PncpClient:
         session: requests.Session | None = None,
         logger: logging.Logger | Any | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        endpoint: str = PUBLICACAO,
     ):
+        if endpoint not in (PUBLICACAO, ATUALIZACAO):
+            raise ValueError(f"endpoint must be {PUBLICACAO} or {ATUALIZACAO}, not {endpoint!r}")
+        self.endpoint = endpoint  # both take the same parameters and answer the same envelope
         self.base_url = base_url.rstrip("/")
         self.modalidades = modalidades
         self.max_attempts = max_attempts
@@ -208,7 +213,7 @@ class PncpClient:
     def _get(self, params: dict[str, Any]) -> requests.Response:
         self._pacer.wait()
         try:
-            with self.session.get(f"{self.base_url}{ENDPOINT}", params=params, timeout=self.timeout,
+            with self.session.get(f"{self.base_url}{self.endpoint}", params=params, timeout=self.timeout,
                                   stream=True) as response:
                 response._content = self._read_capped(response)  # what .json() / .text then read
                 return response
@@ -358,7 +363,8 @@ class PncpClient:
         day = parse_day(date)
         result = SweepResult(day)
         started = time.monotonic()
-        self.log.info(f"Sweeping PNCP {day:%Y-%m-%d}: {len(self.modalidades)} modalidades")
+        self.log.info(f"Sweeping PNCP {self.endpoint.rsplit('/', 1)[1]} {day:%Y-%m-%d}: "
+                      f"{len(self.modalidades)} modalidades")
         for modalidade in self.modalidades:
             pages, report = self.sweep_modalidade(day, modalidade)
             result.pages.extend(pages)
