@@ -104,6 +104,9 @@ class PncpSimulator:
         self._requests = 0
         self._burst_left = 0
         self._rng = random.Random(f"pncp-sim-faults:{self.config.seed}")
+        # `/atualizacao` looks back over every day a change can come from: one answer per (day,
+        # modalidade, clock) is computed once, not at every page.
+        self._updated: dict[tuple[dt.date, int | None, dt.datetime | None], list[dict[str, Any]]] = {}
 
     # --- configuration -------------------------------------------------------------------------
 
@@ -117,6 +120,7 @@ class PncpSimulator:
             self.config = dataclasses.replace(self.config, **changes)
             if data_changed:
                 self._days.clear()
+                self._updated.clear()
                 self._rng = random.Random(f"pncp-sim-faults:{self.config.seed}")
 
     def reset_log(self) -> None:
@@ -168,6 +172,9 @@ class PncpSimulator:
         """What `/atualizacao` shows now for a day: the records included or changed that day, judged by
         `dataAtualizacaoGlobal`, each once and as it is now (changed again later, it has moved on)."""
         now = self.now()
+        cached = self._updated.get((day, modalidade, now))
+        if cached is not None:
+            return cached
         c = self.config
         lookback = math.ceil(c.update_max_days) + 1 if c.update_fraction else 1
         rows = []
@@ -177,7 +184,8 @@ class PncpSimulator:
                 if version["dataAtualizacaoGlobal"][:10] == day.isoformat():
                     rows.append((version["dataAtualizacaoGlobal"], r.sort_key, version))
         rows.sort(key=lambda row: row[:2])
-        return [version for _, _, version in rows]
+        self._updated[(day, modalidade, now)] = [version for _, _, version in rows]
+        return self._updated[(day, modalidade, now)]
 
     def all_records(self, day: dt.date, withdrawn: bool = False) -> list[dict[str, Any]]:
         """Every record of the day whatever the clock (for tests' expectations); `withdrawn=True` adds
@@ -190,6 +198,7 @@ class PncpSimulator:
         """A record published mid-sweep lands first in the order (pushing every other one a row down);
         optionally a record is withdrawn (pulling the rest up)."""
         d = self._day(day)
+        self._updated.clear()
         if not d.records:
             return  # an empty day has nothing to model a new record on
         template = d.records[self._rng.randrange(len(d.records))]
