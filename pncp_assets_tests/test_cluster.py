@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+import re
 import signal
 import time
 from collections import Counter
@@ -45,6 +46,11 @@ def test_a_backfill_on_the_cluster_survives_a_killed_worker_exactly_once(cluster
     from pncp_assets.pncp.simulator import PncpSimulator, SimulatorConfig
     from pncp_assets.storage import S3ObjectStore
     from pncp_assets_tests.support.pipeline import Pipeline
+
+    status = cluster.cluster("status", timeout_s=60)
+    assert status.returncode == 0, status.stdout + status.stderr
+    for name in ("postgres", "redis", "worker1", "worker2", "webserver", "daemon"):
+        assert re.search(rf"^{name} +pid \d+ +running", status.stdout, re.M), status.stdout
 
     backfill_id = cluster.launch_asset_backfill(ASSETS, PARTITIONS)
 
@@ -90,3 +96,16 @@ def test_a_backfill_on_the_cluster_survives_a_killed_worker_exactly_once(cluster
     arrivals = sorted(e["at"] for e in cluster.simulator_log())
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert min(gaps) >= INTERVAL_S / 2, f"{sum(g < INTERVAL_S / 2 for g in gaps)} requests overlapped"
+
+    # `down` stops exactly the processes `up` recorded, PostgreSQL included.
+    recorded = cluster.pids
+    assert cluster.cluster("down", timeout_s=120).returncode == 0
+    assert not [name for name, pid in recorded.items() if _running(pid)], "processes left after down"
+    assert cluster.cluster("status", timeout_s=60).returncode == 3  # nothing recorded any more
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"  # a zombie has exited
+    except (OSError, IndexError):
+        return False
