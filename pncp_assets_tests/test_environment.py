@@ -35,25 +35,18 @@ def test_every_variable_reaches_its_field():
     assert api.client().modalidades == (6, 8, 9)
 
 
-@pytest.mark.parametrize(("env", "name"), [
-    ({"STORAGE_TYPE": "gcs"}, "STORAGE_TYPE"),
-    ({"S3_MAX_ATTEMPTS": "five"}, "S3_MAX_ATTEMPTS"),
-    ({"S3_MAX_ATTEMPTS": "0"}, "S3_MAX_ATTEMPTS"),
-    ({"BRONZE_COMPRESSION": "lz77"}, "BRONZE_COMPRESSION"),
+@pytest.mark.parametrize(("build", "env", "name"), [
+    (bronze_storage, {"STORAGE_TYPE": "gcs"}, "STORAGE_TYPE"),
+    (bronze_storage, {"S3_MAX_ATTEMPTS": "five"}, "S3_MAX_ATTEMPTS"),
+    (bronze_storage, {"S3_MAX_ATTEMPTS": "0"}, "S3_MAX_ATTEMPTS"),
+    (bronze_storage, {"BRONZE_COMPRESSION": "lz77"}, "BRONZE_COMPRESSION"),
+    (pncp_api, {"PNCP_REQUEST_INTERVAL_S": "fast"}, "PNCP_REQUEST_INTERVAL_S"),
+    (pncp_api, {"PNCP_REQUEST_INTERVAL_S": "-1"}, "PNCP_REQUEST_INTERVAL_S"),
+    (pncp_api, {"PNCP_MODALIDADES": "six"}, "PNCP_MODALIDADES"),
 ])
-def test_a_bad_storage_value_names_its_variable(env, name):
+def test_a_bad_value_names_its_variable(build, env, name):
     with pytest.raises(ConfigError, match=name):
-        bronze_storage(env)
-
-
-@pytest.mark.parametrize(("env", "name"), [
-    ({"PNCP_REQUEST_INTERVAL_S": "fast"}, "PNCP_REQUEST_INTERVAL_S"),
-    ({"PNCP_REQUEST_INTERVAL_S": "-1"}, "PNCP_REQUEST_INTERVAL_S"),
-    ({"PNCP_MODALIDADES": "six"}, "PNCP_MODALIDADES"),
-])
-def test_a_bad_api_value_names_its_variable(env, name):
-    with pytest.raises(ConfigError, match=name):
-        pncp_api(env)
+        build(env)
 
 
 def test_only_the_environment_module_reads_the_environment():
