@@ -237,11 +237,11 @@ class DeltaCommitter:
         rows = [r for r, _ in eligible]
         # H's own records: published within H (or at an unreadable time, which counts as now).
         own_hour = [r for r in rows if isinstance(r, dict) and not (published_at(r) or end) < start]
-        rejected_key: list[str | None] = []  # kept once, at the first attempt
+        rejected_key: str | None = None
         attempts = 0
 
         def stage_and_claim(state: DayState) -> tuple[_Attempt, bool]:
-            nonlocal attempts
+            nonlocal attempts, rejected_key
             attempts += 1
             claim = state.partitions.get(partition_key)
             held_ids = list(claim.ids) if claim else []
@@ -251,8 +251,8 @@ class DeltaCommitter:
                     "hour_repeats": sum(1 for r in own_hour if isinstance(r.get(ID_FIELD), str)
                                         and r[ID_FIELD] in state.ids),  # an ID of any other type is rejected
                     "late": sum(1 for r in new if (published_at(r) or end) < start)}
-            if not rejected_key:
-                rejected_key.append(self._keep_rejected(partition_key, rejected))
+            if attempts == 1:  # kept once: the rejected records do not depend on the state
+                rejected_key = self._keep_rejected(partition_key, rejected)
             if not new:
                 return _Attempt(stats, hour, held_ids), False
             new_table = bronze.records_to_table(new, partition_key=partition_key,
@@ -281,14 +281,14 @@ class DeltaCommitter:
             status = "unchanged" if done.held else "no_data"
             reason = None if done.held else ("all_duplicates" if rows else "no_data_from_api")
             return CommitResult(partition_key, key, status, reason, done.stats, len(done.held),
-                                rejected_key=rejected_key[0], attempts=attempts, **done.hour)
+                                rejected_key=rejected_key, attempts=attempts, **done.hour)
         faults.crash("after_claim")
         if done.superseded and done.superseded != done.staged:
             self.storage.delete(done.superseded)  # superseded: our delta holds all of it
         self.log.info(format_filter_line(done.stats))
         self.log.info(f"{partition_key}: claimed {len(done.new_ids)} new + {len(done.held)} held records")
         return CommitResult(partition_key, key, "written", None, done.stats, len(done.held), done.new_ids,
-                            done.output, rejected_key[0], attempts, **done.hour)
+                            done.output, rejected_key, attempts, **done.hour)
 
     def _keep_rejected(self, partition_key: str, rejected: list[dict[str, Any]]) -> str | None:
         if not rejected:

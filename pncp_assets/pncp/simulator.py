@@ -153,8 +153,7 @@ class PncpSimulator:
             return dt.datetime.now(BRASILIA).replace(tzinfo=None)
         return self.config.now
 
-    def _visible(self, day: dt.date, modalidade: int | None) -> list[SyntheticRecord]:
-        now = self.now()
+    def _visible(self, day: dt.date, modalidade: int | None, now: dt.datetime | None) -> list[SyntheticRecord]:
         d = self._day(day)
         return [r for r in [*d.records, *d.inserted]
                 if (now is None or r.visible_from <= now)
@@ -164,8 +163,8 @@ class PncpSimulator:
     def visible_records(self, day: dt.date, modalidade: int | None = None) -> list[dict[str, Any]]:
         """What `/publicacao` shows now for a day (and modalidade), in the API's order, each record as it
         is now."""
-        rows = sorted(self._visible(day, modalidade), key=lambda r: r.sort_key)
-        now = self.now()
+        now = self.now()  # read once: what is visible and which version shows agree
+        rows = sorted(self._visible(day, modalidade, now), key=lambda r: r.sort_key)
         return [r.version_at(now) for r in rows]
 
     def updated_records(self, day: dt.date, modalidade: int | None = None) -> list[dict[str, Any]]:
@@ -179,7 +178,7 @@ class PncpSimulator:
         lookback = math.ceil(c.update_max_days) + 1 if c.update_fraction else 1
         rows = []
         for back in range(lookback, -1, -1):
-            for r in self._visible(day - dt.timedelta(days=back), modalidade):
+            for r in self._visible(day - dt.timedelta(days=back), modalidade, now):
                 version = r.version_at(now)
                 if version["dataAtualizacaoGlobal"][:10] == day.isoformat():
                     rows.append((version["dataAtualizacaoGlobal"], r.sort_key, version))

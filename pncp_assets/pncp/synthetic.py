@@ -79,10 +79,6 @@ class SyntheticRecord:
             version.update(update.changes)
         return version
 
-    def versions(self) -> list[dict]:
-        """Every version, first publication included, in time order."""
-        return [self.record, *(self.version_at(u.at) for u in self.updates)]
-
 
 def updates_for(record: dict, published: dt.datetime, seed: int, fraction: float, max_days: float,
                 max_count: int) -> tuple[Update, ...]:
