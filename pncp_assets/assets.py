@@ -1,4 +1,7 @@
-"""The three assets of the Bronze graph and its checks: thin wiring over the domain layer.
+"""The Bronze graph: for each layer (`layers.py`) three assets and a check, thin wiring over the domain.
+
+    pncp_raw_pages    -> pncp_new_records  (check no_duplicates) -> pncp_daily_state      first-seen records
+    pncp_update_pages -> pncp_new_versions (check no_duplicates) -> pncp_versions_state   record versions
 
 Every asset takes a range of hours (`context.partition_keys`): a single hour from the schedule, or up
 to a day from a backfill (`BACKFILL_POLICY`), processed in time order, with one sweep per day. Each
@@ -6,26 +9,28 @@ hour still gets its own materialisation, metadata and check verdict.
 """
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 
 from pncp_assets import layout
 from pncp_assets.commit import CheckReport, CommitResult, DeltaCommitter
+from pncp_assets.io_manager import SOURCE_METADATA
+from pncp_assets.layers import FIRST_SEEN, VERSIONS, Layer
 from pncp_assets.partitions import hourly_partitions
 from pncp_assets.pncp.client import PncpRequestError
 from pncp_assets.resources import BronzeStorage, PncpApi
 from pncp_assets.sweeps import StoredSweep, SweepStore
 
 GROUP = "bronze_pncp"
-SOURCE = "pncp"
+SOURCE = FIRST_SEEN.source
 API_POOL = "pncp_api"  # every run that talks to PNCP: one budget for the whole instance
 STATE_POOL = "pncp_state"
 
-# A backfill launches one run per 24 hours (a day, when it starts at 00:00), all three assets in it:
-# a month from the UI is about 30 runs, not 2,000, and each day is swept once.
+# A backfill launches one run per 24 hours (a day, when it starts at 00:00), all the assets in it:
+# a month from the UI is about 30 runs, not 2,000, and each day is swept once per layer.
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=24)
-
 
 
 def _sweep_metadata(sweep: StoredSweep) -> dict[str, Any]:
@@ -45,20 +50,11 @@ def _sweep_metadata(sweep: StoredSweep) -> dict[str, Any]:
     }
 
 
-@dg.asset(
-    partitions_def=hourly_partitions,
-    backfill_policy=BACKFILL_POLICY,
-    group_name=GROUP,
-    pool=API_POOL,
-    kinds={"python", "s3"},
-    description="Every page of the PNCP sweep of day(H), as fetched, under pncp/_raw/. One sweep per day "
-    "serves all the hours of a run, and a recent sweep serves later runs. Holds the pncp_api pool: no two "
-    "runs ever talk to PNCP at once.",
-)
-def pncp_raw_pages(context: dg.AssetExecutionContext, pncp_api: PncpApi,
-                   bronze_storage: BronzeStorage) -> dg.MaterializeResult:
-    sweeps = SweepStore(bronze_storage.object_store(), SOURCE, logger=context.log)
-    client = pncp_api.client(context.log)
+def _sweep(context: dg.AssetExecutionContext, layer: Layer, pncp_api: PncpApi,
+           bronze_storage: BronzeStorage) -> dg.MaterializeResult:
+    """Sweep the layer's endpoint for the days of the run's hours (or reuse a recent sweep)."""
+    sweeps = SweepStore(bronze_storage.object_store(), layer.source, logger=context.log)
+    client = pncp_api.client(context.log, endpoint=layer.endpoint)
     try:
         served = sweeps.sweep_hours(context.partition_keys, client, max_age=pncp_api.sweep_max_age)
     except PncpRequestError:
@@ -83,23 +79,32 @@ def pncp_raw_pages(context: dg.AssetExecutionContext, pncp_api: PncpApi,
     return dg.MaterializeResult()
 
 
-def _preview(result: CommitResult, limit: int = 5) -> str:
+_PREVIEW = {  # per layer: the columns an operator wants to see first, and their headers
+    False: [("numeroControlePNCP", "numeroControlePNCP"), ("modalidadeNome", "modalidade"),
+            ("dataPublicacaoPncp", "publicado"), ("valorTotalEstimado", "valor estimado"), ("objetoCompra", "objeto")],
+    True: [("numeroControlePNCP", "numeroControlePNCP"), ("dataAtualizacaoGlobal", "atualizado"),
+           ("situacaoCompraNome", "situação"), ("valorTotalHomologado", "valor homologado"),
+           ("objetoCompra", "objeto")],
+}
+
+
+def _preview(result: CommitResult, layer: Layer, limit: int = 5) -> str:
     if result.output is None or not result.new_ids:
         return "(no new records)"
     new = set(result.new_ids)
-    rows = [r for r in result.output.table.select(
-        ["numeroControlePNCP", "modalidadeNome", "dataPublicacaoPncp", "valorTotalEstimado", "objetoCompra"]
-    ).to_pylist() if r["numeroControlePNCP"] in new][:limit]
-    lines = ["| numeroControlePNCP | modalidade | publicado | valor estimado | objeto |", "|---|---|---|---|---|"]
+    columns = _PREVIEW[layer.versioned]
+    table = result.output.table
+    rows = [r for r in table.select([layer.key.field, *[c for c, _ in columns]]).to_pylist()
+            if r[layer.key.field] in new][:limit]
+    lines = ["| " + " | ".join(h for _, h in columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:
-        objeto = (r["objetoCompra"] or "").replace("|", "/")[:60]
-        published = r["dataPublicacaoPncp"].strftime("%Y-%m-%d %H:%M") if r["dataPublicacaoPncp"] else ""
-        lines.append(f"| {r['numeroControlePNCP']} | {r['modalidadeNome']} | {published} | "
-                     f"{r['valorTotalEstimado']} | {objeto} |")
+        cells = [r[c].strftime("%Y-%m-%d %H:%M") if hasattr(r[c], "strftime") else
+                 ("" if r[c] is None else str(r[c]).replace("|", "/")[:60]) for c, _ in columns]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def _delta_metadata(result: CommitResult) -> dict[str, Any]:
+def _delta_metadata(result: CommitResult, layer: Layer) -> dict[str, Any]:
     """Per hour: what was filed and why the rest was not. Few numbers, each worth a plot."""
     stats = result.stats
     metadata: dict[str, Any] = {
@@ -113,8 +118,11 @@ def _delta_metadata(result: CommitResult) -> dict[str, Any]:
         "bytes": len(result.output.data) if result.output else 0,
         "status": result.status,
         "bronze_key": dg.MetadataValue.path(result.key),
-        "preview": dg.MetadataValue.md(_preview(result)),
+        "preview": dg.MetadataValue.md(_preview(result, layer)),
     }
+    if layer.versioned:
+        metadata["versions_fetched"] = stats["input_records"]  # the sweep's versions up to the end of H
+        metadata["records_changed"] = result.changed  # new versions of contratações published before H
     if result.reason:
         metadata["no_data_reason"] = result.reason
     if result.rejected_key:
@@ -132,87 +140,150 @@ def _verdict(report: CheckReport) -> dict[str, Any]:
     }
 
 
-def check_evaluation(report: CheckReport, check_name: str, partition_key: str) -> dg.AssetCheckEvaluation:
+def check_evaluation(report: CheckReport, check_name: str, partition_key: str,
+                     asset: str = "pncp_new_records") -> dg.AssetCheckEvaluation:
     """A check verdict for one hour. An `AssetCheckEvaluation` names its partition itself, so a run over a
     range of hours still records one verdict per hour (an `AssetCheckResult` from a range run is recorded
     without a partition in Dagster 1.13)."""
-    return dg.AssetCheckEvaluation(asset_key=dg.AssetKey("pncp_new_records"), check_name=check_name,
+    return dg.AssetCheckEvaluation(asset_key=dg.AssetKey(asset), check_name=check_name,
                                    blocking=True, partition=partition_key, **_verdict(report))
 
 
-@dg.asset(
-    partitions_def=hourly_partitions,
-    backfill_policy=BACKFILL_POLICY,
-    group_name=GROUP,
-    io_manager_key="bronze_io_manager",  # reads the deltas back for downstream assets; writing is ours
-    kinds={"python", "parquet"},
-    deps=[pncp_raw_pages],
-    check_specs=[dg.AssetCheckSpec("no_duplicates", asset="pncp_new_records", blocking=True,
-                                   partitions_def=hourly_partitions,
-                                   description="No ID twice in H's delta, none in another delta of the day, "
-                                   "and the state's IDs equal the day's Bronze IDs")],
-    description="The Bronze delta of hour H: swept records published before the end of H that the day's "
-    "state has never seen, plus what H already held. pncp/year=YYYY/month=MM/day=DD/pncp_YYYYMMDD_HH0000.parquet",
-)
-def pncp_new_records(context: dg.AssetExecutionContext, bronze_storage: BronzeStorage) -> Iterator[Any]:
+def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: BronzeStorage,
+            asset: str) -> Iterator[Any]:
+    """Commit and publish each hour's delta in time order, then the check's verdict for each hour."""
     store = bronze_storage.object_store()
-    sweeps = SweepStore(store, SOURCE, logger=context.log)
-    committer = DeltaCommitter(store, SOURCE, logger=context.log, compression=bronze_storage.compression)
+    sweeps = SweepStore(store, layer.source, logger=context.log)
+    committer = DeltaCommitter(store, layer.source, logger=context.log, compression=bronze_storage.compression)
     hours = sorted(context.partition_keys, key=layout.parse_partition_key)  # in order: records in their hour
     for hour in hours:
-        result = committer.commit(hour, sweeps.assigned(hour).records(), context.run.run_id)
+        sweep = sweeps.assigned(hour)
+        result = committer.commit(hour, sweep.records(), context.run.run_id, swept_at=sweep.started)
         if result.output is not None:
             # Step 4 of the commit protocol: publish the claimed delta at H's key (see commit.py).
             outcome = committer.publish(result.output)
             context.log.info(f"Bronze delta {result.key}: {outcome} ({result.output.table.num_rows} rows, "
                              f"{len(result.output.data)} bytes)")
-        context.add_asset_metadata(_delta_metadata(result), partition_key=hour)
+        context.add_asset_metadata(_delta_metadata(result, layer), partition_key=hour)
     yield dg.MaterializeResult()
     for hour, report in committer.check_hours(hours).items():
-        yield check_evaluation(report, "no_duplicates", hour)
-    yield _check_done(context.op_execution_context, "no_duplicates")
+        yield check_evaluation(report, "no_duplicates", hour, asset)
+    yield from _check_done(context.op_execution_context, "no_duplicates")
 
 
-def _check_done(context: dg.OpExecutionContext, check_name: str) -> dg.Output:
-    """The check's own (valueless) output, which Dagster expects once per step; the verdicts themselves
+def _check_done(context: dg.OpExecutionContext, check_name: str) -> Iterator[dg.Output]:
+    """The check's own (valueless) outputs, which Dagster expects once per step; the verdicts themselves
     went out as one `AssetCheckEvaluation` per hour."""
-    specs = context.assets_def.check_specs_by_output_name
-    return dg.Output(None, output_name=next(n for n, spec in specs.items() if spec.name == check_name))
+    for name, spec in context.assets_def.check_specs_by_output_name.items():
+        if spec.name == check_name:
+            yield dg.Output(None, output_name=name)
 
 
-@dg.asset(
-    partitions_def=hourly_partitions,
-    backfill_policy=BACKFILL_POLICY,
-    group_name=GROUP,
-    pool=STATE_POOL,
-    deps=[pncp_new_records],
-    kinds={"python", "json"},
-    description="The day's state file (pncp/_state/...): H's claim confirmed once its delta is safely in "
-    "Bronze, its staged file retired. One writer at a time (pool pncp_state); compare-and-swap regardless.",
-)
-def pncp_daily_state(context: dg.AssetExecutionContext, bronze_storage: BronzeStorage) -> dg.MaterializeResult:
-    committer = DeltaCommitter(bronze_storage.object_store(), SOURCE, logger=context.log)
+def _finalize(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: BronzeStorage) -> dg.MaterializeResult:
+    committer = DeltaCommitter(bronze_storage.object_store(), layer.source, logger=context.log)
     for day, summary in committer.finalize_hours(context.partition_keys).items():
-        context.log.info(f"State {day}: {summary['total_processed']} processed in {summary['executions']} "
-                         f"executions")
+        context.log.info(f"State {layer.source} {day}: {summary['total_processed']} {layer.noun} processed in "
+                         f"{summary['executions']} executions")
         for hour, ids in summary["hour_ids"].items():
             context.add_asset_metadata({
                 "hour_ids": ids,
                 "day_total_processed": summary["total_processed"],
                 "executions": summary["executions"],
                 "orphans_removed": summary["orphans_removed"],
-                "state_key": dg.MetadataValue.path(layout.state_key(SOURCE, day)),
+                "state_key": dg.MetadataValue.path(layout.state_key(layer.source, day)),
             }, partition_key=hour)
     return dg.MaterializeResult()
 
 
+@dataclass(frozen=True)
+class LayerGraph:
+    """A layer's three assets: its sweep as fetched, its hourly deltas (with their check), its day state."""
+
+    layer: Layer
+    raw: dg.AssetsDefinition
+    deltas: dg.AssetsDefinition
+    state: dg.AssetsDefinition
+
+    @property
+    def assets(self) -> list[dg.AssetsDefinition]:
+        return [self.raw, self.deltas, self.state]
+
+
+def layer_graph(layer: Layer, raw: str, deltas: str, state: str, *, sweep_description: str,
+                delta_description: str, check_description: str) -> LayerGraph:
+    """The three assets of a layer, named as given; every layer shares the partitions, pools and backfill
+    policy, so one run of the job serves all layers' hours and the API budget stays one."""
+    common = {"partitions_def": hourly_partitions, "backfill_policy": BACKFILL_POLICY, "group_name": GROUP}
+
+    @dg.asset(name=raw, pool=API_POOL, kinds={"python", "s3"}, description=sweep_description, **common)
+    def raw_pages(context: dg.AssetExecutionContext, pncp_api: PncpApi,
+                  bronze_storage: BronzeStorage) -> dg.MaterializeResult:
+        return _sweep(context, layer, pncp_api, bronze_storage)
+
+    @dg.asset(
+        name=deltas,
+        io_manager_key="bronze_io_manager",  # reads the deltas back for downstream assets; writing is ours
+        metadata={SOURCE_METADATA: layer.source},
+        kinds={"python", "parquet"},
+        deps=[raw_pages],
+        check_specs=[dg.AssetCheckSpec("no_duplicates", asset=deltas, blocking=True,
+                                       partitions_def=hourly_partitions, description=check_description)],
+        description=delta_description,
+        **common,
+    )
+    def new_rows(context: dg.AssetExecutionContext, bronze_storage: BronzeStorage) -> Iterator[Any]:
+        yield from _commit(context, layer, bronze_storage, deltas)
+
+    @dg.asset(
+        name=state,
+        pool=STATE_POOL,
+        deps=[new_rows],
+        kinds={"python", "json"},
+        description=f"The day's state file ({layer.source}/_state/...): H's claim confirmed once its delta is "
+        "safely in Bronze, its staged file retired. One writer at a time (pool pncp_state); compare-and-swap "
+        "regardless.",
+        **common,
+    )
+    def day_state(context: dg.AssetExecutionContext, bronze_storage: BronzeStorage) -> dg.MaterializeResult:
+        return _finalize(context, layer, bronze_storage)
+
+    return LayerGraph(layer, raw_pages, new_rows, day_state)
+
+
+first_seen = layer_graph(
+    FIRST_SEEN, "pncp_raw_pages", "pncp_new_records", "pncp_daily_state",
+    sweep_description="Every page of the PNCP sweep of day(H) (/publicacao), as fetched, under pncp/_raw/. One "
+    "sweep per day serves all the hours of a run, and a recent sweep serves later runs. Holds the pncp_api pool: "
+    "no two runs ever talk to PNCP at once.",
+    delta_description="The Bronze delta of hour H: swept records published before the end of H that the day's "
+    "state has never seen, plus what H already held. pncp/year=YYYY/month=MM/day=DD/pncp_YYYYMMDD_HH0000.parquet",
+    check_description="No ID twice in H's delta, none in another delta of the day, and the state's IDs equal "
+    "the day's Bronze IDs",
+)
+versions = layer_graph(
+    VERSIONS, "pncp_update_pages", "pncp_new_versions", "pncp_versions_state",
+    sweep_description="Every page of the PNCP update sweep of day(H) (/atualizacao: contratações included or "
+    "changed that day, each as it is now), as fetched, under pncp_versions/_raw/. Same pool and reuse as "
+    "pncp_raw_pages.",
+    delta_description="The versions first seen in hour H, keyed by numeroControlePNCP@dataAtualizacaoGlobal "
+    "(column _version_key): every change of a contratação, once. pncp_versions/year=YYYY/month=MM/day=DD/"
+    "pncp_versions_YYYYMMDD_HH0000.parquet (day = the day of the change)",
+    check_description="No version twice in H's delta, none in another delta of the day, and the state's version "
+    "keys equal the day's Bronze version keys",
+)
+pncp_raw_pages, pncp_new_records, pncp_daily_state = first_seen.assets
+pncp_update_pages, pncp_new_versions, pncp_versions_state = versions.assets
+LAYER_GRAPHS = (first_seen, versions)
+
+
 @dg.multi_asset_check(
-    specs=[dg.AssetCheckSpec("bronze_consistent", asset=pncp_new_records, partitions_def=hourly_partitions,
-                             blocking=True, description="The no_duplicates rules over Bronze as it is, without "
-                             "ingesting (job pncp_checks)")],
+    specs=[dg.AssetCheckSpec("bronze_consistent", asset=g.deltas, partitions_def=hourly_partitions, blocking=True,
+                             description="The no_duplicates rules over Bronze as it is, without ingesting "
+                             "(job pncp_checks)") for g in LAYER_GRAPHS],
 )
 def bronze_consistent(context: dg.AssetCheckExecutionContext, bronze_storage: BronzeStorage) -> Iterator[Any]:
-    committer = DeltaCommitter(bronze_storage.object_store(), SOURCE, logger=context.log)
-    for hour, report in committer.check_hours(context.op_execution_context.partition_keys).items():
-        yield check_evaluation(report, "bronze_consistent", hour)
-    yield _check_done(context.op_execution_context, "bronze_consistent")
+    for graph in LAYER_GRAPHS:
+        committer = DeltaCommitter(bronze_storage.object_store(), graph.layer.source, logger=context.log)
+        for hour, report in committer.check_hours(context.op_execution_context.partition_keys).items():
+            yield check_evaluation(report, "bronze_consistent", hour, graph.deltas.key.to_user_string())
+    yield from _check_done(context.op_execution_context, "bronze_consistent")

@@ -23,9 +23,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pncp_assets.brasilia import TZ, UTC, to_brasilia, utc_now
+from pncp_assets.brasilia import UTC, to_brasilia, utc_now
 from pncp_assets.layout import bronze_key, layer_prefix, partition_key_for
-from pncp_assets.pncp.records import ID_FIELD
+from pncp_assets.pncp.records import ID_FIELD, VERSION_FIELD, api_time
 
 # --- Schema -----------------------------------------------------------------------------------
 
@@ -97,6 +97,12 @@ BRONZE_SCHEMA = pa.schema(
     metadata={"pncp_assets.schema": "contratacao_publicacao.v1"},
 )
 
+# `pncp_versions/`: the same columns, plus the version key (`numeroControlePNCP@dataAtualizacaoGlobal`).
+VERSION_SCHEMA = pa.schema(
+    [*BRONZE_SCHEMA, pa.field(VERSION_FIELD, pa.string())],
+    metadata={"pncp_assets.schema": "contratacao_atualizacao.v1"},
+)
+
 
 # --- Coercion: a value of an unexpected type becomes null ----------------------------------------
 
@@ -129,16 +135,6 @@ def _as_bool(v: Any) -> bool | None:
     return v if isinstance(v, bool) else None
 
 
-def _as_timestamp(v: Any) -> dt.datetime | None:
-    if not isinstance(v, str) or len(v) > 40:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(v)
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=TZ) if parsed.tzinfo is None else parsed
-
-
 def _as_scalar_text(v: Any) -> str | None:
     if v is None or isinstance(v, (dict, list)):
         return None
@@ -161,7 +157,7 @@ def _coercer(typ: pa.DataType) -> Callable[[Any], Any]:
 
         return listing
     if pa.types.is_timestamp(typ):
-        return _as_timestamp
+        return api_time
     if pa.types.is_boolean(typ):
         return _as_bool
     if pa.types.is_integer(typ):
@@ -189,10 +185,14 @@ def records_to_table(
     partition_key: str | None = None,
     provenance: Sequence[Provenance] | None = None,
     ingested_at: dt.datetime | None = None,
+    version_keys: Sequence[str] | None = None,
 ) -> pa.Table:
-    """Encode API records with `BRONZE_SCHEMA`, whatever types or extra fields they carry."""
+    """Encode API records with `BRONZE_SCHEMA`, whatever types or extra fields they carry; with
+    `version_keys` (one per record), as versions with `VERSION_SCHEMA`."""
     if provenance is not None and len(provenance) != len(records):
         raise ValueError("provenance must have one entry per record")
+    if version_keys is not None and len(version_keys) != len(records):
+        raise ValueError("version_keys must have one entry per record")
     columns: dict[str, list[Any]] = {}
     for name, _ in RECORD_FIELDS:
         conv = _COERCERS[name]
@@ -204,8 +204,11 @@ def records_to_table(
     prov = provenance or [Provenance()] * len(records)
     columns["_modalidade"] = [p.modalidade for p in prov]
     columns["_pagina"] = [p.pagina for p in prov]
-    arrays = [pa.array(columns[f.name], type=f.type) for f in BRONZE_SCHEMA]
-    return pa.Table.from_arrays(arrays, schema=BRONZE_SCHEMA)
+    schema = BRONZE_SCHEMA
+    if version_keys is not None:
+        columns[VERSION_FIELD], schema = list(version_keys), VERSION_SCHEMA
+    arrays = [pa.array(columns[f.name], type=f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 # zstd by default: measured on a simulated day in 24 hourly files, 0.20 of the JSON size against Snappy's
@@ -243,11 +246,11 @@ def parquet_ids(data: bytes, id_field: str = ID_FIELD) -> list[str]:
     return read_parquet(data, columns=[id_field]).column(0).to_pylist()
 
 
-def concat_tables(tables: Sequence[pa.Table]) -> pa.Table:
+def concat_tables(tables: Sequence[pa.Table | None], schema: pa.Schema = BRONZE_SCHEMA) -> pa.Table:
     tables = [t for t in tables if t is not None and t.num_rows]
     if not tables:
-        return BRONZE_SCHEMA.empty_table()
-    return pa.concat_tables([t.cast(BRONZE_SCHEMA) for t in tables])
+        return schema.empty_table()
+    return pa.concat_tables([t.cast(schema) for t in tables])
 
 
 def raw_records(table: pa.Table) -> list[dict[str, Any]]:

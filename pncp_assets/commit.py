@@ -29,8 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pncp_assets import bronze, faults, layout
-from pncp_assets.brasilia import TZ, iso_utc, utc_now
-from pncp_assets.pncp.records import ID_FIELD, filter_stats, format_filter_line, split
+from pncp_assets.brasilia import iso_utc, utc_now
+from pncp_assets.layers import Layer, layer_of
+from pncp_assets.pncp.records import ID_FIELD, api_time, filter_stats, format_filter_line, split
 from pncp_assets.state import Claim, DayState, StateManager, backoff
 from pncp_assets.storage import NotFound, ObjectStore, VersionConflict
 
@@ -64,7 +65,8 @@ class CommitResult:
     output: DeltaOutput | None = None
     rejected_key: str | None = None
     attempts: int = 1
-    late: int = 0  # new records published before H began: first seen in this run
+    late: int = 0  # new records published (versions: changed) before H began: first seen in this run
+    changed: int = 0  # new rows of contratações published before H began (for versions: records changed)
     hour_records: int = 0  # swept records published within H itself
     hour_repeats: int = 0  # ... of which the day's state already held (a re-run, or an earlier late run)
 
@@ -98,33 +100,17 @@ class CheckReport:
     delta_rows: int
 
 
-def published_at(record: Any) -> dt.datetime | None:
-    """dataPublicacaoPncp as an aware Brasília time, or None when it is missing or unreadable."""
-    value = record.get("dataPublicacaoPncp") if isinstance(record, dict) else None
+def _ids_of(data: bytes, key_field: str = ID_FIELD) -> list[str] | None:
+    """The keys of a Parquet delta, or None when it does not parse (never trust a broken object)."""
     try:
-        moment = dt.datetime.fromisoformat(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return moment.replace(tzinfo=TZ) if moment.tzinfo is None else moment
-
-
-def published_before(record: Any, end: dt.datetime) -> bool:
-    """Published before `end`; a record without a readable publication time counts as published now,
-    so it is never left out."""
-    moment = published_at(record)
-    return moment is None or moment < end
-
-
-def _ids_of(data: bytes) -> list[str] | None:
-    """The IDs of a Parquet delta, or None when it does not parse (never trust a broken object)."""
-    try:
-        return [x for x in bronze.parquet_ids(data) if isinstance(x, str)]
+        return [x for x in bronze.parquet_ids(data, key_field) if isinstance(x, str)]
     except Exception:
         return None
 
 
-def publish_delta(store: ObjectStore, key: str, data: bytes, ids: frozenset[str] | set[str]) -> str:
-    """Write a delta at its key unless the file there already holds all its IDs; never drop an ID.
+def publish_delta(store: ObjectStore, key: str, data: bytes, ids: frozenset[str] | set[str],
+                  key_field: str = ID_FIELD) -> str:
+    """Write a delta at its key unless the file there already holds all its keys; never drop one.
 
     Returns "written" or "kept". Compare-and-swap on the key, so two publishers cannot interleave.
     """
@@ -137,7 +123,7 @@ def publish_delta(store: ObjectStore, key: str, data: bytes, ids: frozenset[str]
                 return "written"
             except VersionConflict:
                 continue
-        current_ids = _ids_of(current.data)
+        current_ids = _ids_of(current.data, key_field)
         if current_ids is not None:
             present = set(current_ids)
             if present >= ids:
@@ -153,14 +139,22 @@ def publish_delta(store: ObjectStore, key: str, data: bytes, ids: frozenset[str]
     raise RuntimeError(f"could not publish {key}: too many concurrent writers")
 
 
+def published_at(record: Any) -> dt.datetime | None:
+    """dataPublicacaoPncp as an aware Brasília time, or None when it is missing or unreadable."""
+    return api_time(record.get("dataPublicacaoPncp")) if isinstance(record, dict) else None
+
+
 class DeltaCommitter:
-    """Runs the protocol for one source on one ObjectStore (framework-free)."""
+    """Runs the protocol for one layer (`layers.py`: first-seen records, or versions) on one ObjectStore
+    (framework-free). Its "IDs" are the layer's keys: record IDs, or version keys."""
 
     def __init__(self, storage: ObjectStore, source: str = "pncp", logger: Any = None,
                  staging_grace: dt.timedelta = STAGING_GRACE, compression: str = bronze.DEFAULT_CODEC):
         self.storage = storage
         self.compression = bronze.validate_compression(compression)
-        self.source = layout.validate_source(source)
+        self.layer: Layer = layer_of(source)
+        self.source = self.layer.source
+        self.key_field = self.layer.key.field
         self.log = logger or logging.getLogger(__name__)
         self.state = StateManager(storage, logger=self.log)
         self.staging_grace = staging_grace
@@ -172,7 +166,7 @@ class DeltaCommitter:
             data = self.storage.get(layout.delta_key(self.source, partition_key)).data
         except NotFound:
             return set()
-        return set(_ids_of(data) or [])
+        return set(_ids_of(data, self.key_field) or [])
 
     def _whole(self, key: str | None, want: set[str]) -> bytes | None:
         """The object's bytes if it parses and holds every wanted ID."""
@@ -182,7 +176,7 @@ class DeltaCommitter:
             data = self.storage.get(key).data
         except NotFound:
             return None
-        ids = _ids_of(data)
+        ids = _ids_of(data, self.key_field)
         return data if ids is not None and want <= set(ids) else None
 
     def _partition_rows(self, partition_key: str, claim: Claim) -> pa.Table:
@@ -191,7 +185,7 @@ class DeltaCommitter:
         if data is None:
             raise RuntimeError(f"partition {partition_key}: neither its delta nor its staged file holds its claim")
         table = bronze.read_parquet(data)
-        keep = pc.is_in(table.column(ID_FIELD), value_set=pa.array(sorted(want), type=pa.string()))
+        keep = pc.is_in(table.column(self.key_field), value_set=pa.array(sorted(want), type=pa.string()))
         return table.filter(keep)
 
     # --- 1. recovery -------------------------------------------------------------------------------
@@ -209,7 +203,8 @@ class DeltaCommitter:
                     continue
                 data = self._whole(claim.staged, want)
                 if data is not None:
-                    publish_delta(self.storage, layout.delta_key(self.source, pk), data, frozenset(want))
+                    publish_delta(self.storage, layout.delta_key(self.source, pk), data, frozenset(want),
+                                  self.key_field)
                     notes.append(f"rolled {pk} forward from {claim.staged}")
                     self.log.warning(f"Recovery: published {pk} again from its staged file ({len(want)} records)")
                 else:
@@ -219,24 +214,29 @@ class DeltaCommitter:
 
         _, (notes, lost) = self.state.transact(self.source, day, roll_forward)
         for pk, ids in lost.items():
-            self.log.warning(f"Recovery: {len(ids)} IDs claimed by {pk} are in no whole file; they will be "
-                             f"ingested again")
-            notes.append(f"dropped {len(ids)} lost IDs of {pk}")
+            self.log.warning(f"Recovery: {len(ids)} {self.layer.noun} claimed by {pk} are in no whole file; they "
+                             f"will be ingested again")
+            notes.append(f"dropped {len(ids)} lost {self.layer.noun} of {pk}")
         return notes
 
     # --- 2-3. stage and claim ------------------------------------------------------------------
 
     def commit(self, partition_key: str, records: list[tuple[dict[str, Any], bronze.Provenance]],
-               run_id: str) -> CommitResult:
+               run_id: str, swept_at: dt.datetime | None = None) -> CommitResult:
+        """Stage and claim H's delta from a sweep's records (`swept_at`: when that sweep started)."""
         start = layout.parse_partition_key(partition_key)
         day, end = start.date(), start + dt.timedelta(hours=1)
         key = layout.delta_key(self.source, partition_key)
         self.recover(day)
-        eligible = [(r, p) for r, p in records if published_before(r, end)]
+        layer_key = self.layer.key
+        # A record's time (publication; change, for versions). An unreadable one counts as within H, so
+        # that the record is never left out (it is rejected visibly if it cannot be keyed).
+        times = {id(r): self.layer.time_of(r) for r, _ in records}
+        tail = self.layer.versioned and swept_at is not None and end <= swept_at < end + dt.timedelta(hours=1)
+        eligible = [(r, p) for r, p in records if tail or (times[id(r)] or start) < end]
         provenance = {id(r): p for r, p in eligible}
         rows = [r for r, _ in eligible]
-        # H's own records: published within H (or at an unreadable time, which counts as now).
-        own_hour = [r for r in rows if isinstance(r, dict) and not (published_at(r) or end) < start]
+        own_hour = [r for r in rows if start <= (times[id(r)] or start) < end]
         rejected_key: str | None = None
         attempts = 0
 
@@ -245,25 +245,26 @@ class DeltaCommitter:
             attempts += 1
             claim = state.partitions.get(partition_key)
             held_ids = list(claim.ids) if claim else []
-            new, rejected, already, in_input = split(rows, state.ids, ID_FIELD)
+            new, rejected, already, in_input = split(rows, state.ids, layer_key=layer_key)
             stats = filter_stats(len(rows), len(new), already, in_input, rejected)
             hour = {"hour_records": len(own_hour),
-                    "hour_repeats": sum(1 for r in own_hour if isinstance(r.get(ID_FIELD), str)
-                                        and r[ID_FIELD] in state.ids),  # an ID of any other type is rejected
-                    "late": sum(1 for r in new if (published_at(r) or end) < start)}
+                    "hour_repeats": sum(1 for r in own_hour if layer_key.problem(r) is None
+                                        and layer_key.of(r) in state.ids),
+                    "late": sum(1 for r in new if (times[id(r)] or start) < start),
+                    "changed": len({r.get(ID_FIELD) for r in new if (published_at(r) or start) < start})}
             if attempts == 1:  # kept once: the rejected records do not depend on the state
                 rejected_key = self._keep_rejected(partition_key, rejected)
             if not new:
                 return _Attempt(stats, hour, held_ids), False
-            new_table = bronze.records_to_table(new, partition_key=partition_key,
-                                                provenance=[provenance[id(r)] for r in new])
+            new_table = self.layer.to_table(new, partition_key=partition_key,
+                                            provenance=[provenance[id(r)] for r in new])
             held_table = self._partition_rows(partition_key, claim) if claim else None
-            table = bronze.concat_tables([held_table, new_table])
+            table = bronze.concat_tables([held_table, new_table], self.layer.schema)
             data = bronze.table_to_parquet(table, self.compression)
             staged = layout.staging_key(self.source, partition_key, run_id)
             faults.put(self.storage, staged, data, "mid_staging_write")
             faults.crash("after_staging")
-            new_ids = [r[ID_FIELD] for r in new]
+            new_ids = [layer_key.of(r) for r in new]
             execution = {k: v for k, v in stats.items() if k != "rejected_records"}
             execution.update(partition=partition_key, run_id=run_id)
             all_ids = state.claim(partition_key, new_ids, staged, iso_utc(), execution)
@@ -277,7 +278,7 @@ class DeltaCommitter:
 
         _, done = self.state.transact(self.source, day, stage_and_claim, on_conflict=discard)
         if done.output is None:
-            self.log.info(format_filter_line(done.stats))
+            self.log.info(self._filter_line(done))
             status = "unchanged" if done.held else "no_data"
             reason = None if done.held else ("all_duplicates" if rows else "no_data_from_api")
             return CommitResult(partition_key, key, status, reason, done.stats, len(done.held),
@@ -285,10 +286,13 @@ class DeltaCommitter:
         faults.crash("after_claim")
         if done.superseded and done.superseded != done.staged:
             self.storage.delete(done.superseded)  # superseded: our delta holds all of it
-        self.log.info(format_filter_line(done.stats))
+        self.log.info(self._filter_line(done))
         self.log.info(f"{partition_key}: claimed {len(done.new_ids)} new + {len(done.held)} held records")
         return CommitResult(partition_key, key, "written", None, done.stats, len(done.held), done.new_ids,
                             done.output, rejected_key, attempts, **done.hour)
+
+    def _filter_line(self, attempt: _Attempt) -> str:
+        return format_filter_line(attempt.stats, attempt.hour["changed"] if self.layer.versioned else None)
 
     def _keep_rejected(self, partition_key: str, rejected: list[dict[str, Any]]) -> str | None:
         if not rejected:
@@ -302,7 +306,7 @@ class DeltaCommitter:
     # --- 4. publish ----------------------------------------------------------------------------
 
     def publish(self, output: DeltaOutput) -> str:
-        outcome = publish_delta(self.storage, output.key, output.data, output.ids)
+        outcome = publish_delta(self.storage, output.key, output.data, output.ids, self.key_field)
         faults.crash("after_publish")
         return outcome
 
@@ -386,7 +390,7 @@ class DeltaCommitter:
             files: dict[str, list[str]] = {}
             for name in self.storage.list(layout.day_prefix(self.source, day)):
                 if layout.is_delta_key(name):
-                    files[name] = _ids_of(self.storage.get(name).data) or []
+                    files[name] = _ids_of(self.storage.get(name).data, self.key_field) or []
             if self.storage.version(key) == loaded.version:
                 return loaded.state, files
             backoff(attempt)
@@ -403,10 +407,10 @@ class DeltaCommitter:
         problems: list[str] = []
         bad: dict[str, list[str]] = {}
         if not_in_state:
-            problems.append(f"{len(not_in_state)} IDs in Bronze are missing from the state")
+            problems.append(f"{len(not_in_state)} {self.layer.noun} in Bronze are missing from the state")
             bad.update({x: where[x] for x in not_in_state})
         if not_in_bronze:
-            problems.append(f"{len(not_in_bronze)} IDs in the state are in no Bronze delta file")
+            problems.append(f"{len(not_in_bronze)} {self.layer.noun} in the state are in no Bronze delta file")
             bad.update({x: ["(state only)"] for x in not_in_bronze})
         return problems, bad
 
@@ -418,11 +422,12 @@ class DeltaCommitter:
         bad: dict[str, list[str]] = {}
         twice = [x for x, n in Counter(own).items() if n > 1]
         if twice:
-            problems.append(f"{len(twice)} IDs appear more than once in {own_key}")
+            problems.append(f"{len(twice)} {self.layer.noun} appear more than once in {own_key}")
             bad.update({x: where[x] for x in twice})
         elsewhere = [x for x in set(own) if len(set(where[x])) > 1]
         if elsewhere:
-            problems.append(f"{len(elsewhere)} IDs of {partition_key} are also in other delta files of the day")
+            problems.append(f"{len(elsewhere)} {self.layer.noun} of {partition_key} are also in other delta "
+                            f"files of the day")
             bad.update({x: sorted(set(where[x])) for x in elsewhere})
         problems += day_problems
         bad.update(day_bad)

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pncp_assets.assets import bronze_consistent, pncp_daily_state, pncp_new_records, pncp_raw_pages
+from pncp_assets.assets import LAYER_GRAPHS, bronze_consistent
 from pncp_assets.environment import SETTINGS, bronze_storage, pncp_api
 from pncp_assets.io_manager import BronzeParquetIOManager
 from pncp_assets.partitions import hourly_partitions
 from pncp_assets.schedules import day_close_schedule
 
-bronze_assets = [pncp_raw_pages, pncp_new_records, pncp_daily_state]
+bronze_assets = [asset for graph in LAYER_GRAPHS for asset in graph.assets]  # first-seen records, versions
 
 pncp_hourly_ingestion = dg.define_asset_job(
     "pncp_hourly_ingestion",
     selection=dg.AssetSelection.assets(*bronze_assets),
-    description="Sweep day(H), file H's new records in Bronze, confirm the day's state.",
+    description="Sweep day(H) for publications and for changes, file H's new records and new versions in "
+    "Bronze, confirm the days' states.",
 )
 
 # Runs only the consistency check over Bronze that already exists: for CI against production storage.

@@ -1,11 +1,18 @@
-"""The contratação record of `/v1/contratacoes/publicacao`: its key, the ID rule and its fields."""
+"""The contratação record of `/v1/contratacoes/publicacao` and `/atualizacao`: its keys (the ID, and the
+version key), the ID rule and its fields."""
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import json
+import operator
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from pncp_assets.brasilia import TZ
 
 T = TypeVar("T")
 
@@ -76,6 +83,52 @@ def first_copies(pages: Iterable[tuple[T, list[Any]]], id_field: str = ID_FIELD)
     return out
 
 
+# --- Times and versions ----------------------------------------------------------------------------
+
+VERSION_FIELD = "_version_key"  # the Bronze column (and state entry) naming one version of a record
+VERSION_TIME_FIELD = "dataAtualizacaoGlobal"  # moves with every change to the record, its items or documents
+
+
+def api_time(value: Any) -> dt.datetime | None:
+    """A PNCP timestamp (no offset: Brasília time) as an aware datetime; None when it is not one."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=TZ) if moment.tzinfo is None else moment
+
+
+def version_problem(record: Any) -> str | None:
+    """Why a record cannot be keyed as a version (None when it can)."""
+    problem = id_problem(record)
+    if problem is None and api_time(record.get(VERSION_TIME_FIELD)) is None:
+        problem = f"{VERSION_TIME_FIELD} {str(record.get(VERSION_TIME_FIELD))[:40]!r} is not a timestamp"
+    return problem
+
+
+def version_key(record: dict[str, Any]) -> str:
+    """`numeroControlePNCP@dataAtualizacaoGlobal` (Brasília wall time, ISO): one version of a record.
+    Only for records `version_problem` accepts."""
+    moment = api_time(record[VERSION_TIME_FIELD]).astimezone(TZ).replace(tzinfo=None)  # type: ignore[union-attr]
+    return f"{record[ID_FIELD]}@{moment.isoformat()}"
+
+
+@dataclass(frozen=True)
+class RecordKey:
+    """How a layer names a record: the Bronze column holding the name, why a record has none, and the
+    name itself (for records without a problem)."""
+
+    field: str
+    problem: Callable[[Any], str | None]
+    of: Callable[[dict[str, Any]], str]
+
+
+ID_KEY = RecordKey(ID_FIELD, id_problem, lambda record: record[ID_FIELD])
+VERSION_KEY = RecordKey(VERSION_FIELD, version_problem, version_key)
+
+
 # --- Filtering records against the IDs a day has seen ------------------------------------------
 
 
@@ -85,37 +138,67 @@ def filter_rate(duplicates: int, inputs: int) -> float:
 
 
 def split(
-    records: Sequence[Any], seen: set[str], id_field: str = ID_FIELD
+    records: Sequence[Any], seen: set[str], id_field: str = ID_FIELD, layer_key: RecordKey | None = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, int]:
-    """Split records into (new, rejected, already processed count, repeated-in-input count)."""
-    return _split(records, seen, id_field, False) or _split(records, seen, id_field, True)  # type: ignore[return-value]
+    """Split records into (new, rejected, already processed count, repeated-in-input count).
+
+    Records are keyed by their ID (`id_field`), or by `layer_key` when given (a record version).
+    """
+    if layer_key is None or layer_key is ID_KEY:
+        id_field = ID_FIELD if layer_key is ID_KEY else id_field
+        fast = _split_ids(records, seen, id_field)
+        if fast is not None:
+            return fast
+        layer_key = ID_KEY if id_field == ID_FIELD else RecordKey(
+            id_field, functools.partial(id_problem, id_field=id_field), operator.itemgetter(id_field))
+    return _split_keyed(records, seen, layer_key)
 
 
-def _split(
-    records: Sequence[Any], seen: set[str], id_field: str, validate_each: bool
+def _split_ids(
+    records: Sequence[Any], seen: set[str], id_field: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, int] | None:
-    """The fast pass (`validate_each=False`) checks the new IDs against the mask all at once and
-    returns None if any fails, so that `split` can redo it checking each ID."""
-    pncp_mask = id_field == ID_FIELD
+    """The common case, keyed by ID: checks the new IDs against the mask all at once, and returns None
+    if any record needs rejecting, so that `_split_keyed` can say why."""
     new: list[dict[str, Any]] = []
-    rejected: list[dict[str, Any]] = []
     already = in_input = 0
     taken: set[str] = set()
     for record in records:
         rid = record.get(id_field) if type(record) is dict else None
         if type(rid) is not str or not rid:
-            rejected.append({"reason": id_problem(record, id_field), "record": record})
-        elif rid in seen:  # IDs in the state were validated when they were added
+            return None
+        if rid in seen:  # IDs in the state were validated when they were added
             already += 1
         elif rid in taken:
             in_input += 1
-        elif validate_each and pncp_mask and not ID_PATTERN.fullmatch(rid):
-            rejected.append({"reason": id_problem(record, id_field), "record": record})
         else:
             taken.add(rid)
             new.append(record)
-    if not validate_each and pncp_mask and not all_valid_ids([r[id_field] for r in new]):
+    if id_field == ID_FIELD and not all_valid_ids([r[id_field] for r in new]):
         return None
+    return new, [], already, in_input
+
+
+def _split_keyed(
+    records: Sequence[Any], seen: set[str], layer_key: RecordKey
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, int]:
+    """Record by record, with the reason for each rejected one."""
+    new: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    already = in_input = 0
+    taken: set[str] = set()
+    for record in records:
+        problem = layer_key.problem(record)
+        if problem is not None:
+            rejected.append({"reason": problem, "record": record})
+            continue
+        key = layer_key.of(record)
+        if key in seen:
+            already += 1
+        elif key in taken:
+            in_input += 1
+        else:
+            taken.add(key)
+            new.append(record)
     return new, rejected, already, in_input
 
 
@@ -135,11 +218,16 @@ def filter_stats(
     }
 
 
-def format_filter_line(stats: dict[str, Any]) -> str:
+def format_filter_line(stats: dict[str, Any], changed: int | None = None) -> str:
+    """The seed's log line; for versions (`changed`: how many contratações published before the hour
+    have a new version) it names versions."""
+    label, new = ("State filtering", "new") if changed is None else ("Version filtering", "new versions")
     line = (
-        f"State filtering: {stats['input_records']} input -> {stats['new_records']} new "
+        f"{label}: {stats['input_records']} input -> {stats['new_records']} {new} "
         f"({stats['duplicates_filtered']} duplicates filtered)"
     )
+    if changed is not None:
+        line += f", {changed} records changed"
     if stats["rejected"]:
-        line += f", {stats['rejected']} rejected (invalid {ID_FIELD})"
+        line += f", {stats['rejected']} rejected (invalid {ID_FIELD if changed is None else 'version key'})"
     return line

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from pncp_assets import bronze, faults, layout
 from pncp_assets.brasilia import iso_utc, parse_day
+from pncp_assets.layers import layer_of
 from pncp_assets.pncp.records import ID_FIELD, filter_stats, format_filter_line, split
 from pncp_assets.state.day import Claim, CorruptState, DayState
 from pncp_assets.storage import NotFound, ObjectStore, VersionConflict
@@ -110,10 +111,12 @@ class StateManager:
     def rebuild_from_bronze(self, source: str, date: str | dt.date | dt.datetime, reason: str = "") -> DayState:
         """A state whose `processed_ids` are the union of the IDs in the day's Bronze delta files."""
         day = parse_day(date)
+        key_field = layer_of(source).key.field  # record IDs, or version keys
         state = DayState.new(day, iso_utc())
         files = [k for k in self.storage.list(layout.day_prefix(source, day)) if layout.is_delta_key(k)]
         for key in files:
-            file_ids = sorted({x for x in bronze.parquet_ids(self.storage.get(key).data) if isinstance(x, str)})
+            data = self.storage.get(key).data
+            file_ids = sorted({x for x in bronze.parquet_ids(data, key_field) if isinstance(x, str)})
             state.add_ids(file_ids)
             partition = layout.partition_of_delta(key)
             if partition is not None:
