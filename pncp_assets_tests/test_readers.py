@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import re
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -21,15 +19,9 @@ from pncp_assets.commit import DeltaCommitter
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.sweeps import SweepStore
 from pncp_assets_tests.support.pipeline import Pipeline, end_of_hour, partition, storage_resource
+from pncp_assets_tests.support.readme import readme_snippets
 
-README = Path(__file__).resolve().parents[1] / "README.md"
 DAY = dt.date(2025, 10, 22)
-
-
-def readme_snippets() -> dict[str, str]:
-    """The README's reader snippets: each ```python block whose first line is `# reader: NAME`."""
-    blocks = re.findall(r"```python\n(# reader: (\w+)\n.*?)```", README.read_text(), flags=re.S)
-    return {name: code for code, name in blocks}
 
 
 def as_arrow(frame: object) -> pa.Table:

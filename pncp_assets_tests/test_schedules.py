@@ -15,11 +15,11 @@ import warnings
 import dagster as dg
 import pytest
 
-from pncp_assets import sweeps
 from pncp_assets.brasilia import TZ
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.pncp.synthetic import generate_day
 from pncp_assets_tests.support.pipeline import Pipeline, storage_resource
+from pncp_assets_tests.support.schedules import run_the_schedules
 
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
@@ -27,42 +27,6 @@ DAY = dt.date(2025, 10, 22)
 MODALIDADES = (6, 8, 9)
 # 4 % of the records are shown by the API 1 to 5 hours after their publication time.
 LATE_DAY = {"seed": 5, "volume": 1500, "late_fraction": 0.04, "late_hours": 1.0, "late_hours_max": 5.0}
-
-
-def tick_times(schedule: dg.ScheduleDefinition, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
-    """The schedule's ticks in [start, end], computed from its cron string as the daemon does."""
-    from dagster._utils.schedules import schedule_execution_time_iterator  # the daemon's own tick iterator
-
-    ticks = []
-    for tick in schedule_execution_time_iterator(start.timestamp(), schedule.cron_schedule,
-                                                 schedule.execution_timezone):
-        if tick > end:
-            return ticks
-        ticks.append(tick)
-    return ticks
-
-
-def run_the_schedules(p: Pipeline, monkeypatch: pytest.MonkeyPatch, start: dt.datetime,
-                      end: dt.datetime) -> list[tuple[dt.datetime, str, str]]:
-    """Every tick of both schedules in [start, end], in time order; returns (tick, schedule, partition)."""
-    from pncp_assets.definitions import defs
-
-    repo = defs.get_repository_def()
-    schedules = [defs.resolve_schedule_def(n) for n in ("pncp_hourly_schedule", "pncp_day_close_schedule")]
-    ticks = sorted(((t, s) for s in schedules for t in tick_times(s, start, end)), key=lambda ts: ts[0])
-    done = []
-    for tick, schedule in ticks:
-        p.sim.sim.configure(now=tick.astimezone(TZ).replace(tzinfo=None))
-        monkeypatch.setattr(sweeps, "utc_now", lambda tick=tick: tick.astimezone(dt.UTC))
-        with dg.build_schedule_context(scheduled_execution_time=tick, instance=p.instance,
-                                       repository_def=repo) as context:
-            requests = schedule.evaluate_tick(context).run_requests
-        for request in requests:
-            tags = {k: v for k, v in request.tags.items() if not k.startswith("dagster/")}
-            result = p.run(request.partition_key, tags=tags)
-            assert result.success, (tick, request.partition_key)
-            done.append((tick, schedule.name, request.partition_key))
-    return done
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pncp_assets import bronze, layout
 from pncp_assets.assets import bronze_consistent
 from pncp_assets.definitions import bronze_assets
 from pncp_assets.io_manager import BronzeParquetIOManager
+from pncp_assets.layers import layer_of
 from pncp_assets.pncp.simulator import PncpSimulator, RunningSimulator
 from pncp_assets.resources import BronzeStorage, PncpApi
 from pncp_assets.storage import ObjectStore
@@ -74,12 +75,13 @@ class Pipeline:
 
     # --- what is in storage ----------------------------------------------------------------------
 
-    def delta_ids(self, day: dt.date) -> dict[str, list[str]]:
-        """Partition key -> IDs in its delta file."""
+    def delta_ids(self, day: dt.date, source: str = "pncp") -> dict[str, list[str]]:
+        """Partition key -> the keys in its delta file (IDs; version keys for `pncp_versions`)."""
+        field = layer_of(source).key.field
         out = {}
-        for key in self.store.list(layout.day_prefix("pncp", day)):
+        for key in self.store.list(layout.day_prefix(source, day)):
             if layout.is_delta_key(key):
-                out[layout.partition_of_delta(key)] = bronze.parquet_ids(self.store.get(key).data)
+                out[layout.partition_of_delta(key)] = bronze.parquet_ids(self.store.get(key).data, field)
         return out
 
     def assert_invariants(self, day: dt.date, expected_ids: set[str] | None = None) -> dict[str, list[str]]:

@@ -1,0 +1,69 @@
+"""The current view: the latest version of every contratação over a range of days, from Bronze alone.
+
+    from pncp_assets.current import current_view
+    table = current_view("data/bronze", "2025-10-01", "2025-10-31")      # a pyarrow Table
+
+It unions the first-seen records (`pncp/`, day = publication day) and the versions (`pncp_versions/`,
+day = the day of the change) whose folder day lies in [first, last], and keeps one row per
+`numeroControlePNCP`: the one with the latest `dataAtualizacaoGlobal`. So it is the latest state known of
+every contratação published or changed in the range; a change after `last` is not in it (widen `last`
+to today for the latest of all). The columns are `pncp/`'s (the version key is dropped).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+
+from pncp_assets import bronze
+from pncp_assets.brasilia import parse_day
+from pncp_assets.layers import FIRST_SEEN, VERSIONS
+from pncp_assets.pncp.records import ID_FIELD, VERSION_TIME_FIELD
+
+
+def current_view(bronze_root: str, first: str | dt.date, last: str | dt.date,
+                 filesystem: pafs.FileSystem | None = None) -> pa.Table:
+    """The latest version of every contratação of the days [first, last] under `bronze_root` (a local
+    path, or `bucket` with an S3 `filesystem`, or an `s3://bucket` URI)."""
+    first_day, last_day = parse_day(first), parse_day(last)
+    if last_day < first_day:
+        raise ValueError(f"last day {last_day} is before first day {first_day}")
+    day_number = ds.field("year") * 10000 + ds.field("month") * 100 + ds.field("day")
+    in_range = (day_number >= _number(first_day)) & (day_number <= _number(last_day))
+    tables = []
+    for layer in (FIRST_SEEN, VERSIONS):
+        try:
+            dataset = ds.dataset(f"{bronze_root.rstrip('/')}/{layer.source}", format="parquet",
+                                 partitioning="hive", filesystem=filesystem)
+        except FileNotFoundError:
+            continue  # a layer not written yet
+        if "year" not in dataset.schema.names:
+            continue  # nothing under it yet
+        # No thread pool: see bronze.read_parquet.
+        tables.append(dataset.to_table(columns=bronze.BRONZE_SCHEMA.names, filter=in_range, use_threads=False))
+    return latest_versions(bronze.concat_tables(tables))
+
+
+def latest_versions(table: pa.Table) -> pa.Table:
+    """One row per numeroControlePNCP: the one with the latest dataAtualizacaoGlobal (a row without one
+    loses to any row with one), in ID order."""
+    if table.num_rows == 0:
+        return table
+    # A missing time ranks below every real one (null placement per key needs pyarrow 25).
+    times = table.column(VERSION_TIME_FIELD)
+    oldest = pa.scalar(dt.datetime(1, 1, 1, tzinfo=dt.UTC), type=times.type)
+    keys = pa.table({"id": table.column(ID_FIELD), "time": pc.fill_null(times, oldest)})
+    order = pc.sort_indices(keys, sort_keys=[("id", "ascending"), ("time", "descending")])
+    ranked = table.take(order)
+    ids = ranked.column(ID_FIELD).combine_chunks()
+    previous = pa.concat_arrays([pa.nulls(1, pa.string()), ids.slice(0, len(ids) - 1)])
+    first_of_id = pc.fill_null(pc.not_equal(ids, previous), True)
+    return ranked.filter(first_of_id)
+
+
+def _number(day: dt.date) -> int:
+    return day.year * 10000 + day.month * 100 + day.day
