@@ -197,22 +197,25 @@ def _finalize(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: B
 
 @dataclass(frozen=True)
 class LayerGraph:
-    """A layer's three assets: its sweep as fetched, its hourly deltas (with their check), its day state."""
+    """A layer's three assets (its sweep as fetched, its hourly deltas with their `no_duplicates` check, its
+    day state) and its standalone `bronze_consistent` check."""
 
     layer: Layer
     raw: dg.AssetsDefinition
     deltas: dg.AssetsDefinition
     state: dg.AssetsDefinition
+    check: dg.AssetChecksDefinition
 
     @property
     def assets(self) -> list[dg.AssetsDefinition]:
         return [self.raw, self.deltas, self.state]
 
 
-def layer_graph(layer: Layer, raw: str, deltas: str, state: str, *, sweep_description: str,
+def layer_graph(layer: Layer, raw: str, deltas: str, state: str, check: str, *, sweep_description: str,
                 delta_description: str, check_description: str) -> LayerGraph:
-    """The three assets of a layer, named as given; every layer shares the partitions, pools and backfill
-    policy, so one run of the job serves all layers' hours and the API budget stays one."""
+    """The three assets and the standalone check of a layer, named as given; every layer shares the
+    partitions, pools and backfill policy, so one run of the job serves all layers' hours and the API
+    budget stays one."""
     common = {"partitions_def": hourly_partitions, "backfill_policy": BACKFILL_POLICY, "group_name": GROUP}
 
     @dg.asset(name=raw, pool=API_POOL, kinds={"python", "s3"}, description=sweep_description, **common)
@@ -247,11 +250,23 @@ def layer_graph(layer: Layer, raw: str, deltas: str, state: str, *, sweep_descri
     def day_state(context: dg.AssetExecutionContext, bronze_storage: BronzeStorage) -> dg.MaterializeResult:
         return _finalize(context, layer, bronze_storage)
 
-    return LayerGraph(layer, raw_pages, new_rows, day_state)
+    @dg.multi_asset_check(
+        name=check,
+        specs=[dg.AssetCheckSpec("bronze_consistent", asset=deltas, partitions_def=hourly_partitions, blocking=True,
+                                 description="The no_duplicates rules over Bronze as it is, without ingesting "
+                                 "(job pncp_checks)")],
+    )
+    def consistent(context: dg.AssetCheckExecutionContext, bronze_storage: BronzeStorage) -> Iterator[Any]:
+        committer = DeltaCommitter(bronze_storage.object_store(), layer.source, logger=context.log)
+        for hour, report in committer.check_hours(context.op_execution_context.partition_keys).items():
+            yield check_evaluation(report, "bronze_consistent", hour, deltas)
+        yield from _check_done(context.op_execution_context, "bronze_consistent")
+
+    return LayerGraph(layer, raw_pages, new_rows, day_state, consistent)
 
 
 first_seen = layer_graph(
-    FIRST_SEEN, "pncp_raw_pages", "pncp_new_records", "pncp_daily_state",
+    FIRST_SEEN, "pncp_raw_pages", "pncp_new_records", "pncp_daily_state", "bronze_consistent",
     sweep_description="Every page of the PNCP sweep of day(H) (/publicacao), as fetched, under pncp/_raw/. One "
     "sweep per day serves all the hours of a run, and a recent sweep serves later runs. Holds the pncp_api pool: "
     "no two runs ever talk to PNCP at once.",
@@ -261,7 +276,7 @@ first_seen = layer_graph(
     "the day's Bronze IDs",
 )
 versions = layer_graph(
-    VERSIONS, "pncp_update_pages", "pncp_new_versions", "pncp_versions_state",
+    VERSIONS, "pncp_update_pages", "pncp_new_versions", "pncp_versions_state", "bronze_versions_consistent",
     sweep_description="Every page of the PNCP update sweep of day(H) (/atualizacao: contratações included or "
     "changed that day, each as it is now), as fetched, under pncp_versions/_raw/. Same pool and reuse as "
     "pncp_raw_pages.",
@@ -273,17 +288,5 @@ versions = layer_graph(
 )
 pncp_raw_pages, pncp_new_records, pncp_daily_state = first_seen.assets
 pncp_update_pages, pncp_new_versions, pncp_versions_state = versions.assets
+bronze_consistent, bronze_versions_consistent = first_seen.check, versions.check
 LAYER_GRAPHS = (first_seen, versions)
-
-
-@dg.multi_asset_check(
-    specs=[dg.AssetCheckSpec("bronze_consistent", asset=g.deltas, partitions_def=hourly_partitions, blocking=True,
-                             description="The no_duplicates rules over Bronze as it is, without ingesting "
-                             "(job pncp_checks)") for g in LAYER_GRAPHS],
-)
-def bronze_consistent(context: dg.AssetCheckExecutionContext, bronze_storage: BronzeStorage) -> Iterator[Any]:
-    for graph in LAYER_GRAPHS:
-        committer = DeltaCommitter(bronze_storage.object_store(), graph.layer.source, logger=context.log)
-        for hour, report in committer.check_hours(context.op_execution_context.partition_keys).items():
-            yield check_evaluation(report, "bronze_consistent", hour, graph.deltas.key.to_user_string())
-    yield from _check_done(context.op_execution_context, "bronze_consistent")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pncp_assets.assets import LAYER_GRAPHS, bronze_consistent
+from pncp_assets.assets import LAYER_GRAPHS
 from pncp_assets.environment import SETTINGS, bronze_storage, pncp_api
 from pncp_assets.io_manager import BronzeParquetIOManager
 from pncp_assets.partitions import hourly_partitions
 from pncp_assets.schedules import day_close_schedule
 
 bronze_assets = [asset for graph in LAYER_GRAPHS for asset in graph.assets]  # first-seen records, versions
+bronze_checks = [graph.check for graph in LAYER_GRAPHS]  # bronze_consistent, for each layer
 
 pncp_hourly_ingestion = dg.define_asset_job(
     "pncp_hourly_ingestion",
@@ -22,7 +23,7 @@ pncp_hourly_ingestion = dg.define_asset_job(
 # Runs only the consistency check over Bronze that already exists: for CI against production storage.
 pncp_checks = dg.define_asset_job(
     "pncp_checks",
-    selection=dg.AssetSelection.checks(bronze_consistent),
+    selection=dg.AssetSelection.checks(*bronze_checks),
     # Needed here (deprecated for asset jobs): a checks-only selection has no asset to infer it from.
     partitions_def=hourly_partitions,
 )
@@ -38,7 +39,7 @@ storage = bronze_storage()  # the environment is read here, through environment.
 
 defs = dg.Definitions(
     assets=bronze_assets,
-    asset_checks=[bronze_consistent],
+    asset_checks=bronze_checks,
     jobs=[pncp_hourly_ingestion, pncp_checks],
     schedules=[pncp_hourly_schedule, pncp_day_close_schedule],
     resources={

@@ -14,9 +14,12 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pncp_assets.brasilia import parse_day
 from pncp_assets.cli_args import OneLineParser, day_arg
+
+UPDATE_FRACTION = 0.3  # the simulated world of the demo and its UI: this share of records changes
 
 
 def _yesterday() -> str:
@@ -60,8 +63,7 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     import pyarrow.dataset as ds
 
     from pncp_assets import bronze, layout
-    from pncp_assets.assets import bronze_consistent
-    from pncp_assets.definitions import bronze_assets
+    from pncp_assets.definitions import bronze_assets, bronze_checks
     from pncp_assets.environment import bronze_storage
     from pncp_assets.io_manager import BronzeParquetIOManager
     from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
@@ -73,14 +75,17 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     storage = bronze_storage()
     store = storage.object_store()
     print(f"Bronze: {store.describe()}\nDagster instance: {home}")
-    with RunningSimulator(SimulatorConfig(seed=args.seed, volume=args.volume)) as sim:
+    # The real clock, as the UI's simulator: yesterday is complete, and its records have changed since (a
+    # share of them, up to three times within two weeks), so the update sweep finds versions.
+    world = SimulatorConfig(seed=args.seed, volume=args.volume, live=True, update_fraction=UPDATE_FRACTION)
+    with RunningSimulator(world) as sim:
         print(f"PNCP simulator on {sim.base_url} (loopback only, seed {args.seed}); backfilling {day}: "
               f"24 hours in one run, as a UI backfill runs them", flush=True)
         api = PncpApi(base_url=sim.base_url, request_interval_s=0)
         resources = {"bronze_storage": storage, "pncp_api": api,
                      "bronze_io_manager": BronzeParquetIOManager(storage=storage)}
         started = time.monotonic()
-        result = dg.materialize([*bronze_assets, bronze_consistent], resources=resources,
+        result = dg.materialize([*bronze_assets, *bronze_checks], resources=resources,
                                 instance=dg.DagsterInstance.get(), raise_on_error=False,
                                 tags={"pncp/demo": "true", "dagster/asset_partition_range_start": hours[0],
                                       "dagster/asset_partition_range_end": hours[-1]})
@@ -88,13 +93,15 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
         requests_made = len(sim.sim.log)
     new = {e.partition: e.materialization.metadata["new"].value for e in result.get_asset_materialization_events()
            if e.asset_key.path[-1] == "pncp_new_records"}
+    new_versions = {e.partition: e.materialization.metadata["new"].value
+                    for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "pncp_new_versions"}
     verdicts: dict[str, list[bool]] = {}
     for c in result.get_asset_check_evaluations():
         verdicts.setdefault(c.partition, []).append(c.passed)
     for n, hour in enumerate(hours, 1):
         checks = verdicts.get(hour, [])
-        print(f"  [{n:2d}/24] {hour}: {new.get(hour, '?'):>5} new records, checks "
-              f"{'passed' if checks and all(checks) else 'FAILED'}")
+        print(f"  [{n:2d}/24] {hour}: {new.get(hour, '?'):>5} new records, {new_versions.get(hour, '?'):>5} new "
+              f"versions, checks {'passed' if checks and all(checks) else 'FAILED'}")
     files = [k for k in store.list(layout.day_prefix("pncp", day)) if layout.is_delta_key(k)]
     ids = [x for k in files for x in bronze.parquet_ids(store.get(k).data)]
     state = store.get_json(layout.state_key("pncp", day)) if files else {"total_processed": 0, "executions": []}
@@ -102,15 +109,38 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     print(f"  records in Bronze:  {len(ids)} in {len(files)} hourly files ({requests_made} API requests)")
     print(f"  state:              {state['total_processed']} processed IDs, {len(state['executions'])} executions")
     print(f"  duplicates:         {len(ids) - len(set(ids))}")
+    print(_versions_line(store, day))
     root = getattr(store, "root", None)
     if root is not None and files:
         table = ds.dataset(str(Path(root) / "pncp"), format="parquet", partitioning="hive").to_table(
             columns=["numeroControlePNCP"], use_threads=False)  # see bronze.read_parquet
         print(f"  read back as one dataset: {table.num_rows} rows  (pyarrow.dataset over {Path(root) / 'pncp'})")
+        from pncp_assets.current import current_view
+
+        view = current_view(str(root), day, day)
+        print(f"  current view:       {view.num_rows} contratações of {day}, each at its latest version "
+              f"(pncp_assets.current.current_view)")
     world = f" --seed {args.seed}" + (f" --volume {args.volume}" if args.volume else "")
     print("Open the UI on the same data, with the same simulated PNCP behind it (Ctrl-C stops both):")
     print(f"  bash scripts/demo.sh ui{world}")
     return 1 if not result.success or len(ids) != len(set(ids)) else 0
+
+
+def _versions_line(store: Any, day: dt.date) -> str:
+    """What the update sweep of `day` filed: versions, of how many contratações, how many published before."""
+    from pncp_assets import bronze, layout
+    from pncp_assets.layers import VERSIONS
+
+    files = [k for k in store.list(layout.day_prefix(VERSIONS.source, day)) if layout.is_delta_key(k)]
+    tables = [bronze.read_parquet(store.get(k).data, ["numeroControlePNCP", "dataPublicacaoPncp",
+                                                      "valorTotalHomologado"]) for k in files]
+    rows = [r for t in tables for r in t.to_pylist()]
+    earlier = {r["numeroControlePNCP"] for r in rows
+               if r["dataPublicacaoPncp"] and r["dataPublicacaoPncp"].date() < day}
+    homologated = {r["numeroControlePNCP"] for r in rows if r["valorTotalHomologado"] is not None}
+    return (f"  versions:           {len(rows)} of {len({r['numeroControlePNCP'] for r in rows})} contratações "
+            f"changed on {day} ({len(earlier)} published on earlier days, {len(homologated)} homologated), in "
+            f"{VERSIONS.source}/")
 
 
 def ui_main(argv: Sequence[str] | None = None) -> int:
@@ -130,7 +160,8 @@ def ui_main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)  # a service manager's stop ends `dagster dev` and the simulator too
     home = _demo_home()
-    with RunningSimulator(SimulatorConfig(seed=args.seed, volume=args.volume, live=True)) as sim:
+    world = SimulatorConfig(seed=args.seed, volume=args.volume, live=True, update_fraction=UPDATE_FRACTION)
+    with RunningSimulator(world) as sim:
         env = {**os.environ, "DAGSTER_HOME": str(home), "PNCP_API_BASE_URL": sim.base_url,
                "PNCP_REQUEST_INTERVAL_S": "0"}
         print(f"PNCP simulator on {sim.base_url} (seed {args.seed}, real clock); Dagster UI on "

@@ -6,6 +6,8 @@
     pncp/_rejected/.../pncp_YYYYMMDD_HH0000.jsonl                   records rejected by the ID rules
     _staging/pncp/.../pncp_YYYYMMDD_HH0000.<UTC>.<run>.parquet      a delta staged by a run (outside `pncp/`)
 
+Record versions use the same keys under the source `pncp_versions` (`layers.py`).
+
 Days and hours are Brasília time. Only published deltas are Parquet under `pncp/`, so every reader of
 `pncp/**/*.parquet` sees each record once.
 """

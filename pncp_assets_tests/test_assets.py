@@ -8,6 +8,7 @@ import random
 import pytest
 
 from pncp_assets import bronze, layout
+from pncp_assets.assets import first_seen
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.pncp.synthetic import generate_day
 from pncp_assets_tests.support.pipeline import (
@@ -36,7 +37,8 @@ def make_pipeline(request, store, monkeypatch):
     def make(config: SimulatorConfig, **kwargs) -> Pipeline:
         sim = RunningSimulator(config).start()
         running.append(sim)
-        return Pipeline(sim, store, storage_resource(store, seaweed), **kwargs)
+        # The first-seen layer's graph alone (test_versions.py runs both layers).
+        return Pipeline(sim, store, storage_resource(store, seaweed), graphs=(first_seen,), **kwargs)
 
     yield make
     for sim in running:
@@ -268,13 +270,12 @@ def test_another_io_manager_cannot_break_exactly_once(make_pipeline, tmp_path):
     deployment or a test binds, Bronze gets every record exactly once, and the Bronze IO manager only reads."""
     import dagster as dg
 
-    from pncp_assets.definitions import bronze_assets
     from pncp_assets.io_manager import BronzeParquetIOManager
 
     p = make_pipeline(SimulatorConfig(seed=14, volume=200))
     swapped = {**p.resources(), "bronze_io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path / "elsewhere"))}
     for hour in (9, 23):
-        assert dg.materialize(bronze_assets, partition_key=partition(DAY, hour), resources=swapped,
+        assert dg.materialize(p.assets, partition_key=partition(DAY, hour), resources=swapped,
                               instance=p.instance).success
     p.assert_invariants(DAY, day_ids(p))
     assert not list((tmp_path / "elsewhere").rglob("*pncp_new_records*"))  # nothing was handed to it
@@ -295,9 +296,7 @@ def test_a_sweep_that_keeps_failing_is_retried_by_dagster_with_the_resources_del
 
     api = PncpApi(base_url=p.sim.base_url, request_interval_s=0, modalidades="6,8,9", max_attempts=1,
                   step_retries=2, step_retry_delay_s=0.05)
-    from pncp_assets.definitions import bronze_assets
-
-    result = dg.materialize(bronze_assets, partition_key=partition(DAY, 9), instance=p.instance,
+    result = dg.materialize(p.assets, partition_key=partition(DAY, 9), instance=p.instance,
                             resources={**p.resources(), "pncp_api": api}, raise_on_error=False)
     assert not result.success
     retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]

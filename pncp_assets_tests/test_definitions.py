@@ -34,16 +34,22 @@ def test_graph_names_and_pool():
 
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {"pncp_raw_pages", "pncp_new_records", "pncp_daily_state"}
+    assert keys == {"pncp_raw_pages", "pncp_new_records", "pncp_daily_state",
+                    "pncp_update_pages", "pncp_new_versions", "pncp_versions_state"}
     for key in keys:
         assert graph.get(dg.AssetKey(key)).group_name == "bronze_pncp"
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
-    assert ("pncp_new_records", "no_duplicates") in checks
-    assert defs.resolve_assets_def("pncp_daily_state").op.pool == "pncp_state"
-    assert defs.resolve_assets_def("pncp_raw_pages").op.pool == "pncp_api"  # the one step that talks to PNCP
+    assert checks == {(asset, name) for asset in ("pncp_new_records", "pncp_new_versions")
+                      for name in ("no_duplicates", "bronze_consistent")}
+    for state in ("pncp_daily_state", "pncp_versions_state"):
+        assert defs.resolve_assets_def(state).op.pool == "pncp_state"
+    for sweep in ("pncp_raw_pages", "pncp_update_pages"):  # the steps that talk to PNCP: one budget
+        assert defs.resolve_assets_def(sweep).op.pool == "pncp_api"
+    job = defs.resolve_job_def("pncp_hourly_ingestion")
+    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == keys
 
 
-def test_a_backfill_runs_a_day_per_run_with_all_three_assets_together():
+def test_a_backfill_runs_a_day_per_run_with_all_six_assets_together():
     import warnings
     from pathlib import Path
 
@@ -53,10 +59,10 @@ def test_a_backfill_runs_a_day_per_run_with_all_three_assets_together():
     from pncp_assets.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    for name in ("pncp_raw_pages", "pncp_new_records", "pncp_daily_state"):
-        node = graph.get(dg.AssetKey(name))
+    for key in graph.get_all_asset_keys():
+        name, node = key.to_user_string(), graph.get(key)
         assert node.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=24), name
-        # No self-dependency: Dagster would then refuse to put the three assets in one run.
+        # No self-dependency: Dagster would then refuse to put the assets in one run.
         assert dg.AssetKey(name) not in node.parent_keys, name
     assert defs.resolve_job_def("pncp_hourly_ingestion").backfill_policy.max_partitions_per_run == 24
     shipped = yaml.safe_load((Path(__file__).resolve().parents[1] / "dagster.yaml").read_text())

@@ -59,6 +59,15 @@ def test_a_ui_asset_backfill_of_two_days_runs_one_run_per_day_with_one_api_budge
     finally:
         os.environ.pop("DAGSTER_HOME", None)
 
+    # The UI shows both layers' assets, each delta asset with its blocking check.
+    nodes = stack.graphql("""{ assetNodes { assetKey { path } groupName
+        assetChecksOrError { ... on AssetChecks { checks { name blocking } } } } }""")["assetNodes"]
+    checks = {n["assetKey"]["path"][-1]: {(c["name"], c["blocking"]) for c in n["assetChecksOrError"]["checks"]}
+              for n in nodes}
+    assert set(checks) == {*ASSETS, "pncp_update_pages", "pncp_new_versions", "pncp_versions_state"}
+    assert checks["pncp_new_versions"] == checks["pncp_new_records"] == {("no_duplicates", True),
+                                                                         ("bronze_consistent", True)}
+
     # Every record exactly once, each in its publication hour; the state agrees.
     store = S3ObjectStore(seaweed.client(), s3_bucket)
     sim = PncpSimulator(SimulatorConfig(seed=21, volume=1000))
@@ -101,6 +110,10 @@ def test_the_demo_runs_as_the_readme_says_and_its_ui_continues_the_same_world(tm
     assert "[24/24]" in result.stdout and "FAILED" not in result.stdout
     assert "records in Bronze:  400 in" in result.stdout
     assert "duplicates:         0" in result.stdout
+    changed = re.search(r"versions: +(\d+) of (\d+) contratações changed on .*\((\d+) published on earlier days",
+                        result.stdout)
+    assert changed and int(changed.group(1)) > 0 and int(changed.group(3)) > 0  # a day with updates
+    assert re.search(r"current view: +\d+ contratações", result.stdout)
     command = result.stdout.strip().splitlines()[-1].strip()
     assert command == "bash scripts/demo.sh ui --seed 1 --volume 400"
 

@@ -25,7 +25,9 @@ from pncp_assets_tests.support.records import record_like
 
 DAY = dt.date(2025, 10, 22)
 FIVE_MB = 5 * 1024 * 1024
-LAYERS = ("pncp/year=2025/month=10/day=22/", "pncp/_raw/", "pncp/_state/", "_staging/pncp/", "pncp/_rejected/")
+LAYERS = tuple(f"{prefix}/" for source in ("pncp", "pncp_versions") for prefix in (
+    f"{source}/year=2025/month=10/day=22", f"{source}/_raw", f"{source}/_state", f"_staging/{source}",
+    f"{source}/_rejected"))
 
 
 def wrong_value(typ: pa.DataType):

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from pncp_assets import bronze, layout
-from pncp_assets.assets import bronze_consistent
-from pncp_assets.definitions import bronze_assets
+from pncp_assets.assets import LAYER_GRAPHS, LayerGraph
 from pncp_assets.io_manager import BronzeParquetIOManager
 from pncp_assets.layers import layer_of
+from pncp_assets.partitions import hourly_partitions
 from pncp_assets.pncp.simulator import PncpSimulator, RunningSimulator
 from pncp_assets.resources import BronzeStorage, PncpApi
 from pncp_assets.storage import ObjectStore
@@ -45,15 +45,25 @@ class Pipeline:
     modalidades: str = "6,8,9"
     sweep_max_age_minutes: float = 0.0  # the simulator's clock is not the wall clock: no reuse by default
     instance: dg.DagsterInstance = field(default_factory=dg.DagsterInstance.ephemeral)
+    # Which layers run: both, as the job runs them; tests of one layer run only its assets (half the work).
+    graphs: tuple[LayerGraph, ...] = LAYER_GRAPHS
+
+    @property
+    def assets(self) -> list[dg.AssetsDefinition]:
+        return [asset for graph in self.graphs for asset in graph.assets]
+
+    @property
+    def checks(self) -> list[dg.AssetChecksDefinition]:
+        return [graph.check for graph in self.graphs]
 
     def resources(self) -> dict:
         return resources(self.sim.base_url, self.storage, self.modalidades, self.sweep_max_age_minutes)
 
     def run(self, partition: str, now: dt.datetime | None = None, **kwargs) -> dg.ExecuteInProcessResult:
-        """Materialize the three assets (and the inline check) for one hour, the clock set to `now`."""
+        """Materialize the layers' assets (and their inline checks) for one hour, the clock set to `now`."""
         if now is not None:
             self.sim.sim.configure(now=now)
-        return dg.materialize(bronze_assets, partition_key=partition, resources=self.resources(),
+        return dg.materialize(self.assets, partition_key=partition, resources=self.resources(),
                               instance=self.instance, **kwargs)
 
     def run_range(self, first: str, last: str, now: dt.datetime | None = None,
@@ -62,14 +72,14 @@ class Pipeline:
         if now is not None:
             self.sim.sim.configure(now=now)
         tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
-        return dg.materialize([*bronze_assets, bronze_consistent], resources=self.resources(),
+        return dg.materialize([*self.assets, *self.checks], resources=self.resources(),
                               instance=self.instance, tags=tags, **kwargs)
 
     def run_check_only(self, partition: str) -> dg.ExecuteInProcessResult:
-        from pncp_assets.definitions import pncp_checks
-
-        defs = dg.Definitions(assets=bronze_assets, asset_checks=[bronze_consistent], jobs=[pncp_checks],
-                              resources=self.resources())
+        """The job `pncp_checks` (the standalone checks only) for one hour."""
+        job = dg.define_asset_job("pncp_checks", selection=dg.AssetSelection.checks(*self.checks),
+                                  partitions_def=hourly_partitions)
+        defs = dg.Definitions(assets=self.assets, asset_checks=self.checks, jobs=[job], resources=self.resources())
         return defs.resolve_job_def("pncp_checks").execute_in_process(
             tags={"dagster/partition": partition}, instance=self.instance, raise_on_error=False)
 

@@ -1,9 +1,9 @@
 """Materialisations in processes of their own, as separate Dagster runs on separate machines would be.
 
 `python -m pncp_assets_tests.support.processes PARTITION --api URL --bucket B --endpoint URL` materialises one
-hour on S3 (credentials from the environment) with a fresh ephemeral instance: no pool, nothing shared
-with other processes but the bucket and the API. Exit code 0 when the run succeeded, 1 when it failed;
-a crash point (`PNCP_FAULT_POINT`) ends it with SIGKILL instead.
+hour of the first-seen layer on S3 (credentials from the environment) with a fresh ephemeral instance: no pool,
+nothing shared with other processes but the bucket and the API. Exit code 0 when the run succeeded, 1 when it
+failed; a crash point (`PNCP_FAULT_POINT`) ends it with SIGKILL instead.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import dagster as dg
 
-from pncp_assets.definitions import bronze_assets
+from pncp_assets.assets import first_seen
 from pncp_assets.resources import BronzeStorage
 from pncp_assets_tests.support.pipeline import metadata, resources
 
@@ -24,7 +24,7 @@ from pncp_assets_tests.support.pipeline import metadata, resources
 def materialize_hour(partition: str, api: str, bucket: str, endpoint: str) -> tuple[bool, int]:
     """(success, compare-and-swap attempts the commit took)."""
     storage = BronzeStorage(storage_type="s3", bucket=bucket, endpoint_url=endpoint)
-    result = dg.materialize(bronze_assets, partition_key=partition, resources=resources(api, storage),
+    result = dg.materialize(first_seen.assets, partition_key=partition, resources=resources(api, storage),
                             instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     return result.success, int(metadata(result, "pncp_new_records").get("commit_attempts", 0))
 
