@@ -1,6 +1,6 @@
 """The `bronze_consistent` rules over a day or a range of days, in one command, for CI.
 
-    python -m pncp_assets.checks --from 2025-10-01 --to 2025-10-31 [--source pncp]
+    python -m pncp_assets.checks --from 2025-10-01 --to 2025-10-31 [--source pncp | pncp_versions]
 
 Uses the storage the environment configures (as the pipeline does). Reads Bronze and the day states only:
 no API call, nothing written. For every hourly partition of the range: no ID twice in its delta, none of
@@ -94,7 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m pncp_assets.checks", description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="first", required=True, type=day_arg, help="first day, YYYY-MM-DD")
     parser.add_argument("--to", dest="last", type=day_arg, help="last day (default: the first)")
-    parser.add_argument("--source", default="pncp")
+    parser.add_argument("--source", default="pncp",
+                        help="pncp (first-seen records, the default) or pncp_versions (record versions)")
     args = parser.parse_args(argv)
     first = parse_day(args.first)
     last = parse_day(args.last) if args.last else first

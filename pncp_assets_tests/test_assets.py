@@ -8,7 +8,6 @@ import random
 import pytest
 
 from pncp_assets import bronze, layout
-from pncp_assets.assets import first_seen
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.pncp.synthetic import generate_day
 from pncp_assets_tests.support.pipeline import (
@@ -37,8 +36,7 @@ def make_pipeline(request, store, monkeypatch):
     def make(config: SimulatorConfig, **kwargs) -> Pipeline:
         sim = RunningSimulator(config).start()
         running.append(sim)
-        # The first-seen layer's graph alone (test_versions.py runs both layers).
-        return Pipeline(sim, store, storage_resource(store, seaweed), graphs=(first_seen,), **kwargs)
+        return Pipeline(sim, store, storage_resource(store, seaweed), **kwargs)
 
     yield make
     for sim in running:

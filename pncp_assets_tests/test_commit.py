@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from pncp_assets import bronze, layout
+from pncp_assets.brasilia import TZ
 from pncp_assets.commit import DeltaCommitter, PublishConflict, publish_delta
 from pncp_assets.storage import ObjectStore
 from pncp_assets_tests.support.concurrency import run_together
@@ -172,3 +173,50 @@ def test_a_record_whose_id_is_an_object_is_rejected_not_a_crash(store: ObjectSto
     result = DeltaCommitter(store).commit("2025-10-22-08:00", [(bad, bronze.Provenance(6, 1)), *good], "run")
     assert (result.status, result.stats["rejected"], result.new_ids) == (
         "written", 1, [good[0][0]["numeroControlePNCP"]])
+
+
+# --- the versions layer: the same protocol keyed by numeroControlePNCP@dataAtualizacaoGlobal ---------
+
+
+def version_of(sample, n: int, changed: str, **changes):
+    return (record_like(sample, n, dataAtualizacaoGlobal=changed, **changes), bronze.Provenance(6, 1))
+
+
+def test_versions_are_filed_once_each_keyed_by_id_and_change_time(local_store: ObjectStore, sample_records):
+    committer = DeltaCommitter(local_store, "pncp_versions")
+    first = version_of(sample_records[0], 1, "2025-10-22T08:10:00")
+    homologated = version_of(sample_records[0], 1, "2025-10-22T08:40:00", valorTotalHomologado=1234.5)
+    broken = version_of(sample_records[0], 2, "yesterday")
+    result = committer.commit("2025-10-22-08:00", [first, homologated, first, broken], "run-a")
+    committer.publish(result.output)
+    rid = first[0]["numeroControlePNCP"]
+    keys = f"{rid}@2025-10-22T08:10:00", f"{rid}@2025-10-22T08:40:00"
+    assert sorted(result.new_ids) == sorted(keys)
+    table = bronze.read_parquet(local_store.get(layout.delta_key("pncp_versions", "2025-10-22-08:00")).data)
+    assert table.schema.equals(bronze.VERSION_SCHEMA, check_metadata=False)
+    assert table.schema.metadata[b"pncp_assets.schema"] == b"contratacao_atualizacao.v1"
+    assert sorted(table.column("_version_key").to_pylist()) == sorted(keys)
+    assert result.stats["rejected"] == 1  # an unreadable change time cannot key a version: kept aside
+    rejected = local_store.get(layout.rejected_key("pncp_versions", "2025-10-22-08:00")).data.decode()
+    assert "dataAtualizacaoGlobal 'yesterday' is not a timestamp" in rejected
+    again = DeltaCommitter(local_store, "pncp_versions").commit("2025-10-22-09:00", [first, homologated], "run-b")
+    assert again.status == "no_data" and again.reason == "all_duplicates"  # seen: never filed twice
+    assert committer.check("2025-10-22-08:00").passed
+    rebuilt = committer.state.rebuild_from_bronze("pncp_versions", DAY)  # the state from Bronze, in version keys
+    assert rebuilt.processed_ids == sorted(keys)
+
+
+@pytest.mark.parametrize("swept_after_end_min, takes_the_tail", [(5, True), (55, True), (65, False), (600, False)])
+def test_the_hour_just_ended_takes_the_versions_its_sweep_shows(local_store: ObjectStore, sample_records,
+                                                                swept_after_end_min, takes_the_tail):
+    """A version lives until the next change: the run of H (at H+1:05) files what its sweep shows of the
+    minutes after H too; a backfill's sweep (long after H) files each version in its own hour."""
+    in_hour = version_of(sample_records[0], 1, "2025-10-22T08:30:00")
+    after = version_of(sample_records[0], 2, "2025-10-22T09:03:00")
+    end = dt.datetime(2025, 10, 22, 9, tzinfo=TZ)
+    swept_at = end + dt.timedelta(minutes=swept_after_end_min)
+    result = DeltaCommitter(local_store, "pncp_versions").commit("2025-10-22-08:00", [in_hour, after], "run",
+                                                                  swept_at=swept_at)
+    filed = {x.split("@")[1] for x in result.new_ids}
+    assert filed == ({"2025-10-22T08:30:00", "2025-10-22T09:03:00"} if takes_the_tail else {"2025-10-22T08:30:00"})
+    assert result.late == 0 and result.hour_records == 1
