@@ -143,55 +143,42 @@ def split(
     """Split records into (new, rejected, already processed count, repeated-in-input count).
 
     Records are keyed by their ID (`id_field`), or by `layer_key` when given (a record version).
+    Duplicates keep the first copy.
     """
     if layer_key is None or layer_key is ID_KEY:
         id_field = ID_FIELD if layer_key is ID_KEY else id_field
-        fast = _split_ids(records, seen, id_field)
-        if fast is not None:
-            return fast
+        # The common case first: every record keyed by a valid ID, the new ones checked against the mask
+        # all at once (IDs in the state were validated when they were added).
+        ids = [r.get(id_field) if type(r) is dict else None for r in records]
+        if set(map(type, ids)) <= {str} and all(ids):
+            new, new_ids, already, in_input = _first_unseen(records, ids, seen)
+            if id_field != ID_FIELD or all_valid_ids(new_ids):
+                return new, [], already, in_input
         layer_key = ID_KEY if id_field == ID_FIELD else RecordKey(
             id_field, functools.partial(id_problem, id_field=id_field), operator.itemgetter(id_field))
-    return _split_keyed(records, seen, layer_key)
-
-
-def _split_ids(
-    records: Sequence[Any], seen: set[str], id_field: str
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, int] | None:
-    """The common case, keyed by ID: checks the new IDs against the mask all at once, and returns None
-    if any record needs rejecting, so that `_split_keyed` can say why."""
-    new: list[dict[str, Any]] = []
-    already = in_input = 0
-    taken: set[str] = set()
-    for record in records:
-        rid = record.get(id_field) if type(record) is dict else None
-        if type(rid) is not str or not rid:
-            return None
-        if rid in seen:  # IDs in the state were validated when they were added
-            already += 1
-        elif rid in taken:
-            in_input += 1
-        else:
-            taken.add(rid)
-            new.append(record)
-    if id_field == ID_FIELD and not all_valid_ids([r[id_field] for r in new]):
-        return None
-    return new, [], already, in_input
-
-
-def _split_keyed(
-    records: Sequence[Any], seen: set[str], layer_key: RecordKey
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, int]:
-    """Record by record, with the reason for each rejected one."""
-    new: list[dict[str, Any]] = []
+    # Record by record, with the reason for each rejected one.
     rejected: list[dict[str, Any]] = []
-    already = in_input = 0
-    taken: set[str] = set()
+    kept: list[dict[str, Any]] = []
     for record in records:
         problem = layer_key.problem(record)
-        if problem is not None:
+        if problem is None:
+            kept.append(record)
+        else:
             rejected.append({"reason": problem, "record": record})
-            continue
-        key = layer_key.of(record)
+    new, _, already, in_input = _first_unseen(kept, [layer_key.of(r) for r in kept], seen)
+    return new, rejected, already, in_input
+
+
+def _first_unseen(
+    records: Sequence[dict[str, Any]], keys: Sequence[str], seen: set[str]
+) -> tuple[list[dict[str, Any]], list[str], int, int]:
+    """(records whose key is not in `seen`, first copy of each; their keys; how many were in `seen`;
+    how many repeated a key earlier in the input)."""
+    new: list[dict[str, Any]] = []
+    new_keys: list[str] = []
+    already = in_input = 0
+    taken: set[str] = set()
+    for record, key in zip(records, keys, strict=True):
         if key in seen:
             already += 1
         elif key in taken:
@@ -199,7 +186,8 @@ def _split_keyed(
         else:
             taken.add(key)
             new.append(record)
-    return new, rejected, already, in_input
+            new_keys.append(key)
+    return new, new_keys, already, in_input
 
 
 def filter_stats(
