@@ -24,7 +24,6 @@ from pncp_assets.resources import BronzeStorage, PncpApi
 from pncp_assets.sweeps import StoredSweep, SweepStore
 
 GROUP = "bronze_pncp"
-SOURCE = FIRST_SEEN.source
 API_POOL = "pncp_api"  # every run that talks to PNCP: one budget for the whole instance
 STATE_POOL = "pncp_state"
 
