@@ -63,6 +63,7 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     import pyarrow.dataset as ds
 
     from pncp_assets import bronze, layout
+    from pncp_assets.brasilia import TZ, utc_now
     from pncp_assets.definitions import bronze_assets, bronze_checks
     from pncp_assets.environment import bronze_storage
     from pncp_assets.io_manager import BronzeParquetIOManager
@@ -75,9 +76,12 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     storage = bronze_storage()
     store = storage.object_store()
     print(f"Bronze: {store.describe()}\nDagster instance: {home}")
-    # The real clock, as the UI's simulator: yesterday is complete, and its records have changed since (a
-    # share of them, up to three times within two weeks), so the update sweep finds versions.
-    world = SimulatorConfig(seed=args.seed, volume=args.volume, live=True, update_fraction=UPDATE_FRACTION)
+    # The world at the real time, as the UI's simulator shows it: yesterday is complete, and records have
+    # changed since (a share of them, up to three times within two weeks), so the update sweep finds
+    # versions. The clock stands still during the backfill (a live one would make the simulator work out
+    # every answer anew).
+    now = utc_now().astimezone(TZ).replace(tzinfo=None)
+    world = SimulatorConfig(seed=args.seed, volume=args.volume, now=now, update_fraction=UPDATE_FRACTION)
     with RunningSimulator(world) as sim:
         print(f"PNCP simulator on {sim.base_url} (loopback only, seed {args.seed}); backfilling {day}: "
               f"24 hours in one run, as a UI backfill runs them", flush=True)

@@ -78,3 +78,10 @@ def sample_records() -> list[dict]:
 @pytest.fixture(scope="session")
 def sample_envelopes() -> dict:
     return json.loads((FIXTURES / "sample_envelopes.json").read_text())
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The simulated fortnight of test_versions.py first. With pytest-xdist, the first worker then starts
+    on it while the others share the rest, and its tests stay together: stolen away from its module's
+    worker, one of them would simulate the whole fortnight a second time."""
+    items.sort(key=lambda item: item.path.name != "test_versions.py")  # stable: the rest keep their order

@@ -174,17 +174,23 @@ class PncpSimulator:
         cached = self._updated.get((day, modalidade, now))
         if cached is not None:
             return cached
+        if len(self._updated) > 1024:  # a live clock makes a new key each answer: keep the cache bounded
+            self._updated.clear()
+        if modalidade is not None:  # one pass over the lookback days serves every modalidade
+            every = self.updated_records(day)
+            self._updated[(day, modalidade, now)] = [r for r in every if r["modalidadeId"] == modalidade]
+            return self._updated[(day, modalidade, now)]
         c = self.config
         lookback = math.ceil(c.update_max_days) + 1 if c.update_fraction else 1
         rows = []
         for back in range(lookback, -1, -1):
-            for r in self._visible(day - dt.timedelta(days=back), modalidade, now):
+            for r in self._visible(day - dt.timedelta(days=back), None, now):
                 version = r.version_at(now)
                 if version["dataAtualizacaoGlobal"][:10] == day.isoformat():
                     rows.append((version["dataAtualizacaoGlobal"], r.sort_key, version))
         rows.sort(key=lambda row: row[:2])
-        self._updated[(day, modalidade, now)] = [version for _, _, version in rows]
-        return self._updated[(day, modalidade, now)]
+        self._updated[(day, None, now)] = [version for _, _, version in rows]
+        return self._updated[(day, None, now)]
 
     def all_records(self, day: dt.date, withdrawn: bool = False) -> list[dict[str, Any]]:
         """Every record of the day whatever the clock (for tests' expectations); `withdrawn=True` adds
