@@ -203,3 +203,31 @@ def test_the_readmes_current_view_snippets_agree_with_current_view(fortnight, re
     scope = {"bronze_root": root, "first": FIRST, "last": LAST}
     exec(readme_snippets("current")[reader], scope)  # the README's own snippet, as an analyst would paste it
     assert id_and_raw(scope["df"]) == id_and_raw(current_view(root, FIRST, LAST))
+
+
+def test_a_downstream_asset_reads_an_hours_versions_through_the_io_manager(fortnight):
+    import dagster as dg
+
+    from pncp_assets import bronze
+    from pncp_assets.assets import versions
+    from pncp_assets.io_manager import BronzeParquetIOManager
+    from pncp_assets.partitions import hourly_partitions
+    from pncp_assets.resources import PncpApi
+
+    hour = f"{CRASH_AT[0]:%Y-%m-%d}-{CRASH_AT[1]:02d}:00"
+    seen: list = []
+
+    @dg.asset(partitions_def=hourly_partitions)
+    def homologations(pncp_new_versions) -> None:
+        seen.append(pncp_new_versions)
+
+    store = fortnight["store"]
+    storage = storage_resource(store)
+    resources = {"bronze_storage": storage, "pncp_api": PncpApi(), "bronze_io_manager": BronzeParquetIOManager(
+        storage=storage)}  # the API is never called: only the downstream asset runs
+    assert dg.materialize([*versions.assets, homologations], selection=[homologations], partition_key=hour,
+                          resources=resources).success
+    [table] = seen
+    filed = bronze.read_parquet(store.get(layout.delta_key("pncp_versions", hour)).data)
+    assert table.schema.names == bronze.VERSION_SCHEMA.names  # read from pncp_versions/, not pncp/
+    assert sorted(table.column("_version_key").to_pylist()) == sorted(filed.column("_version_key").to_pylist())
