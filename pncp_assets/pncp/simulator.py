@@ -149,8 +149,8 @@ class PncpSimulator:
 
     def now(self) -> dt.datetime | None:
         """The simulated Brasília wall time (naive), or None when everything published is visible."""
-        if self.config.live:
-            return dt.datetime.now(BRASILIA).replace(tzinfo=None)
+        if self.config.live:  # to the second: the answers of one second share the cached world
+            return dt.datetime.now(BRASILIA).replace(tzinfo=None, microsecond=0)
         return self.config.now
 
     def _visible(self, day: dt.date, modalidade: int | None, now: dt.datetime | None) -> list[SyntheticRecord]:
