@@ -87,6 +87,15 @@ def test_duplicates_inside_one_input_keep_the_first_copy(manager: StateManager, 
     assert stats["filter_rate"] == pytest.approx(33.33)
 
 
+def test_a_versions_state_filters_versions_not_ids(local_store: ObjectStore, sample_records):
+    manager = StateManager(local_store)
+    first = record_like(sample_records[0], 1, dataAtualizacaoGlobal="2025-10-22T08:10:00")
+    changed = record_like(sample_records[0], 1, dataAtualizacaoGlobal="2025-10-22T09:30:00")
+    manager.update_state("pncp_versions", DAY, [f"{first['numeroControlePNCP']}@2025-10-22T08:10:00"])
+    new, stats = manager.filter_new_records("pncp_versions", DAY, [first, changed])
+    assert new == [changed] and stats["already_processed"] == 1  # same ID, a new version
+
+
 def test_records_with_missing_or_malformed_ids_are_rejected_not_dropped(manager: StateManager, sample_records):
     good = record_like(sample_records[0], 7)
     missing = dict(sample_records[1])

@@ -139,9 +139,11 @@ class StateManager:
 
         Duplicates inside `records` keep the first copy. Records without a valid ID are not dropped:
         they come back in `stats["rejected_records"]` (with the reason) and are counted in `rejected`.
+        For `pncp_versions` a record is new when its version (ID and `dataAtualizacaoGlobal`) is.
         """
         seen = self.load_fresh(source, date).ids
-        new, rejected, already, in_input = split(records, seen, id_field)
+        layer_key = layer_of(source).key if id_field == ID_FIELD else None  # another field: keyed by it
+        new, rejected, already, in_input = split(records, seen, id_field, layer_key)
         stats = filter_stats(len(records), len(new), already, in_input, rejected)
         self.log.info(format_filter_line(stats))
         return new, stats
