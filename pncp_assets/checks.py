@@ -1,9 +1,10 @@
 """The `bronze_consistent` rules over a day or a range of days, in one command, for CI.
 
-    python -m pncp_assets.checks --from 2025-10-01 --to 2025-10-31 [--source pncp | pncp_versions]
+    python -m pncp_assets.checks --from 2025-10-01 --to 2025-10-31 [--source all | pncp | pncp_versions]
 
 Uses the storage the environment configures (as the pipeline does). Reads Bronze and the day states only:
-no API call, nothing written. For every hourly partition of the range: no ID twice in its delta, none of
+no API call, nothing written. Both layers by default: first-seen records (`pncp`) and record versions
+(`pncp_versions`, keyed by version). For every hourly partition of the range: no ID twice in its delta, none of
 its IDs in another delta of its day, the day's state equal to the day's Bronze IDs. Beyond what a
 single hour's check can see, it also reports IDs present in two different days (the API moved a record's
 publication date) as a warning. Exit 0 when every rule holds, 1 on any failure (offending IDs and files
@@ -22,6 +23,7 @@ from typing import Any
 from pncp_assets import layout
 from pncp_assets.brasilia import parse_day
 from pncp_assets.commit import DeltaCommitter
+from pncp_assets.layers import FIRST_SEEN, VERSIONS
 from pncp_assets.storage import ObjectStore
 
 MAX_DAYS = 3660  # ten years: a larger range is a typo
@@ -31,6 +33,7 @@ MAX_DAYS = 3660  # ten years: a larger range is a typo
 class RangeReport:
     first: dt.date
     last: dt.date
+    source: str = FIRST_SEEN.source
     partitions: int = 0
     files: int = 0
     rows: int = 0
@@ -46,7 +49,7 @@ def check_range(store: ObjectStore, first: dt.date, last: dt.date, source: str =
                 logger: Any = None) -> RangeReport:
     """Run the check rules for every hour of every day in [first, last], reading each day once."""
     committer = DeltaCommitter(store, source, logger=logger or logging.getLogger(__name__))
-    report = RangeReport(first, last)
+    report = RangeReport(first, last, committer.source)
     days_of: dict[str, list[str]] = {}
     day = first
     while day <= last:
@@ -83,8 +86,8 @@ def format_report(report: RangeReport, limit: int = 20) -> list[str]:
         for x, days in sorted(report.across_days.items())[:limit]:
             lines.append(f"  {x}: {', '.join(days)}")
     verdict = "passed" if report.passed else f"FAILED ({sum(len(f['hours']) for f in report.failures)} partitions)"
-    lines.append(f"Checked {report.partitions} partitions from {report.first} to {report.last}: {report.files} "
-                 f"files, {report.rows} rows; {verdict}")
+    lines.append(f"Checked {report.partitions} partitions of {report.source} from {report.first} to {report.last}: "
+                 f"{report.files} files, {report.rows} rows; {verdict}")
     return lines
 
 
@@ -94,8 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m pncp_assets.checks", description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="first", required=True, type=day_arg, help="first day, YYYY-MM-DD")
     parser.add_argument("--to", dest="last", type=day_arg, help="last day (default: the first)")
-    parser.add_argument("--source", default="pncp",
-                        help="pncp (first-seen records, the default) or pncp_versions (record versions)")
+    parser.add_argument("--source", default="all",
+                        help="all (the default), pncp (first-seen records) or pncp_versions (record versions)")
     args = parser.parse_args(argv)
     first = parse_day(args.first)
     last = parse_day(args.last) if args.last else first
@@ -111,17 +114,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     log_to_stderr(logging.WARNING)  # e.g. a state file found broken, and rebuilt in memory for the check
     try:
-        layout.validate_source(args.source)
+        sources = [FIRST_SEEN.source, VERSIONS.source] if args.source == "all" else [
+            layout.validate_source(args.source)]
         storage = bronze_storage()
         existing_local_root(storage)  # checking never creates storage
-        report = check_range(storage.object_store(), first, last, args.source)
+        reports = [check_range(storage.object_store(), first, last, source) for source in sources]
     except (ConfigError, ValueError) as exc:
         parser.error(str(exc))
     except StorageError as exc:
         print(f"{parser.prog}: storage error: {exc}", file=sys.stderr)
         return 1
-    print("\n".join(format_report(report)))
-    return 0 if report.passed else 1
+    print("\n".join(line for report in reports for line in format_report(report)))
+    return 0 if all(report.passed for report in reports) else 1
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pncp_assets import bronze, layout
+from pncp_assets.assets import LAYER_GRAPHS
 from pncp_assets.checks import main
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.state import StateManager
@@ -24,8 +25,8 @@ DAYS = [dt.date(2025, 10, 22), dt.date(2025, 10, 23)]
 def two_days(tmp_path, monkeypatch):
     """Two ingested days on local storage, and the environment pointing at them."""
     store = LocalObjectStore(tmp_path / "data" / "bronze")
-    with RunningSimulator(SimulatorConfig(seed=41, volume=200)) as sim:
-        p = Pipeline(sim, store, storage_resource(store))
+    with RunningSimulator(SimulatorConfig(seed=41, volume=200, update_fraction=0.3)) as sim:
+        p = Pipeline(sim, store, storage_resource(store), graphs=LAYER_GRAPHS)  # both layers, as the job runs
         for day in DAYS:
             assert p.run_range(partition(day, 0), partition(day, 23), now=end_of_hour(day, 23)).success
     monkeypatch.setenv("STORAGE_TYPE", "local")
@@ -50,10 +51,15 @@ def test_a_clean_range_passes_with_a_summary_and_writes_nothing(two_days, capsys
     before = snapshot(Path(os.environ["PNCP_DATA_DIR"]))
     assert main(["--from", "2025-10-22", "--to", "2025-10-23"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
-    deltas = {d: two_days.delta_ids(d) for d in DAYS}
-    files = sum(len(v) for v in deltas.values())
-    rows = sum(len(ids) for v in deltas.values() for ids in v.values())
-    assert out == [f"Checked 48 partitions from 2025-10-22 to 2025-10-23: {files} files, {rows} rows; passed"]
+    expected = []
+    for source in ("pncp", "pncp_versions"):  # both layers by default
+        deltas = {d: two_days.delta_ids(d, source) for d in DAYS}
+        files = sum(len(v) for v in deltas.values())
+        rows = sum(len(ids) for v in deltas.values() for ids in v.values())
+        assert files and rows
+        expected.append(f"Checked 48 partitions of {source} from 2025-10-22 to 2025-10-23: {files} files, "
+                        f"{rows} rows; passed")
+    assert out == expected
     assert snapshot(Path(os.environ["PNCP_DATA_DIR"])) == before
 
 
@@ -67,7 +73,9 @@ def test_a_duplicate_across_hours_fails_naming_the_id_and_both_files(two_days, c
     assert f"FAILED {second}:" in out
     line = next(ln for ln in out.splitlines() if ln.strip().startswith(planted))
     assert layout.delta_key("pncp", first) in line and layout.delta_key("pncp", second) in line
-    assert out.strip().splitlines()[-1].endswith("FAILED (2 partitions)")
+    summaries = [ln for ln in out.splitlines() if ln.startswith("Checked ")]
+    assert summaries[0].startswith("Checked 48 partitions of pncp ") and summaries[0].endswith("FAILED (2 partitions)")
+    assert summaries[1].startswith("Checked 48 partitions of pncp_versions ") and summaries[1].endswith("passed")
 
 
 def test_an_id_in_two_days_is_a_warning_with_the_id_and_the_days(two_days, capsys):
@@ -114,4 +122,4 @@ def test_the_range_check_runs_against_s3(s3_env, seaweed, tmp_path):
     result = subprocess.run([sys.executable, "-m", "pncp_assets.checks", "--from", "2025-10-22"],
                             env=dict(os.environ), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.startswith("Checked 24 partitions from 2025-10-22 to 2025-10-22:")
+    assert result.stdout.startswith("Checked 24 partitions of pncp from 2025-10-22 to 2025-10-22:")
