@@ -79,9 +79,9 @@ def _sweep(context: dg.AssetExecutionContext, layer: Layer, pncp_api: PncpApi,
 
 
 _PREVIEW = {  # per layer: the columns an operator wants to see first, and their headers
-    False: [("numeroControlePNCP", "numeroControlePNCP"), ("modalidadeNome", "modalidade"),
+    FIRST_SEEN.source: [("numeroControlePNCP", "numeroControlePNCP"), ("modalidadeNome", "modalidade"),
             ("dataPublicacaoPncp", "publicado"), ("valorTotalEstimado", "valor estimado"), ("objetoCompra", "objeto")],
-    True: [("numeroControlePNCP", "numeroControlePNCP"), ("dataAtualizacaoGlobal", "atualizado"),
+    VERSIONS.source: [("numeroControlePNCP", "numeroControlePNCP"), ("dataAtualizacaoGlobal", "atualizado"),
            ("situacaoCompraNome", "situação"), ("valorTotalHomologado", "valor homologado"),
            ("objetoCompra", "objeto")],
 }
@@ -91,7 +91,7 @@ def _preview(result: CommitResult, layer: Layer, limit: int = 5) -> str:
     if result.output is None or not result.new_ids:
         return "(no new records)"
     new = set(result.new_ids)
-    columns = _PREVIEW[layer.versioned]
+    columns = _PREVIEW[layer.source]
     table = result.output.table
     rows = [r for r in table.select([layer.key.field, *[c for c, _ in columns]]).to_pylist()
             if r[layer.key.field] in new][:limit]

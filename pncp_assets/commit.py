@@ -30,8 +30,8 @@ import pyarrow.compute as pc
 
 from pncp_assets import bronze, faults, layout
 from pncp_assets.brasilia import iso_utc, utc_now
-from pncp_assets.layers import Layer, layer_of
-from pncp_assets.pncp.records import ID_FIELD, api_time, filter_stats, format_filter_line, split
+from pncp_assets.layers import FIRST_SEEN, Layer, layer_of
+from pncp_assets.pncp.records import ID_FIELD, filter_stats, format_filter_line, split
 from pncp_assets.state import Claim, DayState, StateManager, backoff
 from pncp_assets.storage import NotFound, ObjectStore, VersionConflict
 
@@ -139,11 +139,6 @@ def publish_delta(store: ObjectStore, key: str, data: bytes, ids: frozenset[str]
     raise RuntimeError(f"could not publish {key}: too many concurrent writers")
 
 
-def published_at(record: Any) -> dt.datetime | None:
-    """dataPublicacaoPncp as an aware Brasília time, or None when it is missing or unreadable."""
-    return api_time(record.get("dataPublicacaoPncp")) if isinstance(record, dict) else None
-
-
 class DeltaCommitter:
     """Runs the protocol for one layer (`layers.py`: first-seen records, or versions) on one ObjectStore
     (framework-free). Its "IDs" are the layer's keys: record IDs, or version keys."""
@@ -245,13 +240,13 @@ class DeltaCommitter:
             attempts += 1
             claim = state.partitions.get(partition_key)
             held_ids = list(claim.ids) if claim else []
-            new, rejected, already, in_input = split(rows, state.ids, layer_key=layer_key)
+            new, rejected, already, in_input = split(rows, state.ids, layer_key)
             stats = filter_stats(len(rows), len(new), already, in_input, rejected)
             hour = {"hour_records": len(own_hour),
                     "hour_repeats": sum(1 for r in own_hour if layer_key.problem(r) is None
                                         and layer_key.of(r) in state.ids),
                     "late": sum(1 for r in new if (times[id(r)] or start) < start),
-                    "changed": len({r.get(ID_FIELD) for r in new if (published_at(r) or start) < start})}
+                    "changed": len({r.get(ID_FIELD) for r in new if (FIRST_SEEN.time_of(r) or start) < start})}
             if attempts == 1:  # kept once: the rejected records do not depend on the state
                 rejected_key = self._keep_rejected(partition_key, rejected)
             if not new:

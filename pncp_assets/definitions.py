@@ -20,13 +20,19 @@ pncp_hourly_ingestion = dg.define_asset_job(
     "Bronze, confirm the days' states.",
 )
 
-# Runs only the consistency check over Bronze that already exists: for CI against production storage.
-pncp_checks = dg.define_asset_job(
-    "pncp_checks",
-    selection=dg.AssetSelection.checks(*bronze_checks),
-    # Needed here (deprecated for asset jobs): a checks-only selection has no asset to infer it from.
-    partitions_def=hourly_partitions,
-)
+
+def checks_job(checks: list[dg.AssetChecksDefinition]) -> dg.UnresolvedAssetJobDefinition:
+    """The job `pncp_checks`: only these consistency checks over Bronze that already exists, for CI against
+    production storage."""
+    return dg.define_asset_job(
+        "pncp_checks",
+        selection=dg.AssetSelection.checks(*checks),
+        # Needed here (deprecated for asset jobs): a checks-only selection has no asset to infer it from.
+        partitions_def=hourly_partitions,
+    )
+
+
+pncp_checks = checks_job(bronze_checks)
 
 pncp_hourly_schedule = dg.build_schedule_from_partitioned_job(
     pncp_hourly_ingestion, name="pncp_hourly_schedule", minute_of_hour=5,

@@ -123,9 +123,17 @@ class RecordKey:
     field: str
     problem: Callable[[Any], str | None]
     of: Callable[[dict[str, Any]], str]
+    in_record: bool = False  # the name is the record's own `field` (an ID): `split` reads them all at once
 
 
-ID_KEY = RecordKey(ID_FIELD, id_problem, lambda record: record[ID_FIELD])
+def field_key(field: str) -> RecordKey:
+    """Records named by one of their own fields (the ID by default)."""
+    if field == ID_FIELD:
+        return ID_KEY
+    return RecordKey(field, functools.partial(id_problem, id_field=field), operator.itemgetter(field), True)
+
+
+ID_KEY = RecordKey(ID_FIELD, id_problem, operator.itemgetter(ID_FIELD), True)
 VERSION_KEY = RecordKey(VERSION_FIELD, version_problem, version_key)
 
 
@@ -138,34 +146,28 @@ def filter_rate(duplicates: int, inputs: int) -> float:
 
 
 def split(
-    records: Sequence[Any], seen: set[str], id_field: str = ID_FIELD, layer_key: RecordKey | None = None
+    records: Sequence[Any], seen: set[str], key: RecordKey = ID_KEY
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, int]:
-    """Split records into (new, rejected, already processed count, repeated-in-input count).
-
-    Records are keyed by their ID (`id_field`), or by `layer_key` when given (a record version).
-    Duplicates keep the first copy.
-    """
-    if layer_key is None or layer_key is ID_KEY:
-        id_field = ID_FIELD if layer_key is ID_KEY else id_field
-        # The common case first: every record keyed by a valid ID, the new ones checked against the mask
+    """Split records into (new, rejected, already processed count, repeated-in-input count), naming each
+    record by `key` (its ID by default; a version key for versions). Duplicates keep the first copy."""
+    if key.in_record:
+        # The common case first: every record named by a valid ID, the new ones checked against the mask
         # all at once (IDs in the state were validated when they were added).
-        ids = [r.get(id_field) if type(r) is dict else None for r in records]
+        ids = [r.get(key.field) if type(r) is dict else None for r in records]
         if set(map(type, ids)) <= {str} and all(ids):
             new, new_ids, already, in_input = _first_unseen(records, ids, seen)
-            if id_field != ID_FIELD or all_valid_ids(new_ids):
+            if key is not ID_KEY or all_valid_ids(new_ids):
                 return new, [], already, in_input
-        layer_key = ID_KEY if id_field == ID_FIELD else RecordKey(
-            id_field, functools.partial(id_problem, id_field=id_field), operator.itemgetter(id_field))
     # Record by record, with the reason for each rejected one.
     rejected: list[dict[str, Any]] = []
     kept: list[dict[str, Any]] = []
     for record in records:
-        problem = layer_key.problem(record)
+        problem = key.problem(record)
         if problem is None:
             kept.append(record)
         else:
             rejected.append({"reason": problem, "record": record})
-    new, _, already, in_input = _first_unseen(kept, [layer_key.of(r) for r in kept], seen)
+    new, _, already, in_input = _first_unseen(kept, [key.of(r) for r in kept], seen)
     return new, rejected, already, in_input
 
 

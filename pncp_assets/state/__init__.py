@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from pncp_assets import bronze, faults, layout
 from pncp_assets.brasilia import iso_utc, parse_day
 from pncp_assets.layers import layer_of
-from pncp_assets.pncp.records import ID_FIELD, filter_stats, format_filter_line, split
+from pncp_assets.pncp.records import ID_FIELD, field_key, filter_stats, format_filter_line, split
 from pncp_assets.state.day import Claim, CorruptState, DayState
 from pncp_assets.storage import NotFound, ObjectStore, VersionConflict
 
@@ -142,8 +142,8 @@ class StateManager:
         For `pncp_versions` a record is new when its version (ID and `dataAtualizacaoGlobal`) is.
         """
         seen = self.load_fresh(source, date).ids
-        layer_key = layer_of(source).key if id_field == ID_FIELD else None  # another field: keyed by it
-        new, rejected, already, in_input = split(records, seen, id_field, layer_key)
+        key = layer_of(source).key if id_field == ID_FIELD else field_key(id_field)
+        new, rejected, already, in_input = split(records, seen, key)
         stats = filter_stats(len(records), len(new), already, in_input, rejected)
         self.log.info(format_filter_line(stats))
         return new, stats

@@ -13,7 +13,6 @@ from pncp_assets import bronze, layout
 from pncp_assets.assets import LayerGraph, first_seen
 from pncp_assets.io_manager import BronzeParquetIOManager
 from pncp_assets.layers import layer_of
-from pncp_assets.partitions import hourly_partitions
 from pncp_assets.pncp.simulator import PncpSimulator, RunningSimulator
 from pncp_assets.resources import BronzeStorage, PncpApi
 from pncp_assets.storage import ObjectStore
@@ -78,9 +77,10 @@ class Pipeline:
 
     def run_check_only(self, partition: str) -> dg.ExecuteInProcessResult:
         """The job `pncp_checks` (the standalone checks only) for one hour."""
-        job = dg.define_asset_job("pncp_checks", selection=dg.AssetSelection.checks(*self.checks),
-                                  partitions_def=hourly_partitions)
-        defs = dg.Definitions(assets=self.assets, asset_checks=self.checks, jobs=[job], resources=self.resources())
+        from pncp_assets.definitions import checks_job
+
+        defs = dg.Definitions(assets=self.assets, asset_checks=self.checks, jobs=[checks_job(self.checks)],
+                              resources=self.resources())
         return defs.resolve_job_def("pncp_checks").execute_in_process(
             tags={"dagster/partition": partition}, instance=self.instance, raise_on_error=False)
 
