@@ -1,4 +1,5 @@
-"""Benchmark: backfilling simulated days, as the schedule runs them and as a UI backfill runs them.
+"""Benchmark: backfilling simulated days of first-seen records (`pncp_raw_pages`, `pncp_new_records`,
+`pncp_daily_state`), as the schedule runs them and as a UI backfill runs them.
 
     python bench/bench_backfill.py [--days 2] [--volume 6000] [--seed 1] [--interval 0] [--skip-ui]
     python bench/bench_backfill.py --baseline db651c3   # and, in the same run, the UI backfill of that commit
@@ -42,7 +43,7 @@ def in_process(volume: int | None, seed: int, single_run: bool) -> dict:
     import dagster as dg
 
     from pncp_assets import bronze, layout
-    from pncp_assets.definitions import bronze_assets
+    from pncp_assets.assets import first_seen
     from pncp_assets.io_manager import BronzeParquetIOManager
     from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
     from pncp_assets.resources import BronzeStorage, PncpApi
@@ -56,10 +57,11 @@ def in_process(volume: int | None, seed: int, single_run: bool) -> dict:
         start = time.perf_counter()
         if single_run:
             tags = {"dagster/asset_partition_range_start": hours[0], "dagster/asset_partition_range_end": hours[-1]}
-            assert dg.materialize(bronze_assets, resources=resources, instance=instance, tags=tags).success
+            assert dg.materialize(first_seen.assets, resources=resources, instance=instance, tags=tags).success
         else:
             for hour in hours:
-                assert dg.materialize(bronze_assets, partition_key=hour, resources=resources, instance=instance).success
+                assert dg.materialize(first_seen.assets, partition_key=hour, resources=resources,
+                                      instance=instance).success
         elapsed = time.perf_counter() - start
         store = storage.object_store()
         files = [k for k in store.list(layout.day_prefix("pncp", FIRST_DAY)) if layout.is_delta_key(k)]
