@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -80,20 +81,23 @@ def sample_envelopes() -> dict:
     return json.loads((FIXTURES / "sample_envelopes.json").read_text())
 
 
-# The three longest modules (a simulated fortnight; the cluster; the real webserver and daemon): about
-# half of the suite's worker time.
-LONGEST_FIRST = ("test_versions.py",)
-LONGEST_MIDDLE = ("test_cluster.py", "test_e2e.py")
+# The three longest modules (a simulated week; the cluster; the real webserver and daemon): about half of
+# the suite's worker time.
+LONGEST = ("test_versions.py", "test_cluster.py", "test_e2e.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest tests where pytest-xdist's workers start: it hands the first half of the list to one
-    worker and the second half to the other, then balances by stealing from the ends of their queues.
-    So the fortnight goes first and the cluster and end-to-end tests at the middle, and neither worker
-    ends up with all of them. (The fortnight's tests also stay together: stolen away from its module's
-    worker, one of them would simulate the whole fortnight a second time.)"""
-    first = [i for i in items if i.path.name in LONGEST_FIRST]
-    middle = [i for i in items if i.path.name in LONGEST_MIDDLE]
-    rest = [i for i in items if i.path.name not in LONGEST_FIRST + LONGEST_MIDDLE]
-    cut = max(0, len(items) // 2 - len(first))
-    items[:] = [*first, *rest[:cut], *middle, *rest[cut:]]
+    """The longest modules where pytest-xdist's workers start: worksteal hands worker k the k-th of n equal
+    runs of the list, then balances by stealing from the ends of the queues. So each long module opens a
+    run of its own (with the default two workers, the cluster and end-to-end tests share the second), and
+    no worker ends up with all of them. (The week's tests also stay together: stolen away from its
+    module's worker, one of them would simulate the whole week a second time.)"""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    rest = [i for i in items if i.path.name not in LONGEST]
+    ordered: list[pytest.Item] = []
+    for k, name in enumerate(LONGEST):
+        start = len(items) * min(k, workers - 1) // workers  # where run k starts in the final list
+        take = max(0, start - len(ordered))
+        ordered += rest[:take] + [i for i in items if i.path.name == name]
+        del rest[:take]
+    items[:] = ordered + rest

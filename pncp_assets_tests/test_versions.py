@@ -1,6 +1,6 @@
-"""Record versions over a simulated fortnight, ticked hour by hour with the clock moving.
+"""Record versions over a simulated week, ticked hour by hour with the clock moving.
 
-Both schedules tick from 00:05 of the first day to 06:05 of the fifteenth, each run materialised with the
+Both schedules tick from 00:05 of the first day to 06:05 of the eighth, each run materialised with the
 simulator's clock and the pipeline's at the tick. A share of the records change after publication (up to
 three times, within four days). Along the way one run dies while publishing its versions (a torn delta
 is left), some hours are run again, and at the end two days are backfilled out of order. Then:
@@ -34,8 +34,8 @@ from pncp_assets_tests.support.readme import readme_snippets
 from pncp_assets_tests.support.schedules import run_request, scheduled_runs, set_clocks
 
 FIRST = dt.date(2025, 10, 20)
-DAYS = 14
-LAST = FIRST + dt.timedelta(days=DAYS)  # its first hours are swept too: the fortnight ends at 06:05 on it
+DAYS = 7  # changes come within 4 days of publication: a week sees records change and settle
+LAST = FIRST + dt.timedelta(days=DAYS)  # its first hours are swept too: the week ends at 06:05 on it
 WORLD = {"seed": 41, "volume": 60, "update_fraction": 0.6, "update_max_days": 4.0, "updates_max": 3}
 MODALIDADES = (6, 8)
 CRASH_AT = (FIRST + dt.timedelta(days=3), 14)  # the run of this hour dies while publishing its versions
@@ -70,7 +70,7 @@ class DyingPublish:
 
 
 @pytest.fixture(scope="module")
-def fortnight(tmp_path_factory):
+def week(tmp_path_factory):
     monkeypatch = pytest.MonkeyPatch()
     store = LocalObjectStore(tmp_path_factory.mktemp("versions") / "bronze")
     crash_hour = f"{CRASH_AT[0]:%Y-%m-%d}-{CRASH_AT[1]:02d}:00"
@@ -97,7 +97,7 @@ def fortnight(tmp_path_factory):
                     assert result.success, (tick, pk)
                     out["last_run"] = result
                 out["seen"] |= shown(sim.sim, layout.parse_partition_key(pk).date())
-                if len(done) % 47 == 23:  # an hour of a few ticks ago, run again on the clock of now
+                if len(done) % 29 == 23:  # an hour of a few ticks ago, run again on the clock of now
                     assert p.run(done[-4]).success
                     out["reruns"] += 1
                 done.append(pk)
@@ -105,7 +105,7 @@ def fortnight(tmp_path_factory):
             out["truth"] = truth(end.replace(tzinfo=None))
             out["before_backfills"] = bronze_files(store)
             set_clocks(p, monkeypatch, end)
-            for day in (FIRST + dt.timedelta(days=9), FIRST + dt.timedelta(days=2)):  # out of order
+            for day in (FIRST + dt.timedelta(days=5), FIRST + dt.timedelta(days=2)):  # out of order
                 hours = layout.day_hours(day)
                 assert p.run_range(hours[0], hours[-1]).success
             out["after_backfills"] = bronze_files(store)
@@ -115,7 +115,7 @@ def fortnight(tmp_path_factory):
 
 
 def truth(now: dt.datetime) -> dict[str, dict]:
-    """Each contratação of the fortnight (published or changed in it, in the swept modalidades) as the API
+    """Each contratação of the week (published or changed in it, in the swept modalidades) as the API
     shows it at `now`."""
     out = {}
     lookback = dt.timedelta(days=int(WORLD["update_max_days"]) + 1)
@@ -139,23 +139,23 @@ def versions_in_bronze(store: LocalObjectStore) -> Counter:
                    for x in bronze.parquet_ids(data, "_version_key"))
 
 
-def test_every_version_shown_at_a_sweep_is_in_bronze_exactly_once(fortnight):
-    store = fortnight["store"]
+def test_every_version_shown_at_a_sweep_is_in_bronze_exactly_once(week):
+    store = week["store"]
     counts = versions_in_bronze(store)
     assert not [x for x, n in counts.items() if n > 1], "a version filed twice"
-    missing, extra = fortnight["seen"] - set(counts), set(counts) - fortnight["seen"]
+    missing, extra = week["seen"] - set(counts), set(counts) - week["seen"]
     assert not missing and not extra, (sorted(missing)[:5], sorted(extra)[:5])
     ids = Counter(x.split("@")[0] for x in counts)
-    assert sum(1 for n in ids.values() if n > 1) > 50  # the fortnight did change records, several times
-    for source in ("pncp", "pncp_versions"):  # the CI command's rules, every hour of the fortnight
+    assert sum(1 for n in ids.values() if n > 1) > 50  # the week did change records, several times
+    for source in ("pncp", "pncp_versions"):  # the CI command's rules, every hour of the week
         report = check_range(store, FIRST, LAST, source)
         assert report.passed and report.partitions == 24 * (DAYS + 1), (source, report.failures[:2])
 
 
-def test_the_current_view_is_the_simulators_truth(fortnight):
-    view = current_view(str(fortnight["store"].root), FIRST, LAST)
+def test_the_current_view_is_the_simulators_truth(week):
+    view = current_view(str(week["store"].root), FIRST, LAST)
     rows = {r["numeroControlePNCP"]: r for r in view.select(["numeroControlePNCP", "_raw"]).to_pylist()}
-    truth = fortnight["truth"]
+    truth = week["truth"]
     assert set(rows) == set(truth), (sorted(set(truth) - set(rows))[:5], sorted(set(rows) - set(truth))[:5])
     wrong = [x for x, version in truth.items() if json.loads(rows[x]["_raw"]) != version]
     assert not wrong, wrong[:5]
@@ -163,22 +163,22 @@ def test_the_current_view_is_the_simulators_truth(fortnight):
     assert len(homologated) > 100  # the question analysts ask has answers to check
 
 
-def test_reruns_backfills_and_a_crash_mid_commit_changed_nothing(fortnight):
-    assert fortnight["reruns"] >= 5
-    crash = fortnight["crashed"]
+def test_reruns_backfills_and_a_crash_mid_commit_changed_nothing(week):
+    assert week["reruns"] >= 5
+    crash = week["crashed"]
     assert crash is not None and crash["torn_bytes"] > 0  # the run died leaving half a delta behind
-    assert fortnight["after_backfills"] == fortnight["before_backfills"]
-    store = fortnight["store"]
+    assert week["after_backfills"] == week["before_backfills"]
+    store = week["store"]
     state = store.get_json(layout.state_key("pncp_versions", CRASH_AT[0]))
     assert state["partitions"][crash["hour"]]["staged"] is None  # rolled forward and finalized since
 
 
-def test_versions_metadata_and_log_line(fortnight):
-    result = fortnight["last_run"]
+def test_versions_metadata_and_log_line(week):
+    result = week["last_run"]
     (metadata,) = metadata_by_hour(result, "pncp_new_versions").values()
     assert {"versions_fetched", "new", "records_changed", "already_in_bronze", "late"} <= set(metadata)
     assert metadata["versions_fetched"] >= metadata["new"] >= metadata["records_changed"]
-    logs = fortnight["instance"].all_logs(result.run_id)
+    logs = week["instance"].all_logs(result.run_id)
     lines = [e.user_message for e in logs if "Version filtering:" in e.user_message]
     assert lines and f"-> {metadata['new']} new versions" in lines[-1] and "records changed" in lines[-1]
 
@@ -198,14 +198,14 @@ def id_and_raw(frame) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("reader", ["pyarrow", "pandas", "polars", "duckdb"])
-def test_the_readmes_current_view_snippets_agree_with_current_view(fortnight, reader):
-    root = str(fortnight["store"].root)
+def test_the_readmes_current_view_snippets_agree_with_current_view(week, reader):
+    root = str(week["store"].root)
     scope = {"bronze_root": root, "first": FIRST, "last": LAST}
     exec(readme_snippets("current")[reader], scope)  # the README's own snippet, as an analyst would paste it
     assert id_and_raw(scope["df"]) == id_and_raw(current_view(root, FIRST, LAST))
 
 
-def test_a_downstream_asset_reads_an_hours_versions_through_the_io_manager(fortnight):
+def test_a_downstream_asset_reads_an_hours_versions_through_the_io_manager(week):
     import dagster as dg
 
     from pncp_assets import bronze
@@ -221,7 +221,7 @@ def test_a_downstream_asset_reads_an_hours_versions_through_the_io_manager(fortn
     def homologations(pncp_new_versions) -> None:
         seen.append(pncp_new_versions)
 
-    store = fortnight["store"]
+    store = week["store"]
     storage = storage_resource(store)
     resources = {"bronze_storage": storage, "pncp_api": PncpApi(), "bronze_io_manager": BronzeParquetIOManager(
         storage=storage)}  # the API is never called: only the downstream asset runs
