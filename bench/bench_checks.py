@@ -2,8 +2,9 @@
 
     python bench/bench_checks.py [--days 30] [--volume 2000] [--hourly-calls 24]
 
-Builds `--days` days of Bronze on local storage (simulated records committed hour by hour through the
-commit protocol, no API), then times:
+Builds `--days` days of Bronze on local storage, both layers (simulated records and, 30 % of them
+changing within four days, their versions, committed hour by hour through the commit protocol, no
+API), then times:
 - `python -m pncp_assets.checks --from D1 --to DN`: every hourly partition of the range in one command;
 - the same command over the first day alone;
 - `dagster job execute -m pncp_assets.definitions -j pncp_checks` for the first `--hourly-calls` hours
@@ -26,27 +27,34 @@ from pathlib import Path
 FIRST_DAY = dt.date(2025, 10, 1)
 
 
-def build(root: Path, days: int, volume: int) -> tuple[int, int]:
+def build(root: Path, days: int, volume: int) -> dict[str, tuple[int, int]]:
+    """Both layers of `days` days; returns (files, rows) per layer."""
     from pncp_assets import bronze
+    from pncp_assets.brasilia import TZ
     from pncp_assets.commit import DeltaCommitter
     from pncp_assets.pncp.simulator import PncpSimulator, SimulatorConfig
     from pncp_assets.storage import LocalObjectStore
 
     store = LocalObjectStore(root)
-    sim = PncpSimulator(SimulatorConfig(seed=3, volume=volume))
-    committer = DeltaCommitter(store)
-    files = rows = 0
-    for n in range(days):
-        day = FIRST_DAY + dt.timedelta(days=n)
-        swept = [(r, bronze.Provenance(r["modalidadeId"], 1)) for r in sim.all_records(day)]
-        for hour in range(24):
-            result = committer.commit(f"{day:%Y-%m-%d}-{hour:02d}:00", swept, "bench")
-            if result.output is not None:
-                committer.publish(result.output)
-                files += 1
-                rows += result.output.table.num_rows
-        committer.finalize(f"{day:%Y-%m-%d}-23:00")
-    return files, rows
+    end = dt.datetime.combine(FIRST_DAY + dt.timedelta(days=days), dt.time())  # the clock: after the range
+    sim = PncpSimulator(SimulatorConfig(seed=3, volume=volume, update_fraction=0.3, update_max_days=4.0, now=end))
+    built = {}
+    for source, sweep in (("pncp", sim.all_records), ("pncp_versions", sim.updated_records)):
+        committer = DeltaCommitter(store, source)
+        files = rows = 0
+        for n in range(days):
+            day = FIRST_DAY + dt.timedelta(days=n)
+            swept = [(r, bronze.Provenance(r["modalidadeId"], 1)) for r in sweep(day)]
+            for hour in range(24):
+                result = committer.commit(f"{day:%Y-%m-%d}-{hour:02d}:00", swept, "bench",
+                                          swept_at=end.replace(tzinfo=TZ))
+                if result.output is not None:
+                    committer.publish(result.output)
+                    files += 1
+                    rows += result.output.table.num_rows
+            committer.finalize(f"{day:%Y-%m-%d}-23:00")
+        built[source] = (files, rows)
+    return built
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[str]]:
@@ -66,8 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     bin_dir = Path(sys.executable).parent
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        files, rows = build(Path(tmp) / "bronze", args.days, args.volume)
-        print(f"Built {args.days} days of Bronze: {files} files, {rows} rows in {time.perf_counter() - start:.0f} s")
+        built = build(Path(tmp) / "bronze", args.days, args.volume)
+        layers = ", ".join(f"{source}: {files} files, {rows} rows" for source, (files, rows) in built.items())
+        print(f"Built {args.days} days of Bronze ({layers}) in {time.perf_counter() - start:.0f} s")
         env = {**os.environ, "STORAGE_TYPE": "local", "PNCP_DATA_DIR": tmp, "DAGSTER_HOME": tmp}
         checks = [sys.executable, "-m", "pncp_assets.checks", "--from", f"{FIRST_DAY}"]
         range_s, result = timed([*checks, "--to", f"{last}"], env)
