@@ -64,7 +64,7 @@ def in_process(volume: int | None, seed: int, single_run: bool) -> dict:
                                       instance=instance).success
         elapsed = time.perf_counter() - start
         store = storage.object_store()
-        files = [k for k in store.list(layout.day_prefix("pncp", FIRST_DAY)) if layout.is_delta_key(k)]
+        files = layout.day_delta_keys(store, "pncp", FIRST_DAY)
         ids = [x for k in files for x in bronze.parquet_ids(store.get(k).data)]
         records = sim.sim.all_records(FIRST_DAY)
         assert len(ids) == len(set(ids)) == len(records), "duplicates or records lost"
@@ -93,11 +93,10 @@ def ui_backfill(days: int, volume: int | None, seed: int, interval: float, code:
         expected = {d: {r["numeroControlePNCP"]: r for r in sim.all_records(d)} for d in dates}
         ids, misfiled = [], 0
         for d in dates:
-            for key in store.list(layout.day_prefix("pncp", d)):
-                if layout.is_delta_key(key):
-                    for x in bronze.parquet_ids(store.get(key).data):
-                        ids.append(x)
-                        misfiled += expected[d][x]["dataPublicacaoPncp"][11:13] != layout.partition_of_delta(key)[11:13]
+            for key in layout.day_delta_keys(store, "pncp", d):
+                for x in bronze.parquet_ids(store.get(key).data):
+                    ids.append(x)
+                    misfiled += expected[d][x]["dataPublicacaoPncp"][11:13] != layout.partition_of_delta(key)[11:13]
         total = sum(len(e) for e in expected.values())
         assert len(ids) == len(set(ids)) == total, f"{len(ids)} rows, {len(set(ids))} distinct, {total} expected"
         return {**result, "runs": len(result["runs"]),

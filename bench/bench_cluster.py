@@ -38,7 +38,7 @@ def backfill(workers: int, days: int, volume: int, seed: int, interval: float) -
             result = cluster.backfill(["pncp_raw_pages", "pncp_new_records", "pncp_daily_state"], partitions)
         store = LocalObjectStore(Path(tmp) / "data" / "bronze")
         sim = PncpSimulator(SimulatorConfig(seed=seed, volume=volume))
-        ids = [x for d in dates for k in store.list(layout.day_prefix("pncp", d)) if layout.is_delta_key(k)
+        ids = [x for d in dates for k in layout.day_delta_keys(store, "pncp", d)
                for x in bronze.parquet_ids(store.get(k).data)]
         expected = sum(len(sim.all_records(d)) for d in dates)
         assert len(ids) == len(set(ids)) == expected, f"{len(ids)} rows, {len(set(ids))} distinct, {expected} expected"

@@ -18,6 +18,7 @@ sorting, validation, durability).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing as mp
 import random
@@ -25,7 +26,9 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 DAY = "20251022"
 STATE_PATH = "pncp/_state/year=2025/month=10/day=22/state_20251022.json"
@@ -92,16 +95,26 @@ def cycle_floor(root: Path, records: list[dict], new_ids: list[str]) -> int:
     return len(state["processed_ids"])
 
 
-def membership_only(root: Path, records: list[dict], new_ids: list[str]) -> int:
+def membership_only(state: Any, incoming: Any) -> int:
     """Not a cycle: only the membership test, in C++ (pyarrow `is_in`), on ID arrays built before the clock
-    starts (`_arrays`). Returns how many incoming IDs the day holds."""
+    starts. Returns how many incoming IDs the day holds."""
     import pyarrow.compute as pc
 
-    state, incoming = _arrays
     return int(pc.sum(pc.is_in(incoming, value_set=state)).as_py())
 
 
-_arrays: tuple = ()
+def _measured(kind: str, root: Path) -> Callable[[], int]:
+    """What `kind` times, with its inputs loaded (they are not part of the measurement)."""
+    records = json.loads((root / "records.json").read_text())
+    if kind == "is_in":
+        import pyarrow as pa
+
+        state = json.loads((root / STATE_PATH).read_text())["processed_ids"]
+        ids = [r["numeroControlePNCP"] for r in records]
+        return functools.partial(membership_only, pa.array(state, pa.string()), pa.array(ids, pa.string()))
+    new_ids = json.loads((root / "new_ids.json").read_text()) if kind == "floor" else []
+    cycle = {"project": cycle_project, "baseline": cycle_baseline, "floor": cycle_floor}[kind]
+    return functools.partial(cycle, root, records, new_ids)
 
 
 def _rss_mb() -> float:
@@ -115,19 +128,10 @@ def _worker(kind: str, root: str, queue: mp.Queue) -> None:
     import pncp_assets.state  # noqa: F401 - libraries loaded before the baseline RSS is read
 
     logging.disable(logging.INFO)
-    records = json.loads((Path(root) / "records.json").read_text())
-    new_ids = json.loads((Path(root) / "new_ids.json").read_text()) if kind == "floor" else []
-    if kind == "is_in":
-        import pyarrow as pa
-
-        global _arrays
-        state = json.loads((Path(root) / STATE_PATH).read_text())["processed_ids"]
-        _arrays = (pa.array(state, pa.string()), pa.array([r["numeroControlePNCP"] for r in records], pa.string()))
+    measured = _measured(kind, Path(root))
     before = _rss_mb()
     start = time.perf_counter()
-    cycle = {"project": cycle_project, "baseline": cycle_baseline, "floor": cycle_floor,
-             "is_in": membership_only}[kind]
-    total = cycle(Path(root), records, new_ids)
+    total = measured()
     elapsed = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     queue.put((elapsed, peak_mb, peak_mb - before, total))

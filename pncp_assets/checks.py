@@ -23,7 +23,7 @@ from typing import Any
 from pncp_assets import layout
 from pncp_assets.brasilia import parse_day
 from pncp_assets.commit import DeltaCommitter
-from pncp_assets.layers import FIRST_SEEN, VERSIONS
+from pncp_assets.layers import FIRST_SEEN, LAYERS
 from pncp_assets.storage import ObjectStore
 
 MAX_DAYS = 3660  # ten years: a larger range is a typo
@@ -114,8 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     log_to_stderr(logging.WARNING)  # e.g. a state file found broken, and rebuilt in memory for the check
     try:
-        sources = [FIRST_SEEN.source, VERSIONS.source] if args.source == "all" else [
-            layout.validate_source(args.source)]
+        sources = [x.source for x in LAYERS] if args.source == "all" else [layout.validate_source(args.source)]
         storage = bronze_storage()
         existing_local_root(storage)  # checking never creates storage
         reports = [check_range(storage.object_store(), first, last, source) for source in sources]

@@ -382,10 +382,8 @@ class DeltaCommitter:
         key = layout.state_key(self.source, day)
         for attempt in range(1, tries + 1):
             loaded = self.state.load_fresh(self.source, day)
-            files: dict[str, list[str]] = {}
-            for name in self.storage.list(layout.day_prefix(self.source, day)):
-                if layout.is_delta_key(name):
-                    files[name] = _ids_of(self.storage.get(name).data, self.key_field) or []
+            files = {name: _ids_of(self.storage.get(name).data, self.key_field) or []
+                     for name in layout.day_delta_keys(self.storage, self.source, day)}
             if self.storage.version(key) == loaded.version:
                 return loaded.state, files
             backoff(attempt)

@@ -95,10 +95,7 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
                                       "dagster/asset_partition_range_end": hours[-1]})
         elapsed = time.monotonic() - started
         requests_made = len(sim.sim.log)
-    new = {e.partition: e.materialization.metadata["new"].value for e in result.get_asset_materialization_events()
-           if e.asset_key.path[-1] == "pncp_new_records"}
-    new_versions = {e.partition: e.materialization.metadata["new"].value
-                    for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "pncp_new_versions"}
+    new, new_versions = _new_by_hour(result, "pncp_new_records"), _new_by_hour(result, "pncp_new_versions")
     verdicts: dict[str, list[bool]] = {}
     for c in result.get_asset_check_evaluations():
         verdicts.setdefault(c.partition, []).append(c.passed)
@@ -106,7 +103,7 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
         checks = verdicts.get(hour, [])
         print(f"  [{n:2d}/24] {hour}: {new.get(hour, '?'):>5} new records, {new_versions.get(hour, '?'):>5} new "
               f"versions, checks {'passed' if checks and all(checks) else 'FAILED'}")
-    files = [k for k in store.list(layout.day_prefix("pncp", day)) if layout.is_delta_key(k)]
+    files = layout.day_delta_keys(store, "pncp", day)
     ids = [x for k in files for x in bronze.parquet_ids(store.get(k).data)]
     state = store.get_json(layout.state_key("pncp", day)) if files else {"total_processed": 0, "executions": []}
     print(f"Summary ({'run succeeded' if result.success else 'RUN FAILED'} in {elapsed:.1f}s):")
@@ -130,12 +127,18 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     return 1 if not result.success or len(ids) != len(set(ids)) else 0
 
 
+def _new_by_hour(result: Any, asset: str) -> dict[str, int]:
+    """Partition -> the `new` count a delta asset reported for it in a run."""
+    return {e.partition: e.materialization.metadata["new"].value for e in result.get_asset_materialization_events()
+            if e.asset_key.path[-1] == asset}
+
+
 def _versions_line(store: Any, day: dt.date) -> str:
     """What the update sweep of `day` filed: versions, of how many contratações, how many published before."""
     from pncp_assets import bronze, layout
     from pncp_assets.layers import VERSIONS
 
-    files = [k for k in store.list(layout.day_prefix(VERSIONS.source, day)) if layout.is_delta_key(k)]
+    files = layout.day_delta_keys(store, VERSIONS.source, day)
     tables = [bronze.read_parquet(store.get(k).data, ["numeroControlePNCP", "dataPublicacaoPncp",
                                                       "valorTotalHomologado"]) for k in files]
     rows = [r for t in tables for r in t.to_pylist()]

@@ -49,6 +49,7 @@ class Layer:
 FIRST_SEEN = Layer("pncp", PUBLICACAO, ID_KEY, "dataPublicacaoPncp", bronze.BRONZE_SCHEMA, "IDs")
 VERSIONS = Layer("pncp_versions", ATUALIZACAO, VERSION_KEY, VERSION_TIME_FIELD, bronze.VERSION_SCHEMA,
                  "versions", versioned=True)
+LAYERS = (FIRST_SEEN, VERSIONS)
 
 
 def layer_of(source: str) -> Layer:

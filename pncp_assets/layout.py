@@ -17,8 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from pncp_assets.brasilia import TZ, UTC, parse_day, to_brasilia, utc_now
+
+if TYPE_CHECKING:
+    from pncp_assets.storage import ObjectStore
 
 _SOURCE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _PARTITION_KEY = re.compile(r"^\d{4}-\d{2}-\d{2}-\d{2}:00$")
@@ -94,6 +98,11 @@ def state_key(source: str, day: str | dt.date | dt.datetime) -> str:
 
 def is_delta_key(key: str) -> bool:
     return key.endswith(".parquet") and "/_" not in key and not key.startswith("_")
+
+
+def day_delta_keys(store: ObjectStore, source: str, day: str | dt.date | dt.datetime) -> list[str]:
+    """The keys of a day's published deltas in `store` (its state, sweeps and rejects left out)."""
+    return [k for k in store.list(day_prefix(source, day)) if is_delta_key(k)]
 
 
 _DELTA_NAME = re.compile(r"^[a-z][a-z0-9_]*_(\d{8})_(\d{2})0000\.parquet$")

@@ -25,8 +25,7 @@ def records_at(sample, hour: int, start: int, count: int):
 
 
 def all_delta_ids(store: ObjectStore) -> list[str]:
-    return [x for k in store.list(layout.day_prefix("pncp", DAY)) if layout.is_delta_key(k)
-            for x in bronze.parquet_ids(store.get(k).data)]
+    return [x for k in layout.day_delta_keys(store, "pncp", DAY) for x in bronze.parquet_ids(store.get(k).data)]
 
 
 def test_crash_after_the_claim_before_publishing_is_rolled_forward(store: ObjectStore, sample_records):

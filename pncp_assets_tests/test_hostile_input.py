@@ -63,7 +63,7 @@ def test_a_5mb_objeto_compra_lands_whole_in_bronze(tmp_path):
         p = Pipeline(sim, store, storage_resource(store), modalidades="1..19")
         assert p.run(partition(DAY, 23), now=end_of_hour(DAY, 23)).success
         huge = sim.sim.all_records(DAY)[0]
-        [key] = [k for k in store.list(layout.day_prefix("pncp", DAY)) if layout.is_delta_key(k)]
+        [key] = layout.day_delta_keys(store, "pncp", DAY)
         table = bronze.read_parquet(store.get(key).data).to_pylist()
         [row] = [r for r in table if r["numeroControlePNCP"] == huge["numeroControlePNCP"]]
         assert len(row["objetoCompra"].encode()) >= FIVE_MB - 4 and row["objetoCompra"] == huge["objetoCompra"]

@@ -113,7 +113,7 @@ class StateManager:
         day = parse_day(date)
         key_field = layer_of(source).key.field  # record IDs, or version keys
         state = DayState.new(day, iso_utc())
-        files = [k for k in self.storage.list(layout.day_prefix(source, day)) if layout.is_delta_key(k)]
+        files = layout.day_delta_keys(self.storage, source, day)
         for key in files:
             data = self.storage.get(key).data
             file_ids = sorted({x for x in bronze.parquet_ids(data, key_field) if isinstance(x, str)})

@@ -89,11 +89,8 @@ class Pipeline:
     def delta_ids(self, day: dt.date, source: str = "pncp") -> dict[str, list[str]]:
         """Partition key -> the keys in its delta file (IDs; version keys for `pncp_versions`)."""
         field = layer_of(source).key.field
-        out = {}
-        for key in self.store.list(layout.day_prefix(source, day)):
-            if layout.is_delta_key(key):
-                out[layout.partition_of_delta(key)] = bronze.parquet_ids(self.store.get(key).data, field)
-        return out
+        return {layout.partition_of_delta(key): bronze.parquet_ids(self.store.get(key).data, field)
+                for key in layout.day_delta_keys(self.store, source, day)}
 
     def assert_invariants(self, day: dt.date, expected_ids: set[str] | None = None) -> dict[str, list[str]]:
         deltas = self.delta_ids(day)
