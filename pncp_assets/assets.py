@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (  # not exported by `dagster` in 1.13
+    AssetCheckEvaluationTargetMaterializationData,
+)
 
 from pncp_assets import layout
 from pncp_assets.commit import CheckReport, CommitResult, DeltaCommitter
@@ -139,13 +142,32 @@ def _verdict(report: CheckReport) -> dict[str, Any]:
     }
 
 
-def check_evaluation(report: CheckReport, check_name: str, partition_key: str,
-                     asset: str = "pncp_new_records") -> dg.AssetCheckEvaluation:
-    """A check verdict for one hour. An `AssetCheckEvaluation` names its partition itself, so a run over a
-    range of hours still records one verdict per hour (an `AssetCheckResult` from a range run is recorded
-    without a partition in Dagster 1.13)."""
-    return dg.AssetCheckEvaluation(asset_key=dg.AssetKey(asset), check_name=check_name,
-                                   blocking=True, partition=partition_key, **_verdict(report))
+def check_evaluations(instance: dg.DagsterInstance, reports: dict[str, CheckReport], check_name: str,
+                      asset: str) -> Iterator[dg.AssetCheckEvaluation]:
+    """One verdict per hour, each naming its hour and the hour's latest materialisation.
+
+    An `AssetCheckEvaluation` names its partition itself, so a run over a range of hours still records one
+    verdict per hour (an `AssetCheckResult` from a range run is recorded without a partition in Dagster 1.13).
+    The UI counts an hour's check as passed or failed (the check's Partitions tab, GraphQL
+    `partitionStatuses`) only when the verdict targets that hour's latest materialisation; without it the
+    verdict shows only in the execution history."""
+    key = dg.AssetKey(asset)
+    for hour, report in reports.items():
+        yield dg.AssetCheckEvaluation(asset_key=key, check_name=check_name, blocking=True, partition=hour,
+                                      target_materialization_data=_latest_materialization(instance, key, hour),
+                                      **_verdict(report))
+
+
+def _latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey,
+                            hour: str) -> AssetCheckEvaluationTargetMaterializationData | None:
+    """The hour's latest materialisation (the one just recorded, in the delta asset's own step), as Dagster
+    itself looks it up for an `AssetCheckResult` of a single partition."""
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, asset_partitions=[hour]),
+                                              limit=1).records
+    if not records:
+        return None  # checked before the hour was ever materialised: nothing to tie the verdict to
+    return AssetCheckEvaluationTargetMaterializationData(run_id=records[0].run_id, storage_id=records[0].storage_id,
+                                                         timestamp=records[0].timestamp)
 
 
 def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: BronzeStorage,
@@ -165,8 +187,7 @@ def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: Bro
                              f"{len(result.output.data)} bytes)")
         context.add_asset_metadata(_delta_metadata(result, layer), partition_key=hour)
     yield dg.MaterializeResult()
-    for hour, report in committer.check_hours(hours).items():
-        yield check_evaluation(report, "no_duplicates", hour, asset)
+    yield from check_evaluations(context.instance, committer.check_hours(hours), "no_duplicates", asset)
     yield from _check_done(context.op_execution_context, "no_duplicates")
 
 
@@ -257,8 +278,8 @@ def layer_graph(layer: Layer, raw: str, deltas: str, state: str, check: str, *, 
     )
     def consistent(context: dg.AssetCheckExecutionContext, bronze_storage: BronzeStorage) -> Iterator[Any]:
         committer = DeltaCommitter(bronze_storage.object_store(), layer.source, logger=context.log)
-        for hour, report in committer.check_hours(context.op_execution_context.partition_keys).items():
-            yield check_evaluation(report, "bronze_consistent", hour, deltas)
+        reports = committer.check_hours(context.op_execution_context.partition_keys)
+        yield from check_evaluations(context.instance, reports, "bronze_consistent", deltas)
         yield from _check_done(context.op_execution_context, "bronze_consistent")
 
     return LayerGraph(layer, raw_pages, new_rows, day_state, consistent)

@@ -6,9 +6,11 @@ Uses the storage the environment configures (as the pipeline does). Reads Bronze
 no API call, nothing written. Both layers by default: first-seen records (`pncp`) and record versions
 (`pncp_versions`, keyed by version). For every hourly partition of the range: no ID twice in its delta, none of
 its IDs in another delta of its day, the day's state equal to the day's Bronze IDs. Beyond what a
-single hour's check can see, it also reports IDs present in two different days (the API moved a record's
-publication date) as a warning. Exit 0 when every rule holds, 1 on any failure (offending IDs and files
-listed), 2 on bad input.
+single hour's check can see: every hour that is due (ended `layout.DUE_AFTER_END` ago) was ingested, its
+run recorded in the day's state (`materialized_hours`) or its delta in Bronze, so a hole in the data fails
+even when what is there is consistent; and IDs present in two different days (the API moved a record's
+publication date) are reported as a warning. Exit 0 when every rule holds, 1 on any failure (offending
+IDs and files, or the hours never ingested, listed), 2 on bad input (an unknown source among them).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pncp_assets import layout
-from pncp_assets.brasilia import parse_day
+from pncp_assets.brasilia import parse_day, utc_now
 from pncp_assets.commit import DeltaCommitter
 from pncp_assets.layers import FIRST_SEEN, LAYERS
 from pncp_assets.storage import ObjectStore
@@ -39,17 +41,23 @@ class RangeReport:
     rows: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)  # {"day", "hours", "problems", "offending"}
     across_days: dict[str, list[str]] = field(default_factory=dict)  # ID -> the days it is in
+    not_due: int = 0  # hours of the range not yet due: not checked for gaps
 
     @property
     def passed(self) -> bool:
         return not self.failures
 
 
+NEVER_INGESTED = "never ingested: no run recorded in the day's state and no delta file"
+
+
 def check_range(store: ObjectStore, first: dt.date, last: dt.date, source: str = "pncp",
-                logger: Any = None) -> RangeReport:
-    """Run the check rules for every hour of every day in [first, last], reading each day once."""
+                logger: Any = None, now: dt.datetime | None = None) -> RangeReport:
+    """Run the check rules for every hour of every day in [first, last], reading each day once; hours due by
+    `now` (the present by default) that were never ingested fail too."""
     committer = DeltaCommitter(store, source, logger=logger or logging.getLogger(__name__))
     report = RangeReport(first, last, committer.source)
+    now = now or utc_now()
     days_of: dict[str, list[str]] = {}
     day = first
     while day <= last:
@@ -66,6 +74,12 @@ def check_range(store: ObjectStore, first: dt.date, last: dt.date, source: str =
             offending = per_hour[failed[0]].offending
             report.failures.append({"day": day.isoformat(), "hours": failed, "problems": list(problems),
                                     "offending": offending})
+        due = [h for h in layout.day_hours(day) if layout.is_due(h, now)]
+        report.not_due += 24 - len(due)
+        gaps = never_ingested(committer, day, due)
+        if gaps:
+            report.failures.append({"day": day.isoformat(), "hours": gaps, "problems": [NEVER_INGESTED],
+                                    "offending": []})
         for x in ids:
             days_of.setdefault(x, []).append(day.isoformat())
         day += dt.timedelta(days=1)
@@ -73,11 +87,32 @@ def check_range(store: ObjectStore, first: dt.date, last: dt.date, source: str =
     return report
 
 
+def never_ingested(committer: DeltaCommitter, day: dt.date, hours: Sequence[str]) -> list[str]:
+    """Those of `hours` that the day's state records no run of and that have no delta file: a hole in the
+    data. An hour that was ingested and filed nothing is recorded in the state (`materialized_hours`)."""
+    state = committer.state.load_fresh(committer.source, day).state
+    published = {layout.partition_of_delta(k) for k in layout.day_delta_keys(committer.storage, committer.source, day)}
+    return [h for h in hours if h not in state.ingested_hours() and h not in published]
+
+
+def _spans(hours: Sequence[str]) -> str:
+    """`2025-10-22-03:00 .. 2025-10-22-05:00, 2025-10-22-09:00`: consecutive hours as one span."""
+    runs: list[list[str]] = []
+    for h in sorted(hours, key=layout.parse_partition_key):
+        if runs and layout.parse_partition_key(h) - layout.parse_partition_key(runs[-1][-1]) == dt.timedelta(hours=1):
+            runs[-1].append(h)
+        else:
+            runs.append([h])
+    return ", ".join(r[0] if len(r) == 1 else f"{r[0]} .. {r[-1]}" for r in runs)
+
+
 def format_report(report: RangeReport, limit: int = 20) -> list[str]:
     lines = []
     for f in report.failures:
         span = f["hours"][0] if len(f["hours"]) == 1 else f"{len(f['hours'])} hours of {f['day']}"
         lines.append(f"FAILED {span}: {'; '.join(f['problems'])}")
+        if NEVER_INGESTED in f["problems"]:
+            lines.append(f"  hours: {_spans(f['hours'])}")
         for o in f["offending"][:limit]:
             lines.append(f"  {o['id']}: {', '.join(o['files'])}")
     if report.across_days:
@@ -86,8 +121,9 @@ def format_report(report: RangeReport, limit: int = 20) -> list[str]:
         for x, days in sorted(report.across_days.items())[:limit]:
             lines.append(f"  {x}: {', '.join(days)}")
     verdict = "passed" if report.passed else f"FAILED ({sum(len(f['hours']) for f in report.failures)} partitions)"
+    pending = f" ({report.not_due} hours not yet due, not checked for gaps)" if report.not_due else ""
     lines.append(f"Checked {report.partitions} partitions of {report.source} from {report.first} to {report.last}: "
-                 f"{report.files} files, {report.rows} rows; {verdict}")
+                 f"{report.files} files, {report.rows} rows{pending}; {verdict}")
     return lines
 
 
@@ -97,8 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m pncp_assets.checks", description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="first", required=True, type=day_arg, help="first day, YYYY-MM-DD")
     parser.add_argument("--to", dest="last", type=day_arg, help="last day (default: the first)")
-    parser.add_argument("--source", default="all",
-                        help="all (the default), pncp (first-seen records) or pncp_versions (record versions)")
+    sources = {layer.source: layer.title for layer in LAYERS}
+    parser.add_argument("--source", default="all", choices=["all", *sources],
+                        help="all (the default), or one layer: " + ", ".join(f"{k} ({v})" for k, v in sources.items()))
     args = parser.parse_args(argv)
     first = parse_day(args.first)
     last = parse_day(args.last) if args.last else first
@@ -114,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     log_to_stderr(logging.WARNING)  # e.g. a state file found broken, and rebuilt in memory for the check
     try:
-        sources = [x.source for x in LAYERS] if args.source == "all" else [layout.validate_source(args.source)]
+        sources = [x.source for x in LAYERS] if args.source == "all" else [args.source]
         storage = bronze_storage()
         existing_local_root(storage)  # checking never creates storage
         reports = [check_range(storage.object_store(), first, last, source) for source in sources]

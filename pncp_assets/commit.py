@@ -11,7 +11,8 @@ A run of partition H:
 4. publish: the delta is written to H's key, only ever replacing a file whose IDs it contains (so a
    late, stale publisher can never shrink a partition);
 5. finalize (the `pncp_daily_state` asset): check the published file holds the claim, clear the staged
-   key, remove the staged file, and remove orphans past a grace period (never those of a live run).
+   key, remove the staged file, record H as ingested (`materialized_hours`, also when it filed nothing),
+   and remove orphans past a grace period (never those of a live run).
 A half-written object is never trusted: files are checked to parse and hold the IDs a claim names.
 """
 
@@ -325,7 +326,8 @@ class DeltaCommitter:
         def retire(state: DayState) -> tuple[dict[str, str], bool]:
             done = {pk: c.staged for pk, c in state.open_claims().items() if set(c.ids) <= self._delta_ids(pk)}
             state.retire(done)
-            return done, bool(done)  # type: ignore[return-value]
+            confirmed = state.confirm_hours(sorted(hours), iso_utc())  # ingested, with or without records
+            return done, bool(done) or confirmed  # type: ignore[return-value]
 
         _, retired = self.state.transact(self.source, day, retire)
         for staged in retired.values():

@@ -34,6 +34,7 @@ class Layer:
     # the hour that has just ended when a sweep starts takes every version the sweep shows, those of the
     # minutes since included (`DeltaCommitter.commit`).
     versioned: bool = False
+    title: str = ""  # what the layer holds, for people: "first-seen records"
 
     def time_of(self, record: Any) -> dt.datetime | None:
         """The record's time in this layer (aware), or None when it is missing or unreadable."""
@@ -46,9 +47,10 @@ class Layer:
         return bronze.records_to_table(records, **kwargs)
 
 
-FIRST_SEEN = Layer("pncp", PUBLICACAO, ID_KEY, "dataPublicacaoPncp", bronze.BRONZE_SCHEMA, "IDs")
+FIRST_SEEN = Layer("pncp", PUBLICACAO, ID_KEY, "dataPublicacaoPncp", bronze.BRONZE_SCHEMA, "IDs",
+                   title="first-seen records")
 VERSIONS = Layer("pncp_versions", ATUALIZACAO, VERSION_KEY, VERSION_TIME_FIELD, bronze.VERSION_SCHEMA,
-                 "versions", versioned=True)
+                 "versions", versioned=True, title="record versions")
 LAYERS = (FIRST_SEEN, VERSIONS)
 
 

@@ -59,6 +59,16 @@ def day_hours(day: dt.date) -> list[str]:
     return [f"{day:%Y-%m-%d}-{hour:02d}:00" for hour in range(24)]
 
 
+# An hour's data is due this long after the hour ends: its scheduled run starts at :05 and sweeps within
+# minutes. The freshness checks' deadline (hour H by H+1:30) and the CI check's gap rule both use it.
+DUE_AFTER_END = dt.timedelta(minutes=30)
+
+
+def is_due(partition_key: str, now: dt.datetime | None = None) -> bool:
+    """Whether hour H should be in Bronze by `now` (by default the present): H ended `DUE_AFTER_END` ago."""
+    return parse_partition_key(partition_key) + dt.timedelta(hours=1) + DUE_AFTER_END <= (now or utc_now())
+
+
 def partition_key_for(moment: dt.datetime) -> str:
     return to_brasilia(moment).strftime("%Y-%m-%d-%H:00")
 

@@ -12,6 +12,7 @@ from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.pncp.synthetic import generate_day
 from pncp_assets_tests.support.pipeline import (
     Pipeline,
+    check_status_by_hour,
     end_of_hour,
     hour_of,
     metadata,
@@ -261,6 +262,34 @@ def test_a_failed_check_in_a_range_run_names_its_hour_and_stops_the_state(make_p
     failed = {(c.check_name, c.partition) for c in result.get_asset_check_evaluations() if not c.passed}
     assert failed == {("no_duplicates", first), ("no_duplicates", second)}  # the two hours, by name
     assert not metadata_by_hour(result, "pncp_daily_state")  # blocking: the state step did not run
+
+
+def test_each_hours_verdict_counts_for_that_hour_in_the_ui_after_an_hourly_run_and_a_range_run(make_pipeline):
+    """Dagster counts an hour's check as passed or failed (Partitions tab, `partitionStatuses`) only when the
+    verdict targets that hour's latest materialisation."""
+    p = make_pipeline(SimulatorConfig(seed=16, volume=300))
+    hours = [partition(DAY, h) for h in range(24)]
+    import dagster as dg
+
+    p.sim.sim.configure(now=end_of_hour(DAY, 5))  # the schedule's shape: one hour, the job's checks with it
+    assert dg.materialize([*p.assets, *p.checks], partition_key=hours[5], resources=p.resources(),
+                          instance=p.instance).success
+    for check in ("no_duplicates", "bronze_consistent"):
+        assert check_status_by_hour(p.instance, "pncp_new_records", check) == {hours[5]: "SUCCEEDED"}, check
+
+    assert p.run_range(hours[0], hours[23], now=end_of_hour(DAY, 23)).success  # a backfill's shape
+    for check in ("no_duplicates", "bronze_consistent"):
+        assert check_status_by_hour(p.instance, "pncp_new_records", check) == dict.fromkeys(hours, "SUCCEEDED")
+
+    # A duplicate planted across two hours: those two hours show failed, the rest still passed.
+    first, second = sorted(p.delta_ids(DAY))[:2]
+    rows = bronze.read_parquet(p.store.get(layout.delta_key("pncp", first)).data).slice(0, 1)
+    both = bronze.concat_tables([bronze.read_parquet(p.store.get(layout.delta_key("pncp", second)).data), rows])
+    p.store.put(layout.delta_key("pncp", second), bronze.table_to_parquet(both))
+    assert not p.run_range(hours[0], hours[23], raise_on_error=False).success
+    shown = check_status_by_hour(p.instance, "pncp_new_records", "no_duplicates")
+    assert {h for h, s in shown.items() if s == "FAILED"} == {first, second}
+    assert {h for h, s in shown.items() if s == "SUCCEEDED"} == set(hours) - {first, second}
 
 
 def test_another_io_manager_cannot_break_exactly_once(make_pipeline, tmp_path):

@@ -96,6 +96,61 @@ def test_an_id_in_two_days_is_a_warning_with_the_id_and_the_days(two_days, capsy
     assert "WARNING" not in capsys.readouterr().out
 
 
+def test_a_finished_day_never_ingested_fails_listing_its_hours(two_days, capsys):
+    assert main(["--from", "2025-10-21", "--to", "2025-10-23", "--source", "pncp"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED 24 hours of 2025-10-21: never ingested: no run recorded in the day's state and no delta file" in out
+    assert "  hours: 2025-10-21-00:00 .. 2025-10-21-23:00" in out
+    assert out.strip().splitlines()[-1].endswith("FAILED (24 partitions)")
+
+
+def test_hours_never_run_fail_while_hours_run_with_nothing_to_file_pass(tmp_path, monkeypatch, capsys):
+    """An hour whose run filed nothing is recorded in the day's state; an hour whose run never happened is a
+    hole, even when a later hour took its records (as late ones)."""
+    day = dt.date(2025, 10, 24)
+    store = LocalObjectStore(tmp_path / "data" / "bronze")
+    with RunningSimulator(SimulatorConfig(seed=43, volume=60)) as sim:
+        p = Pipeline(sim, store, storage_resource(store))
+        assert p.run_range(partition(day, 0), partition(day, 11), now=end_of_hour(day, 11)).success
+        assert p.run_range(partition(day, 14), partition(day, 23), now=end_of_hour(day, 23)).success
+    monkeypatch.setenv("STORAGE_TYPE", "local")
+    monkeypatch.setenv("PNCP_DATA_DIR", str(tmp_path / "data"))
+    ran_empty = [h for h in layout.day_hours(day)[:12] if h not in p.delta_ids(day)]
+    assert ran_empty, "the simulated day has run hours that filed nothing"
+    assert main(["--from", "2025-10-24", "--source", "pncp"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED 2 hours of 2025-10-24: never ingested" in out
+    assert "  hours: 2025-10-24-12:00 .. 2025-10-24-13:00" in out
+    assert not any(h in out for h in ran_empty)
+
+
+def test_hours_not_yet_due_are_not_gaps(two_days):
+    from pncp_assets.brasilia import TZ
+    from pncp_assets.checks import check_range, format_report
+
+    # 2025-10-23-23:00 is due at 00:30 of the 24th (the hour's end + DUE_AFTER_END), Brasília time.
+    just_before = dt.datetime(2025, 10, 24, 0, 29, 59, tzinfo=TZ)
+    early = check_range(two_days.store, DAYS[0], DAYS[1], "pncp", now=just_before)
+    assert early.passed and early.not_due == 1
+    assert format_report(early)[-1].endswith("(1 hours not yet due, not checked for gaps); passed")
+
+    # At 02:30 of the 24th its 00:00 and 01:00 are due and missing; the other 22 hours are not due yet.
+    later = check_range(two_days.store, DAYS[0], DAYS[1] + dt.timedelta(days=1), "pncp",
+                        now=dt.datetime(2025, 10, 24, 2, 30, tzinfo=TZ))
+    assert later.not_due == 22
+    gaps = [(f["day"], f["hours"]) for f in later.failures]
+    assert gaps == [("2025-10-24", ["2025-10-24-00:00", "2025-10-24-01:00"])]
+
+
+def test_an_unknown_source_is_a_usage_error_listing_the_known_ones(two_days, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--from", "2025-10-22", "--source", "foo"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "invalid choice: 'foo'" in err and "'pncp'" in err and "'pncp_versions'" in err and "'all'" in err
+    assert len(err.splitlines()) == 1
+
+
 def test_the_command_line_refuses_bad_input_in_one_line_and_creates_nothing(tmp_path):
     missing = tmp_path / "nowhere"
     env = {**os.environ, "STORAGE_TYPE": "local", "PNCP_DATA_DIR": str(missing)}
@@ -119,7 +174,7 @@ def test_the_range_check_runs_against_s3(s3_env, seaweed, tmp_path):
     with RunningSimulator(SimulatorConfig(seed=42, volume=100)) as sim:
         p = Pipeline(sim, store, storage_resource(store, seaweed))
         assert p.run_range(partition(DAYS[0], 0), partition(DAYS[0], 23), now=end_of_hour(DAYS[0], 23)).success
-    result = subprocess.run([sys.executable, "-m", "pncp_assets.checks", "--from", "2025-10-22"],
-                            env=dict(os.environ), capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "pncp_assets.checks", "--from", "2025-10-22", "--source",
+                             "pncp"], env=dict(os.environ), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("Checked 24 partitions of pncp from 2025-10-22 to 2025-10-22:")

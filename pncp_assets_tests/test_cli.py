@@ -100,7 +100,9 @@ def test_bad_storage_and_input_paths_exit_2_in_one_line_and_create_nothing(data_
 def test_summary_of_a_day_without_state_says_so(data_dir):
     result = run_cli(["--date", "20251023", "--action", "summary"], data_dir)
     assert result.returncode == 0
-    assert json.loads(result.stdout)["state_exists"] is False
+    summary = json.loads(result.stdout)
+    assert summary["state_exists"] is False
+    assert summary["created_at"] is None and summary["last_execution"] is None  # nothing was ever created
     assert "No state file for pncp 2025-10-23" in result.stderr
     assert json.loads(run_cli(["--date", "20251022", "--action", "summary"], data_dir).stdout)["state_exists"]
 
@@ -120,9 +122,11 @@ def test_rebuild_writes_the_state_from_bronze_and_its_dry_run_writes_nothing(tmp
     assert plan["written"] is False and plan["total_processed"] == 5 and plan["files"] == 2
     assert plan["partitions"] == {"2025-10-22-08:00": 3, "2025-10-22-09:00": 2}
     assert not store.exists(state_key)
+    assert "would rebuild 5 IDs from 2 Bronze file(s)" in dry.stderr and " rebuilt " not in dry.stderr
 
     done = run_cli(["--date", "20251022", "--action", "rebuild"], tmp_path)
     assert done.returncode == 0 and json.loads(done.stdout)["written"] is True
+    assert "rebuilt 5 IDs from 2 Bronze file(s)" in done.stderr
     state = store.get_json(state_key)
     assert state["processed_ids"] == sorted(r["numeroControlePNCP"] for r in sample_records[:5])
     assert run_cli(["--date", "20251022", "--action", "filter"], tmp_path,

@@ -23,6 +23,7 @@ def test_the_json_keeps_the_seeds_fields_in_order_and_every_unknown_field():
     obj = {"date": "2025-10-22", "processed_ids": ids(1, 2), "last_execution": None, "total_processed": 2,
            "executions": [], "created_at": "2025-10-22T08:00:00Z",
            "partitions": {H8: {"ids": ids(1, 2), "staged": None, "run_id": "r", "note": "kept"}},
+           "materialized_hours": {H8: "2025-10-22T09:05:00Z", H9: "2025-10-22T10:05:00Z"},
            "recovered_from_bronze": {"files": 1}}
     state = DayState.from_json(obj, DAY)
     assert state.to_json() == obj
@@ -45,6 +46,18 @@ def test_claim_then_retire_then_drop_lost():
     assert set(state.open_claims()) == {H9}
     state.drop_lost({H9: set(ids(4))})
     assert H9 not in state.partitions and state.processed_ids == ids(1, 2, 3) and 4 not in state.ids
+
+
+def test_hours_are_confirmed_once_with_or_without_records():
+    state = DayState.new(DAY, "t")
+    state.claim(H9, ids(1), "_staging/a", "t", {})
+    assert state.confirm_hours([H9, H8], "2025-10-22T10:05:00Z")
+    assert not state.confirm_hours([H8], "2025-10-22T11:05:00Z")  # already recorded: nothing to write
+    assert state.materialized_hours == {H8: "2025-10-22T10:05:00Z", H9: "2025-10-22T10:05:00Z"}
+    assert list(state.to_json()["materialized_hours"]) == [H8, H9]  # in time order
+    legacy = DayState.new(DAY, "t")  # a state written before `materialized_hours`: its claims still count
+    legacy.claim(H9, ids(1), "_staging/a", "t", {})
+    assert legacy.ingested_hours() == {H9} and state.ingested_hours() == {H8, H9}
 
 
 def test_a_copy_is_independent():
@@ -74,6 +87,8 @@ def test_add_ids_keeps_the_list_sorted_and_unique_whatever_the_input_order():
     (lambda o: o.update(date="2025-10-23"), "expected '2025-10-22'"),
     (lambda o: o["partitions"][H8].update(ids=ids(9)), "missing from processed_ids"),
     (lambda o: o.update(processed_ids=ids(1, 1), total_processed=2), "twice"),
+    (lambda o: o.update(materialized_hours=[H8]), "materialized_hours"),
+    (lambda o: o.update(materialized_hours={H8: 1}), "materialized_hours"),
 ])
 def test_a_broken_state_is_refused_naming_the_problem(change, problem):
     obj = {"date": "2025-10-22", "processed_ids": ids(1), "last_execution": None, "total_processed": 1,

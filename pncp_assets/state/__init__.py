@@ -101,6 +101,7 @@ class StateManager:
             self.log.warning(f"State file {key} is corrupted ({reason[:200]}): rebuilding it from the day's "
                              f"Bronze files")
             state = self.rebuild_from_bronze(source, day, reason=reason)
+            self._log_rebuilt(source, day, state, "rebuilt")
         return Loaded(state, stored.version)  # the version lets the next swap replace even a broken file
 
     def load_state(self, source: str, date: str | dt.date | dt.datetime) -> dict[str, Any]:
@@ -122,8 +123,6 @@ class StateManager:
             if partition is not None:
                 state.partitions[partition] = Claim(file_ids, None, {"rebuilt": True})
         state.extra["recovered_from_bronze"] = {"at": iso_utc(), "reason": reason[:500], "files": len(files)}
-        self.log.warning(f"State for {source} {day}: rebuilt {state.total_processed} IDs from {len(files)} "
-                         f"Bronze file(s)")
         return state
 
     # --- filtering -----------------------------------------------------------------------------
@@ -226,12 +225,19 @@ class StateManager:
         for days ingested before there was one). Returns what was (or, with `dry_run`, would be) written."""
         before = self.load_fresh(source, date)
         rebuilt = self.rebuild_from_bronze(source, date, reason="rebuild requested")
+        # The hours' run records are not in Bronze: keep those of the state being replaced.
+        rebuilt.materialized_hours = dict(before.state.materialized_hours)
+        self._log_rebuilt(source, parse_day(date), rebuilt, "would rebuild" if dry_run else "rebuilt")
         if not dry_run:
             self.transact(source, date, lambda state: (state.replace_by(rebuilt.copy()), True))
         return {"date": rebuilt.date, "written": not dry_run, "total_processed": rebuilt.total_processed,
                 "files": rebuilt.extra["recovered_from_bronze"]["files"],
                 "partitions": {pk: len(c.ids) for pk, c in sorted(rebuilt.partitions.items())},
                 "replaces": None if before.version is None else {"total_processed": before.state.total_processed}}
+
+    def _log_rebuilt(self, source: str, day: dt.date, state: DayState, verb: str) -> None:
+        files = state.extra["recovered_from_bronze"]["files"]
+        self.log.warning(f"State for {source} {day}: {verb} {state.total_processed} IDs from {files} Bronze file(s)")
 
     def get_state_summary(self, source: str, date: str | dt.date | dt.datetime) -> dict[str, Any]:
         loaded = self.load_fresh(source, date)
@@ -242,6 +248,6 @@ class StateManager:
             "total_processed": state.total_processed,
             "total_executions": len(state.executions),
             "last_execution": state.last_execution,
-            "created_at": state.created_at,
+            "created_at": state.created_at if loaded.version is not None else None,  # no file: never created
             "recovered_from_bronze": "recovered_from_bronze" in state.extra,
         }

@@ -2,8 +2,9 @@
 performs on it (claim, drop lost IDs, retire claims, add IDs). Nothing else edits a state.
 
 The JSON keeps the seed's fields, names and order (`date`, `processed_ids`, `last_execution`,
-`total_processed`, `executions`, `created_at`), then `partitions` (each hour's claim) and any other field
-found in the file, untouched.
+`total_processed`, `executions`, `created_at`), then `partitions` (each hour's claim), `materialized_hours`
+(each hour whose ingestion the day-state asset confirmed, records or not) and any other field found in the
+file, untouched.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class DayState:
     last_execution: str | None = None
     created_at: str | None = None
     partitions: dict[str, Claim] = field(default_factory=dict)
+    # Hour -> when its run first confirmed it (UTC): the hour was ingested, even when it filed nothing.
+    materialized_hours: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # fields this code does not know, kept as found
     # The IDs as a set, built once. A copy shares its original's set until it adds IDs (a million-ID
     # set costs tens of milliseconds and tens of MB to copy); `_owns_ids` says whether it may change it.
@@ -115,6 +118,18 @@ class DayState:
         for pk in partition_keys:
             self.partitions[pk] = Claim(self.partitions[pk].ids, None, self.partitions[pk].extra)
 
+    def confirm_hours(self, partition_keys: Iterable[str], now: str) -> bool:
+        """Record that these hours were ingested (their state confirmed); True when one was new."""
+        new = [pk for pk in partition_keys if pk not in self.materialized_hours]
+        if new:
+            self.materialized_hours = dict(sorted({**self.materialized_hours, **dict.fromkeys(new, now)}.items()))
+        return bool(new)
+
+    def ingested_hours(self) -> set[str]:
+        """Hours known to have been ingested: confirmed ones, and those holding a claim (a state written
+        before `materialized_hours` existed records only the hours that filed records)."""
+        return set(self.materialized_hours) | set(self.partitions)
+
     def add_ids(self, incoming: Iterable[str]) -> list[str]:
         """Add IDs to `processed_ids` (kept sorted); returns those really added, sorted."""
         existing = self.ids
@@ -147,6 +162,7 @@ class DayState:
         twin.processed_ids = list(self.processed_ids)
         twin.executions = list(self.executions)
         twin.partitions = {pk: Claim(list(c.ids), c.staged, dict(c.extra)) for pk, c in self.partitions.items()}
+        twin.materialized_hours = dict(self.materialized_hours)
         twin.extra = copy.deepcopy(self.extra)
         self._owns_ids = twin._owns_ids = False  # both share `_ids`: whichever adds IDs builds its own
         return twin
@@ -164,6 +180,8 @@ class DayState:
         }
         if self.partitions:
             obj["partitions"] = {pk: c.to_json() for pk, c in self.partitions.items()}
+        if self.materialized_hours:
+            obj["materialized_hours"] = self.materialized_hours
         obj.update(self.extra)
         return obj
 
@@ -220,8 +238,11 @@ class DayState:
                 raise CorruptState(f"partitions[{name!r}].staged is not a key")
             extra = {k: v for k, v in entry.items() if k not in ("ids", "staged")}
             claims[name] = Claim(list(entry["ids"]), entry.get("staged"), extra)
-        known = {*SEED_FIELDS, "partitions"}
+        hours = obj.get("materialized_hours", {})
+        if not isinstance(hours, dict) or not all(isinstance(v, str) for v in hours.values()):
+            raise CorruptState("materialized_hours is not an object of times")
+        known = {*SEED_FIELDS, "partitions", "materialized_hours"}
         return cls(date=obj["date"], processed_ids=ids,
                    executions=executions, last_execution=obj.get("last_execution"),
-                   created_at=obj.get("created_at"), partitions=claims,
+                   created_at=obj.get("created_at"), partitions=claims, materialized_hours=dict(hours),
                    extra={k: v for k, v in obj.items() if k not in known}, _ids=unique)

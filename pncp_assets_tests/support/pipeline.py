@@ -134,3 +134,15 @@ def metadata_by_hour(result: dg.ExecuteInProcessResult, asset: str) -> dict[str,
     """Partition key -> the metadata of that hour's materialisation of `asset`."""
     return {e.partition: {k: v.value for k, v in e.materialization.metadata.items()}
             for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == asset}
+
+
+def check_status_by_hour(instance: dg.DagsterInstance, asset: str, check: str) -> dict[str, str]:
+    """Partition -> the status the UI shows for `check` on `asset` (its Partitions tab and GraphQL
+    `partitionStatuses` read this same state): SUCCEEDED, FAILED, ...; an hour without a current verdict is
+    absent (the UI's "missing")."""
+    from pncp_assets.partitions import hourly_partitions
+
+    key = dg.AssetCheckKey(dg.AssetKey(asset), check)
+    state = instance.event_log_storage.get_asset_check_state([(key, hourly_partitions)])[key]
+    return {pk: status.value for status, subset in state.subsets.items()
+            for pk in subset.subset_value.get_partition_keys()}
