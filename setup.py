@@ -50,6 +50,10 @@ setup(
             "duckdb>=1.0,<3",
             # The end-to-end tests and bench write the instance's dagster.yaml.
             "pyyaml>=6,<7",
+            # The alerts' webhook in the tests: a real local HTTP server that records what it receives.
+            "pytest-httpserver>=1.1,<2",
+            # The UI as a person sees it: Debian's Chromium driven from the tests (scripts/test.sh installs it).
+            "playwright>=1.50,<2",
         ],
     },
 )

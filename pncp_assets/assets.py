@@ -8,6 +8,8 @@ to a day from a backfill (`BACKFILL_POLICY`), processed in time order, with one 
 hour still gets its own materialisation, metadata and check verdict.
 """
 
+import contextlib
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +35,21 @@ STATE_POOL = "pncp_state"
 # A backfill launches one run per 24 hours (a day, when it starts at 00:00), all the assets in it:
 # a month from the UI is about 30 runs, not 2,000, and each day is swept once per layer.
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=24)
+
+
+@contextlib.contextmanager
+def chosen_apis() -> Iterator[None]:
+    """Defining with the Dagster APIs this project chose knowing their status: range runs for backfills
+    (`backfill_policy`, beta), per-hour check verdicts (`AssetCheckSpec(partitions_def=...)`, preview) and the
+    time-partition freshness checks (superseded by freshness policies, which judge a partitioned asset as a
+    whole; docs/OPERATIONS.md). Their notices would otherwise repeat in every process that loads the code
+    location (webserver, daemon, code server, each run)."""
+    from dagster._utils.warnings import SupersessionWarning
+
+    with warnings.catch_warnings():
+        for category in (dg.BetaWarning, dg.PreviewWarning, SupersessionWarning):
+            warnings.simplefilter("ignore", category)
+        yield
 
 
 def _sweep_metadata(sweep: StoredSweep) -> dict[str, Any]:
@@ -233,6 +250,13 @@ class LayerGraph:
 
 def layer_graph(layer: Layer, raw: str, deltas: str, state: str, check: str, *, sweep_description: str,
                 delta_description: str, check_description: str) -> LayerGraph:
+    with chosen_apis():
+        return _layer_graph(layer, raw, deltas, state, check, sweep_description=sweep_description,
+                            delta_description=delta_description, check_description=check_description)
+
+
+def _layer_graph(layer: Layer, raw: str, deltas: str, state: str, check: str, *, sweep_description: str,
+                 delta_description: str, check_description: str) -> LayerGraph:
     """The three assets and the standalone check of a layer, named as given; every layer shares the
     partitions, pools and backfill policy, so one run of the job serves all layers' hours and the API
     budget stays one."""

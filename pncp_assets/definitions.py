@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
+from pncp_assets.alerts import freshness_checks, freshness_sensor, run_failure_alert, stale_asset_alert
 from pncp_assets.assets import LAYER_GRAPHS
-from pncp_assets.environment import SETTINGS, bronze_storage, pncp_api
+from pncp_assets.environment import SETTINGS, alert_webhook, bronze_storage, pncp_api
 from pncp_assets.io_manager import BronzeParquetIOManager
 from pncp_assets.partitions import hourly_partitions
 from pncp_assets.schedules import day_close_schedule
@@ -45,13 +46,15 @@ storage = bronze_storage()  # the environment is read here, through environment.
 
 defs = dg.Definitions(
     assets=bronze_assets,
-    asset_checks=bronze_checks,
+    asset_checks=[*bronze_checks, *freshness_checks],
     jobs=[pncp_hourly_ingestion, pncp_checks],
     schedules=[pncp_hourly_schedule, pncp_day_close_schedule],
+    sensors=[freshness_sensor, run_failure_alert, stale_asset_alert],
     resources={
         "bronze_storage": storage,
         "pncp_api": pncp_api(),
         "bronze_io_manager": BronzeParquetIOManager(storage=storage),
+        "alert_webhook": alert_webhook(),
     },
     executor=dg.in_process_executor,
 )

@@ -170,15 +170,21 @@ def ui_main(argv: Sequence[str] | None = None) -> int:
     world = SimulatorConfig(seed=args.seed, volume=args.volume, live=True, update_fraction=UPDATE_FRACTION)
     with RunningSimulator(world) as sim:
         env = {**os.environ, "DAGSTER_HOME": str(home), "PNCP_API_BASE_URL": sim.base_url,
-               "PNCP_REQUEST_INTERVAL_S": "0"}
+               "PNCP_REQUEST_INTERVAL_S": "0",
+               # `dagster dev` is superseded by `dg dev` (dagster-dg-cli, not a dependency): no notice for it.
+               "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded"}
+        if env.get("PNCP_DATA_DIR"):  # `dagster dev` runs in the instance's folder (below): keep the data's
+            env["PNCP_DATA_DIR"] = str(Path(env["PNCP_DATA_DIR"]).resolve())
         print(f"PNCP simulator on {sim.base_url} (seed {args.seed}, real clock); Dagster UI on "
               f"http://127.0.0.1:{args.port}, instance {home}", flush=True)
         bin_dir = Path(sys.executable).parent
         # The instance's schema first: webserver and daemon must not both create it at once.
         subprocess.run([str(bin_dir / "dagster"), "instance", "migrate"], env=env, check=True,
                        stdout=subprocess.DEVNULL)
+        # Run in the instance's folder: from the checkout, Dagster would warn that the dagster.yaml there is
+        # not the instance's (it is the template this one was copied from).
         dev = subprocess.Popen([str(bin_dir / "dagster"), "dev", "-m", "pncp_assets.definitions", "-h", "127.0.0.1",
-                                "-p", str(args.port)], env=env)
+                                "-p", str(args.port)], env=env, cwd=home)
         try:
             return dev.wait()
         except KeyboardInterrupt:

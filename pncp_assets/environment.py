@@ -14,10 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import dagster as dg
 from pydantic import ValidationError
 
 from pncp_assets.config import ConfigError
-from pncp_assets.resources import BronzeStorage, PncpApi
+from pncp_assets.resources import AlertWebhook, BronzeStorage, PncpApi
 
 # variable -> (resource field, parser)
 STORAGE_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
@@ -76,6 +77,22 @@ def pncp_api(env: Mapping[str, str] | None = None) -> PncpApi:
     """`PncpApi` from PNCP_API_BASE_URL, PNCP_REQUEST_INTERVAL_S, PNCP_MODALIDADES, PNCP_STEP_RETRIES and
     PNCP_STEP_RETRY_DELAY_S."""
     return _build(PncpApi, API_VARIABLES, os.environ if env is None else env)
+
+
+ALERT_WEBHOOK_VARIABLE = "PNCP_ALERT_WEBHOOK_URL"
+
+
+def alert_webhook(env: Mapping[str, str] | None = None) -> AlertWebhook:
+    """`AlertWebhook` bound to PNCP_ALERT_WEBHOOK_URL (alerts off when it is unset or empty). The value is
+    checked here but never repeated: a webhook URL holds its token."""
+    env = os.environ if env is None else env
+    raw = (env.get(ALERT_WEBHOOK_VARIABLE) or "").strip()
+    if not raw:
+        return AlertWebhook()
+    if not re.match(r"^https?://[^/\s]+", raw):
+        raise ConfigError(f"{ALERT_WEBHOOK_VARIABLE} is not an http(s) URL (its value is not shown: it may hold a "
+                          f"token)")
+    return AlertWebhook(url=dg.EnvVar(ALERT_WEBHOOK_VARIABLE))
 
 
 @dataclass(frozen=True)

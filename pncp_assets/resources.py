@@ -143,3 +143,25 @@ class PncpApi(dg.ConfigurableResource):
             connect_timeout_s=self.connect_timeout_s, read_timeout_s=self.read_timeout_s,
             max_response_bytes=self.max_response_bytes, logger=logger, endpoint=endpoint,
         )
+
+
+class AlertWebhook(dg.ConfigurableResource):
+    """Where alerts go: a webhook URL that takes a JSON POST with a `text` (Slack, Mattermost, ...). Without a
+    URL alerts are off. `environment.py` binds `url` to PNCP_ALERT_WEBHOOK_URL as a `dg.EnvVar`, so the UI
+    shows the variable's name, never the URL (which holds the webhook's token)."""
+
+    url: str | None = None
+    timeout_s: float = 10.0
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+    def send(self, text: str, **fields: Any) -> None:
+        """Post one message; `webhook.WebhookError` when the webhook does not take it."""
+        from pncp_assets.webhook import post_message
+
+        if self.url:
+            post_message(self.url, text, self.timeout_s, **fields)

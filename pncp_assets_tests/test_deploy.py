@@ -56,8 +56,16 @@ def test_the_cluster_profile_is_a_valid_instance_config_with_postgres_celery_and
     result = validate_config(dagster_instance_config_schema(), config)
     assert result.success, [e.message for e in result.errors]
     assert config["storage"]["postgres"]["postgres_url"] == {"env": "PNCP_DAGSTER_PG_URL"}
-    assert config["run_launcher"]["class"] == "CeleryRunLauncher"
-    assert config["run_launcher"]["config"]["broker"] == {"env": "PNCP_CELERY_BROKER_URL"}
+    launcher = config["run_launcher"]
+    assert (launcher["module"], launcher["class"]) == ("pncp_assets.celery_launcher", "PingingCeleryRunLauncher")
+    from pncp_assets.celery_launcher import PingingCeleryRunLauncher
+
+    checked = validate_config(PingingCeleryRunLauncher.config_type(), launcher["config"])
+    assert checked.success, [e.message for e in checked.errors]
+    assert launcher["config"]["broker"] == {"env": "PNCP_CELERY_BROKER_URL"}
+    # A lost worker is noticed in about a minute; max_runtime_seconds stays the bound for healthy long runs.
+    assert launcher["config"]["worker_lost_after_seconds"] + 2 * config["run_monitoring"]["poll_interval_seconds"] \
+        < 300 <= config["run_monitoring"]["max_runtime_seconds"]
     assert config["concurrency"]["pools"]["default_limit"] == 1
     # Every pool the assets use gets its row at `up` (see deploy/cluster/cluster.py).
     from pncp_assets.definitions import defs

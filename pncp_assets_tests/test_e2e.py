@@ -1,16 +1,19 @@
 """End to end with real processes: dagster-webserver and dagster-daemon on loopback, a temporary
 DAGSTER_HOME migrated before they start, the simulator as its own process, Bronze on the SeaweedFS S3
-server, and an asset backfill of two finished days launched through GraphQL exactly as the UI's
-*Materialize -> pick partitions* launches it.
+server, an asset backfill of two finished days launched through GraphQL exactly as the UI's
+*Materialize -> pick partitions* launches it, what the UI then shows (GraphQL and a real browser), and the
+daemon's sensors posting alerts to a webhook (a local HTTP server).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 
@@ -20,31 +23,119 @@ from pncp_assets_tests.support.dagster_stack import REPO, DagsterStack, s3_pipel
 
 DAYS = [dt.date(2025, 10, 22), dt.date(2025, 10, 23)]
 PARTITIONS = [f"{d:%Y-%m-%d}-{h:02d}:00" for d in DAYS for h in range(24)]
-ASSETS = ["pncp_raw_pages", "pncp_new_records", "pncp_daily_state"]
+ASSETS = ["pncp_raw_pages", "pncp_new_records", "pncp_daily_state",
+          "pncp_update_pages", "pncp_new_versions", "pncp_versions_state"]
+DELTAS = ["pncp_new_records", "pncp_new_versions"]
+CHECKS = ["no_duplicates", "bronze_consistent"]
 INTERVAL_S = 0.25  # the pacing the test checks across runs (the real API needs 2 s)
+HOOK = "/hooks/pncp-e2e"
 
 pytestmark = pytest.mark.e2e
 
+CHECK_STATUSES = """
+query($asset: [String!]!) {
+  assetNodeOrError(assetKey: {path: $asset}) {
+    ... on AssetNode { assetChecksOrError { ... on AssetChecks { checks { name
+      partitionStatuses { __typename ... on AssetCheckTimePartitionStatuses { ranges { startKey endKey status } } }
+    } } } }
+  }
+}"""
+LAUNCH_RUN = """
+mutation($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}"""
+RUN_STATUS = """query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"""
+
 
 @pytest.fixture
-def stack(tmp_path, seaweed, s3_bucket):
-    env = s3_pipeline_env(seaweed, s3_bucket, INTERVAL_S)
+def webhook(httpserver) -> Webhook:
+    return Webhook(httpserver)
+
+
+@pytest.fixture
+def stack(tmp_path, seaweed, s3_bucket, webhook):
+    env = {**s3_pipeline_env(seaweed, s3_bucket, INTERVAL_S), "PNCP_ALERT_WEBHOOK_URL": webhook.url}
     with DagsterStack(tmp_path, env, ["--seed", "21", "--volume", "1000"]) as running:
         yield running
 
 
-def test_a_ui_asset_backfill_of_two_days_runs_one_run_per_day_with_one_api_budget(stack, seaweed, s3_bucket):
+def _statuses(stack: DagsterStack, asset: str) -> dict[str, dict[str, str]]:
+    """Check -> hour -> the status GraphQL `partitionStatuses` gives (what the check's Partitions tab draws)."""
+    node = stack.graphql(CHECK_STATUSES, {"asset": [asset]})["assetNodeOrError"]
+    shown: dict[str, dict[str, str]] = {}
+    for check in node["assetChecksOrError"]["checks"]:
+        hours = shown.setdefault(check["name"], {})
+        for r in (check["partitionStatuses"] or {}).get("ranges", []):
+            start, end = (dt.datetime.strptime(k, "%Y-%m-%d-%H:%M") for k in (r["startKey"], r["endKey"]))
+            while start <= end:
+                hours[start.strftime("%Y-%m-%d-%H:%M")] = r["status"]
+                start += dt.timedelta(hours=1)
+    return shown
+
+
+def _run_job(stack: DagsterStack, job: str, partition: str, timeout_s: float = 240) -> tuple[str, str]:
+    """Launch `job` for one hour as a schedule tick does (tag dagster/partition); wait for its end."""
+    repo = stack.graphql("{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }")
+    [node] = repo["repositoriesOrError"]["nodes"]
+    params = {"selector": {"repositoryLocationName": node["location"]["name"], "repositoryName": node["name"],
+                           "jobName": job},
+              "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]}}
+    launched = stack.graphql(LAUNCH_RUN, {"params": params})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = stack.graphql(RUN_STATUS, {"id": run_id})["runOrError"]["status"]
+        if status in ("SUCCESS", "FAILURE", "CANCELED"):
+            return run_id, status
+        time.sleep(1)
+    raise AssertionError(f"run {run_id} of {job} did not end in {timeout_s} s\n{stack.tail()}")
+
+
+class Webhook:
+    """The alerts' webhook: a local HTTP server (pytest-httpserver) keeping each message with its arrival time."""
+
+    def __init__(self, server):
+        from werkzeug import Response
+
+        self.url = server.url_for(HOOK)
+        self.received: list[tuple[float, dict]] = []
+
+        def take(request):
+            self.received.append((time.time(), json.loads(request.get_data())))
+            return Response("ok")
+
+        server.expect_request(HOOK, method="POST").respond_with_handler(take)
+
+    def messages(self, event: str) -> list[dict]:
+        return [m for _, m in self.received if m["event"] == event]
+
+    def wait(self, enough, timeout_s: float = 240) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not enough() and time.monotonic() < deadline:
+            time.sleep(1)
+        assert enough(), f"webhook messages so far: {self.received}"
+
+
+def test_a_ui_asset_backfill_of_two_days_runs_one_run_per_day_with_one_api_budget(stack, seaweed, s3_bucket,
+                                                                                  webhook, tmp_path):
     import dagster as dg
 
+    from pncp_assets import bronze, layout
     from pncp_assets.pncp.simulator import PncpSimulator, SimulatorConfig
     from pncp_assets.storage import S3ObjectStore
+    from pncp_assets_tests.support.browser import dagster_ui
     from pncp_assets_tests.support.pipeline import Pipeline, hour_of
 
     backfill_id = stack.launch_asset_backfill(ASSETS, PARTITIONS)
     status = stack.wait_backfill(backfill_id, timeout_s=480)
     assert status in ("COMPLETED", "COMPLETED_SUCCESS"), f"backfill {status}\n{stack.tail()}"
     runs = stack.backfill_runs(backfill_id)
-    assert len(runs) == 2, [r["tags"] for r in runs]  # one run per day, all three assets in it
+    assert len(runs) == 2, [r["tags"] for r in runs]  # one run per day, all six assets in it
 
     # Every hour has its own materialisation of each asset and its own check verdict.
     os.environ["DAGSTER_HOME"] = str(stack.home)
@@ -59,14 +150,14 @@ def test_a_ui_asset_backfill_of_two_days_runs_one_run_per_day_with_one_api_budge
     finally:
         os.environ.pop("DAGSTER_HOME", None)
 
-    # The UI shows both layers' assets, each delta asset with its blocking check.
+    # The UI shows both layers' assets, each delta asset with its blocking checks and its freshness check.
     nodes = stack.graphql("""{ assetNodes { assetKey { path } groupName
         assetChecksOrError { ... on AssetChecks { checks { name blocking } } } } }""")["assetNodes"]
     checks = {n["assetKey"]["path"][-1]: {(c["name"], c["blocking"]) for c in n["assetChecksOrError"]["checks"]}
               for n in nodes}
-    assert set(checks) == {*ASSETS, "pncp_update_pages", "pncp_new_versions", "pncp_versions_state"}
-    assert checks["pncp_new_versions"] == checks["pncp_new_records"] == {("no_duplicates", True),
-                                                                         ("bronze_consistent", True)}
+    assert set(checks) == set(ASSETS)
+    assert checks["pncp_new_versions"] == checks["pncp_new_records"] == {
+        ("no_duplicates", True), ("bronze_consistent", True), ("freshness_check", False)}
 
     # Every record exactly once, each in its publication hour; the state agrees.
     store = S3ObjectStore(seaweed.client(), s3_bucket)
@@ -77,16 +168,62 @@ def test_a_ui_asset_backfill_of_two_days_runs_one_run_per_day_with_one_api_budge
         filed = {x: int(pk[11:13]) for pk, ids in deltas.items() for x in ids}
         assert all(filed[r["numeroControlePNCP"]] == hour_of(r) for r in records)
 
-    # One sweep per day, and the two runs never talked to PNCP at the same time (pool pncp_api):
-    # no two requests closer than the pacing allows (half of it, for loopback jitter).
+    # One sweep per day and endpoint, and the two runs never talked to PNCP at the same time (pool
+    # pncp_api): no two requests closer than the pacing allows (half of it, for loopback jitter).
     log = stack.simulator_log()
     per_day = Counter(e["params"]["dataInicial"] for e in log)
-    pages = Counter((e["params"]["dataInicial"], e["params"]["codigoModalidadeContratacao"], e["params"]["pagina"])
-                    for e in log)
+    pages = Counter((e["path"], e["params"]["dataInicial"], e["params"]["codigoModalidadeContratacao"],
+                     e["params"]["pagina"]) for e in log)
     assert set(per_day) == {f"{d:%Y%m%d}" for d in DAYS} and len(log) <= 1.1 * len(pages), per_day
+    assert {e["path"].rsplit("/", 1)[-1] for e in log} == {"publicacao", "atualizacao"}
     arrivals = sorted(e["at"] for e in log)
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert min(gaps) >= INTERVAL_S / 2, f"{sum(g < INTERVAL_S / 2 for g in gaps)} requests overlapped"
+
+    # Per-hour verdicts reach the UI: every check of both delta assets passed for each of the 48 hours.
+    for asset in DELTAS:
+        shown = _statuses(stack, asset)
+        for check in CHECKS:
+            assert shown[check] == dict.fromkeys(PARTITIONS, "SUCCEEDED"), (asset, check, shown[check])
+    # ... also for an hour run again the way the hourly schedule runs it (one hour, the job).
+    again = "2025-10-23-05:00"
+    assert _run_job(stack, "pncp_hourly_ingestion", again)[1] == "SUCCESS"
+    assert _statuses(stack, "pncp_new_records")["no_duplicates"] == dict.fromkeys(PARTITIONS, "SUCCEEDED")
+
+    # A duplicate planted across two hours, then the checks job (CI's) on one of them: it fails, the UI
+    # shows that hour failed and the rest still passed, and the failed run is announced.
+    first, second = sorted(Pipeline(None, store, None).delta_ids(DAYS[0]))[:2]  # type: ignore[arg-type]
+    rows = bronze.read_parquet(store.get(layout.delta_key("pncp", first)).data).slice(0, 1)
+    both = bronze.concat_tables([bronze.read_parquet(store.get(layout.delta_key("pncp", second)).data), rows])
+    store.put(layout.delta_key("pncp", second), bronze.table_to_parquet(both))
+    failed_run, status = _run_job(stack, "pncp_checks", second)
+    assert status == "FAILURE"
+    shown = _statuses(stack, "pncp_new_records")["bronze_consistent"]
+    assert {h for h, s in shown.items() if s == "FAILED"} == {second}
+    assert {h for h, s in shown.items() if s == "SUCCEEDED"} == set(PARTITIONS) - {second}
+
+    # What a person sees on the check pages, in a real browser.
+    with dagster_ui(stack.url) as ui:
+        for asset in DELTAS:
+            shown = ui.check_partitions(asset, "no_duplicates", hour=PARTITIONS[0])
+            assert (shown["Passed"], shown["Failed"], shown["hour"]) == (48, 0, "Passed"), (asset, shown)
+        shown = ui.check_partitions("pncp_new_records", "bronze_consistent", hour=second)
+        assert (shown["Passed"], shown["Failed"], shown["hour"]) == (47, 1, "Failed"), shown
+        ui.page.screenshot(path=str(tmp_path / "bronze_consistent.png"))
+
+    # The daemon's sensors: one message for the failed run, one for each stale delta asset (nothing of
+    # the present day is ingested), and no repeat while they stay stale (the stale-asset sensor ticks every
+    # 30 s, and has ticked since).
+    webhook.wait(lambda: webhook.messages("run_failure") and len(webhook.messages("stale_asset")) >= len(DELTAS))
+    first_stale = min(t for t, m in webhook.received if m["event"] == "stale_asset")
+    time.sleep(max(0.0, first_stale + 35 - time.time()))
+    failures = webhook.messages("run_failure")
+    assert [m["run_id"] for m in failures] == [failed_run], failures
+    assert failures[0]["job"] == "pncp_checks"
+    assert f"run {failed_run} of job pncp_checks ({second}) failed" in failures[0]["text"]
+    stale = webhook.messages("stale_asset")
+    assert sorted(m["asset"] for m in stale) == DELTAS, webhook.received
+    assert all(m["text"].startswith(f"pncp_assets: {m['asset']} is stale") for m in stale)
 
 
 def test_the_demo_runs_as_the_readme_says_and_its_ui_continues_the_same_world(tmp_path):
@@ -121,9 +258,11 @@ def test_the_demo_runs_as_the_readme_says_and_its_ui_continues_the_same_world(tm
     port = free_port()
     ui = subprocess.Popen(["bash", str(demo), *command.split()[2:], "--port", str(port)], env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    output: list[str] = []
     try:
         first = ui.stdout.readline()  # type: ignore[union-attr]
         sim_url = re.search(r"simulator on (http://127\.0\.0\.1:\d+)", first).group(1)  # type: ignore[union-attr]
+        threading.Thread(target=lambda: output.extend(ui.stdout), daemon=True).start()  # type: ignore[arg-type]
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             assert ui.poll() is None, "the UI command exited early"
@@ -141,6 +280,16 @@ def test_the_demo_runs_as_the_readme_says_and_its_ui_continues_the_same_world(tm
         in_bronze = {x for ids in Pipeline(None, store, None).delta_ids(yesterday).values() for x in ids}  # type: ignore[arg-type]
         served = {r["numeroControlePNCP"] for r in page["data"]}
         assert served and served <= in_bronze  # the same seed, the same day: the demo's records
+
+        # Quiet: once the daemon has loaded the code location and ticked its sensors, no warning about an
+        # ignored dagster.yaml and none of the framework's notices for the APIs the project chose.
+        deadline = time.monotonic() + 120
+        while not any("Checking for new runs for sensor: pncp_" in line for line in output):
+            assert time.monotonic() < deadline, "the daemon never ticked the sensors:\n" + "".join(output)[-3000:]
+            time.sleep(1)
+        noise = [line for line in output if re.search(r"dagster\.yaml|BetaWarning|PreviewWarning|SupersessionWarning|"
+                                                      r"DeprecationWarning", line)]
+        assert not noise, "".join(noise)[:3000]
     finally:
         os.killpg(ui.pid, signal.SIGTERM)
         ui.wait(timeout=30)

@@ -1,0 +1,126 @@
+"""Knowing when the data stops: a freshness check per delta asset, the sensor that has the daemon evaluate
+them, and alerts to a webhook (`AlertWebhook`, PNCP_ALERT_WEBHOOK_URL) for a failed run and for a stale asset.
+
+Freshness: hour H of `pncp_new_records` and `pncp_new_versions` is due `layout.DUE_AFTER_END` after it ends
+(H+1:30, Brasília time; its scheduled run starts at H+1:05). Dagster's time-partition freshness check fails
+once a due hour has no materialisation; `pncp_freshness_checks` evaluates it when it can next be overdue, and
+every run of the hourly job evaluates it too (the job selects the assets' checks), so it passes again as soon
+as the pipeline catches up.
+
+Alerts: `pncp_run_failure_alert` posts one message per failed run of this code location (schedule, backfill,
+checks job, UI), naming the run, its job and partitions and the failed steps' errors.
+`pncp_stale_asset_alert` posts one message when an asset's freshness check goes from passing (or never run) to
+failing, naming the asset and the hour it misses, and one when it passes again; a check that stays failed
+posts nothing more. Both sensors run by default; without a webhook URL they skip, saying why.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+
+from pncp_assets import layout
+from pncp_assets.assets import LAYER_GRAPHS, chosen_apis
+from pncp_assets.partitions import TIMEZONE
+from pncp_assets.resources import AlertWebhook
+
+ALERTS_OFF = "PNCP_ALERT_WEBHOOK_URL is not set: alerts are off"
+DEADLINE_CRON = f"{layout.DUE_AFTER_END.seconds // 60} * * * *"  # each hour at :30: the hour before is due
+
+with chosen_apis():
+    freshness_checks = dg.build_time_partition_freshness_checks(
+        assets=[graph.deltas for graph in LAYER_GRAPHS], deadline_cron=DEADLINE_CRON, timezone=TIMEZONE)
+    freshness_sensor = dg.build_sensor_for_freshness_checks(
+        freshness_checks=freshness_checks, name="pncp_freshness_checks",
+        default_status=dg.DefaultSensorStatus.RUNNING)
+
+
+def _partitions_of(tags: Mapping[str, str]) -> str:
+    if "dagster/partition" in tags:
+        return tags["dagster/partition"]
+    start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+    return f"{start} .. {end}" if start and end else "no partition"
+
+
+def run_failure_text(run_id: str, job: str, tags: Mapping[str, str], errors: Sequence[str]) -> str:
+    """The message for a failed run: which run, which hours, what failed."""
+    text = f"pncp_assets: run {run_id} of job {job} ({_partitions_of(tags)}) failed"
+    if "dagster/retry_number" in tags:
+        text += f" (retry {tags['dagster/retry_number']})"
+    return text + (": " + " | ".join(e[:300] for e in errors[:3]) if errors else ".")
+
+
+def _root_cause(error: Any) -> str:
+    """The user's own error under Dagster's wrappers (`DagsterExecutionStepExecutionError` ...)."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error.message.strip()
+
+
+@dg.run_failure_sensor(name="pncp_run_failure_alert", default_status=dg.DefaultSensorStatus.RUNNING,
+                       description="Posts a message to PNCP_ALERT_WEBHOOK_URL for every failed run of this code "
+                       "location: the run, its job, its partitions, the failed steps' errors.")
+def run_failure_alert(context: dg.RunFailureSensorContext, alert_webhook: AlertWebhook) -> dg.SkipReason | None:
+    if not alert_webhook.enabled:
+        return dg.SkipReason(ALERTS_OFF)
+    run = context.dagster_run
+    errors = [f"{e.step_key}: {_root_cause(e.event_specific_data.error)}"  # type: ignore[union-attr]
+              for e in context.get_step_failure_events()
+              if e.event_specific_data is not None and e.event_specific_data.error is not None]  # type: ignore[union-attr]
+    if not errors and context.failure_event.message:
+        errors = [context.failure_event.message]
+    text = run_failure_text(run.run_id, run.job_name, run.tags, errors)
+    alert_webhook.send(text, event="run_failure", run_id=run.run_id, job=run.job_name,
+                       partitions=_partitions_of(run.tags))
+    context.log.info(f"Alert sent: run {run.run_id} failed")
+    return None
+
+
+def freshness_transitions(cursor: Mapping[str, Any], latest: Mapping[str, tuple[int, bool, str]]
+                          ) -> tuple[list[tuple[str, bool, str]], dict[str, Any]]:
+    """Which freshness verdicts to announce. `cursor`: check -> [storage id, passed] of the last verdict
+    seen; `latest`: check -> (storage id, passed, description) of its latest verdict. A verdict is announced
+    when it is new and changes the state: failing after passing (or after nothing), passing after failing.
+    Returns [(check, passed, description)] and the new cursor."""
+    announce: list[tuple[str, bool, str]] = []
+    seen = {key: list(value) for key, value in cursor.items()}
+    for key, (storage_id, passed, description) in sorted(latest.items()):
+        previous = seen.get(key)
+        if previous is not None and storage_id <= previous[0]:
+            continue
+        was_passing = previous is None or previous[1]  # nothing seen yet counts as passing
+        if passed != was_passing:
+            announce.append((key, passed, description))
+        seen[key] = [storage_id, passed]
+    return announce, seen
+
+
+@dg.sensor(name="pncp_stale_asset_alert", default_status=dg.DefaultSensorStatus.RUNNING,
+           minimum_interval_seconds=30,
+           description="Posts a message to PNCP_ALERT_WEBHOOK_URL when a delta asset's freshness check fails "
+           "(a due hour is missing), and when it passes again.")
+def stale_asset_alert(context: dg.SensorEvaluationContext, alert_webhook: AlertWebhook) -> dg.SkipReason:
+    if not alert_webhook.enabled:
+        return dg.SkipReason(ALERTS_OFF)
+    keys = [spec.key for checks in freshness_checks for spec in checks.check_specs]
+    summaries = context.instance.event_log_storage.get_asset_check_summary_records(keys)
+    latest: dict[str, tuple[int, bool, str]] = {}
+    for key, summary in summaries.items():
+        record = summary.last_completed_check_execution_record
+        evaluation = record.event.asset_check_evaluation if record and record.event else None
+        if record is not None and evaluation is not None:
+            latest[key.to_user_string()] = (record.id, evaluation.passed, evaluation.description or "")
+    announce, cursor = freshness_transitions(json.loads(context.cursor or "{}"), latest)
+    for key, passed, description in announce:
+        asset = dg.AssetCheckKey.from_user_string(key).asset_key.to_user_string()
+        text = (f"pncp_assets: {asset} is fresh again. {description}" if passed else
+                f"pncp_assets: {asset} is stale: a due hour is missing (each hour is due "
+                f"{layout.DUE_AFTER_END.seconds // 60} min after it ends). {description}")
+        alert_webhook.send(text, event="fresh_again" if passed else "stale_asset", asset=asset)
+        context.log.info(f"Alert sent: {asset} {'fresh again' if passed else 'stale'}")
+    # Only once every message went out: a webhook error fails the tick and the next tick sends again.
+    context.update_cursor(json.dumps(cursor, sort_keys=True))
+    return dg.SkipReason(f"{len(announce)} freshness change(s) announced" if announce else "no freshness change")

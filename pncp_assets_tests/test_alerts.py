@@ -1,0 +1,137 @@
+"""Freshness and alerts: the freshness checks on the delta assets, the webhook alerts for a failed run and
+for a stale asset (sensors evaluated as the daemon evaluates them, on a real instance, posting to a local
+HTTP server). The same sensors under a real daemon: `test_e2e.py`."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import dagster as dg
+import pytest
+from pytest_httpserver import HTTPServer
+
+from pncp_assets.alerts import (
+    ALERTS_OFF,
+    DEADLINE_CRON,
+    freshness_checks,
+    freshness_transitions,
+    run_failure_alert,
+    stale_asset_alert,
+)
+from pncp_assets.config import ConfigError
+from pncp_assets.environment import alert_webhook
+from pncp_assets.resources import AlertWebhook
+from pncp_assets.webhook import WebhookError, post_message
+
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+SECRET_PATH = "/hooks/T0FAKE/B0FAKE/FakeWebhookToken0123456789"
+
+
+def messages(server: HTTPServer) -> list[dict]:
+    return [json.loads(request.get_data()) for request, _ in server.log]
+
+
+@pytest.fixture
+def hook(httpserver: HTTPServer) -> AlertWebhook:
+    httpserver.expect_request(SECRET_PATH, method="POST").respond_with_data("ok")
+    return AlertWebhook(url=httpserver.url_for(SECRET_PATH))
+
+
+def test_the_freshness_deadline_is_each_hour_due_at_half_past_the_next():
+    assert DEADLINE_CRON == "30 * * * *"
+    [checks] = freshness_checks
+    assert {spec.key.asset_key.path[-1] for spec in checks.check_specs} == {"pncp_new_records", "pncp_new_versions"}
+
+
+def test_freshness_changes_are_announced_once_each_way():
+    cursor: dict = {}
+    announce, cursor = freshness_transitions(cursor, {"a": (5, True, "fresh")})
+    assert announce == []  # passing from the start: nothing to say
+    announce, cursor = freshness_transitions(cursor, {"a": (9, False, "overdue"), "b": (3, False, "never")})
+    assert announce == [("a", False, "overdue"), ("b", False, "never")]
+    announce, cursor = freshness_transitions(cursor, {"a": (12, False, "still overdue"), "b": (3, False, "never")})
+    assert announce == []  # still failing, or the same verdict again: no repeat
+    announce, cursor = freshness_transitions(cursor, {"a": (15, True, "fresh"), "b": (3, False, "never")})
+    assert announce == [("a", True, "fresh")]
+    assert cursor == {"a": [15, True], "b": [3, False]}
+
+
+def _stale_instance() -> dg.DagsterInstance:
+    """An instance whose freshness checks ran and failed: no due hour of either delta asset materialised."""
+    from pncp_assets.partitions import hourly_partitions
+
+    instance = dg.DagsterInstance.ephemeral()
+    names = ("pncp_new_records", "pncp_new_versions")
+    assets = [dg.AssetSpec(name, partitions_def=hourly_partitions) for name in names]
+    defs = dg.Definitions(assets=assets, asset_checks=freshness_checks)
+    keys = [spec.key for checks in freshness_checks for spec in checks.check_specs]
+    result = defs.resolve_implicit_global_asset_job_def().get_subset(asset_check_selection=set(keys)) \
+        .execute_in_process(instance=instance)
+    assert [c.passed for c in result.get_asset_check_evaluations()] == [False, False]
+    return instance
+
+
+def test_a_stale_asset_is_announced_once_naming_it(httpserver, hook):
+    instance = _stale_instance()
+    context = dg.build_sensor_context(instance=instance, resources={"alert_webhook": hook})
+    stale_asset_alert(context)
+    sent = messages(httpserver)
+    assert sorted(m["asset"] for m in sent) == ["pncp_new_records", "pncp_new_versions"]
+    assert all(m["event"] == "stale_asset" and m["text"].startswith(f"pncp_assets: {m['asset']} is stale")
+               and "expect partition" in m["text"] for m in sent)
+    again = dg.build_sensor_context(instance=instance, resources={"alert_webhook": hook}, cursor=context.cursor)
+    stale_asset_alert(again)
+    assert len(httpserver.log) == 2  # still stale: no second message
+
+
+def test_a_failed_run_is_announced_naming_the_run_and_its_error(httpserver, hook):
+    @dg.asset(partitions_def=dg.HourlyPartitionsDefinition(start_date="2025-10-01-00:00"))
+    def broken() -> None:
+        raise RuntimeError("the sweep of 2025-10-22 failed")
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([broken], partition_key="2025-10-22-10:00", instance=instance, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+    context = dg.build_run_status_sensor_context(sensor_name="pncp_run_failure_alert", dagster_instance=instance,
+                                                 dagster_run=result.dagster_run, dagster_event=failure,
+                                                 resources={"alert_webhook": hook}).for_run_failure()
+    run_failure_alert(context)
+    [sent] = messages(httpserver)
+    assert sent["event"] == "run_failure" and sent["run_id"] == result.run_id
+    assert sent["text"].startswith(f"pncp_assets: run {result.run_id} of job __ephemeral_asset_job__ "
+                                   "(2025-10-22-10:00) failed: broken:")
+    assert "the sweep of 2025-10-22 failed" in sent["text"]
+
+
+def test_without_a_webhook_alerts_are_off_and_say_so():
+    instance = _stale_instance()
+    skipped = stale_asset_alert(dg.build_sensor_context(instance=instance, resources={"alert_webhook": AlertWebhook()}))
+    assert isinstance(skipped, dg.SkipReason) and skipped.skip_message == ALERTS_OFF
+
+
+def test_the_webhook_url_is_read_from_the_environment_never_shown(monkeypatch):
+    monkeypatch.delenv("PNCP_ALERT_WEBHOOK_URL", raising=False)
+    assert not alert_webhook().enabled
+    monkeypatch.setenv("PNCP_ALERT_WEBHOOK_URL", f"https://hooks.example.org{SECRET_PATH}")
+    bound = alert_webhook()
+    assert bound.enabled and SECRET_PATH not in repr(bound)  # config holds the variable's name, not the URL
+    monkeypatch.setenv("PNCP_ALERT_WEBHOOK_URL", f"hooks.example.org{SECRET_PATH}")
+    with pytest.raises(ConfigError, match="PNCP_ALERT_WEBHOOK_URL is not an http") as refused:
+        alert_webhook()
+    assert SECRET_PATH not in str(refused.value)
+
+
+def test_a_webhook_that_fails_is_an_error_that_never_quotes_its_url(httpserver):
+    httpserver.expect_request(SECRET_PATH, method="POST").respond_with_data("no", status=500)
+    with pytest.raises(WebhookError, match="answered HTTP 500") as answered:
+        post_message(httpserver.url_for(SECRET_PATH), "x")
+    from pncp_assets_tests.support.seaweed import free_port
+
+    with pytest.raises(WebhookError, match="could not be reached") as unreachable:
+        post_message(f"http://127.0.0.1:{free_port()}{SECRET_PATH}", "x", timeout_s=2)
+    for error in (answered.value, unreachable.value):
+        # Nor in a traceback: no chained exception of the HTTP library (whose message quotes the URL).
+        assert "FakeWebhookToken" not in str(error) and error.__cause__ is None
+        assert error.__context__ is None or error.__suppress_context__
