@@ -40,7 +40,11 @@ def test_graph_names_and_pool():
         assert graph.get(dg.AssetKey(key)).group_name == "bronze_pncp"
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
     assert checks == {(asset, name) for asset in ("pncp_new_records", "pncp_new_versions")
-                      for name in ("no_duplicates", "bronze_consistent")}
+                      for name in ("no_duplicates", "bronze_consistent", "freshness_check")}
+    # The sensors the daemon runs from the start: freshness evaluated, failures and stale assets announced.
+    sensors = {s.name: s.default_status for s in defs.sensors}
+    assert sensors == dict.fromkeys(("pncp_freshness_checks", "pncp_run_failure_alert", "pncp_stale_asset_alert"),
+                                    dg.DefaultSensorStatus.RUNNING)
     for state in ("pncp_daily_state", "pncp_versions_state"):
         assert defs.resolve_assets_def(state).op.pool == "pncp_state"
     for sweep in ("pncp_raw_pages", "pncp_update_pages"):  # the steps that talk to PNCP: one budget
