@@ -20,7 +20,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (  # n
 )
 
 from pncp_assets import layout
-from pncp_assets.commit import CheckReport, CommitResult, DeltaCommitter
+from pncp_assets.commit import CheckReport, CommitResult, DeltaCommitter, Deltas
 from pncp_assets.io_manager import SOURCE_METADATA
 from pncp_assets.layers import FIRST_SEEN, VERSIONS, Layer
 from pncp_assets.partitions import hourly_partitions
@@ -133,12 +133,11 @@ def _delta_metadata(result: CommitResult, layer: Layer) -> dict[str, Any]:
         "rejected": stats["rejected"],
         "filter_rate": result.filter_rate,
         "commit_attempts": result.attempts,  # above 1: other runs of the day committed first
-        "dagster/row_count": result.output.table.num_rows if result.output else result.held,
-        "bytes": len(result.output.data) if result.output else 0,
         "status": result.status,
-        "bronze_key": dg.MetadataValue.path(result.key),
         "preview": dg.MetadataValue.md(_preview(result, layer)),
     }
+    if result.output is None:  # nothing new to publish; an hour with a delta gets these from the IO manager
+        metadata.update({"dagster/row_count": result.held, "bytes": 0, "bronze_key": dg.MetadataValue.path(result.key)})
     if layer.versioned:
         metadata["versions_fetched"] = stats["input_records"]  # the sweep's versions up to the end of H
         metadata["records_changed"] = result.changed  # new versions of contratações published before H
@@ -189,22 +188,22 @@ def _latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey,
 
 def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: BronzeStorage,
             asset: str) -> Iterator[Any]:
-    """Commit and publish each hour's delta in time order, then the check's verdict for each hour."""
+    """Stage and claim each hour's delta in time order (steps 1-3 of the commit protocol) and return them:
+    the IO manager publishes them (step 4). Then each hour's check verdict, on Bronze as published."""
     store = bronze_storage.object_store()
     sweeps = SweepStore(store, layer.source, logger=context.log)
     committer = DeltaCommitter(store, layer.source, logger=context.log, compression=bronze_storage.compression)
     hours = sorted(context.partition_keys, key=layout.parse_partition_key)  # in order: records in their hour
+    deltas = Deltas(layer.source, {})
     for hour in hours:
         sweep = sweeps.assigned(hour)
         result = committer.commit(hour, sweep.records(), context.run.run_id, swept_at=sweep.started)
         if result.output is not None:
-            # Step 4 of the commit protocol: publish the claimed delta at H's key (see commit.py).
-            outcome = committer.publish(result.output)
-            context.log.info(f"Bronze delta {result.key}: {outcome} ({result.output.table.num_rows} rows, "
-                             f"{len(result.output.data)} bytes)")
+            deltas.by_hour[hour] = result.output
         context.add_asset_metadata(_delta_metadata(result, layer), partition_key=hour)
-    yield dg.MaterializeResult()
-    yield from check_evaluations(context.instance, committer.check_hours(hours), "no_duplicates", asset)
+    yield dg.Output(deltas)  # handed to the IO manager, which publishes each hour's delta before we go on
+    reports = committer.check_hours(hours, published=deltas.ids())
+    yield from check_evaluations(context.instance, reports, "no_duplicates", asset)
     yield from _check_done(context.op_execution_context, "no_duplicates")
 
 
@@ -269,7 +268,7 @@ def _layer_graph(layer: Layer, raw: str, deltas: str, state: str, check: str, *,
 
     @dg.asset(
         name=deltas,
-        io_manager_key="bronze_io_manager",  # reads the deltas back for downstream assets; writing is ours
+        io_manager_key="bronze_io_manager",  # publishes the claimed deltas (step 4) and reads them back
         metadata={SOURCE_METADATA: layer.source},
         kinds={"python", "parquet"},
         deps=[raw_pages],

@@ -9,7 +9,10 @@ A run of partition H:
 3. the state file, the single commit point, is compare-and-swapped with H's claim (its IDs, the staged
    key); a lost swap means: reload, recompute, stage again;
 4. publish: the delta is written to H's key, only ever replacing a file whose IDs it contains (so a
-   late, stale publisher can never shrink a partition);
+   late, stale publisher can never shrink a partition). In the Dagster graph the delta asset returns its
+   claimed deltas (`Deltas`) and the Bronze IO manager publishes them; with any other IO manager nothing
+   is published by the run, and step 1 (the next run, or the state asset's finalize) rolls the claim
+   forward from its staged file;
 5. finalize (the `pncp_daily_state` asset): check the published file holds the claim, clear the staged
    key, remove the staged file, record H as ingested (`materialized_hours`, also when it filed nothing),
    and remove orphans past a grace period (never those of a live run).
@@ -22,7 +25,7 @@ import datetime as dt
 import json
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +55,19 @@ class DeltaOutput:
     table: pa.Table
     data: bytes
     ids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Deltas:
+    """What a run of a delta asset returns for its IO manager to publish (step 4): the claimed, staged delta
+    of each of its hours that filed something new (hours without one are absent)."""
+
+    source: str
+    by_hour: dict[str, DeltaOutput]
+
+    def ids(self) -> dict[str, frozenset[str]]:
+        """Hour -> the IDs its published delta must hold."""
+        return {hour: output.ids for hour, output in self.by_hour.items()}
 
 
 @dataclass
@@ -186,13 +202,17 @@ class DeltaCommitter:
 
     # --- 1. recovery -------------------------------------------------------------------------------
 
-    def recover(self, day: dt.date) -> list[str]:
-        """Roll forward claimed partitions whose published delta is incomplete; drop claims nothing holds."""
+    def recover(self, day: dt.date, in_flight: str | None = None) -> list[str]:
+        """Roll forward claimed partitions whose published delta is incomplete; drop claims nothing holds.
+        `in_flight`: the run calling, whose own claims are not stuck but waiting for its output to be
+        published (a run over a range claims every hour before its IO manager publishes them)."""
 
         def roll_forward(state: DayState) -> tuple[tuple[list[str], dict[str, set[str]]], bool]:
             notes: list[str] = []
             lost: dict[str, set[str]] = {}
             for pk, claim in state.open_claims().items():
+                if in_flight is not None and claim.extra.get("run_id") == in_flight:
+                    continue
                 want = set(claim.ids)
                 published = self._delta_ids(pk)
                 if want <= published:
@@ -223,7 +243,7 @@ class DeltaCommitter:
         start = layout.parse_partition_key(partition_key)
         day, end = start.date(), start + dt.timedelta(hours=1)
         key = layout.delta_key(self.source, partition_key)
-        self.recover(day)
+        self.recover(day, in_flight=run_id)
         layer_key = self.layer.key
         # A record's time (publication; change, for versions). An unreadable one counts as within H, so
         # that the record is never left out (it is rejected visibly if it cannot be keyed).
@@ -361,20 +381,25 @@ class DeltaCommitter:
         equal to the union of the day's Bronze IDs (plus claims still being published)."""
         return self.check_hours([partition_key])[partition_key]
 
-    def check_hours(self, partition_keys: Sequence[str]) -> dict[str, CheckReport]:
-        """`check` for several hours, reading each day's files and state once."""
+    def check_hours(self, partition_keys: Sequence[str],
+                    published: Mapping[str, frozenset[str]] | None = None) -> dict[str, CheckReport]:
+        """`check` for several hours, reading each day's files and state once. `published`: hour -> the IDs
+        this run handed over for publishing, which H's delta in Bronze must now hold (the check of the run
+        that filed them judges what was published)."""
         reports: dict[str, CheckReport] = {}
         for day, hours in layout.hours_by_day(partition_keys).items():
-            reports.update(self.check_day(day, hours)[0])
+            reports.update(self.check_day(day, hours, published)[0])
         return reports
 
-    def check_day(self, day: dt.date, hours: Sequence[str] | None = None) -> tuple[dict[str, CheckReport], set[str]]:
+    def check_day(self, day: dt.date, hours: Sequence[str] | None = None,
+                  published: Mapping[str, frozenset[str]] | None = None) -> tuple[dict[str, CheckReport], set[str]]:
         """The check of each hour of `day` (all 24 by default), and every ID the day's deltas hold."""
         hours = hours or layout.day_hours(day)
         state, files = self._snapshot(day)
         where = _where(files)
         day_problems, day_bad = self._day_agrees_with_state(files, where, state)
-        reports = {hour: self._hour_report(hour, files, where, day_problems, day_bad) for hour in hours}
+        reports = {hour: self._hour_report(hour, files, where, day_problems, day_bad, (published or {}).get(hour))
+                   for hour in hours}
         return reports, set(where)
 
     def _snapshot(self, day: dt.date, tries: int = 50) -> tuple[DayState, dict[str, list[str]]]:
@@ -410,11 +435,18 @@ class DeltaCommitter:
         return problems, bad
 
     def _hour_report(self, partition_key: str, files: dict[str, list[str]], where: dict[str, list[str]],
-                     day_problems: list[str], day_bad: dict[str, list[str]]) -> CheckReport:
+                     day_problems: list[str], day_bad: dict[str, list[str]],
+                     published: frozenset[str] | None = None) -> CheckReport:
         own_key = layout.delta_key(self.source, partition_key)
         own = files.get(own_key, [])
         problems: list[str] = []
         bad: dict[str, list[str]] = {}
+        unpublished = sorted(published - set(own)) if published else []
+        if unpublished:
+            problems.append(f"{len(unpublished)} {self.layer.noun} filed in {partition_key} by this run are not in "
+                            f"{own_key}: its delta was not published (the next run, or the state asset, publishes "
+                            f"it from its staged file)")
+            bad.update({x: ["(not published)"] for x in unpublished})
         twice = [x for x, n in Counter(own).items() if n > 1]
         if twice:
             problems.append(f"{len(twice)} {self.layer.noun} appear more than once in {own_key}")

@@ -1,14 +1,24 @@
-"""The Bronze Parquet IO manager: reads hourly deltas back for downstream assets (either layer).
+"""The Bronze Parquet IO manager: it persists the hourly deltas (step 4 of the commit protocol) and reads
+them back for downstream assets, for either layer.
 
-It never writes: `pncp_new_records` and `pncp_new_versions` publish their own deltas as step 4 of the commit protocol
-(`commit.py`), so swapping this IO manager for another cannot void exactly-once.
+Who writes what: the delta assets (`pncp_new_records`, `pncp_new_versions`) decide what each hour holds and
+claim it in the day's state, with the delta staged (steps 1-3, `commit.py`); they return those claimed
+deltas (`Deltas`), and this IO manager publishes each hour's at its key under the protocol's rule (only
+ever replacing a file whose IDs it holds). Swapping it for another IO manager cannot void exactly-once:
+nothing is then published by the run, the delta asset's blocking `no_duplicates` check, which judges what
+is in Bronze after the output, fails the run, and the claims are rolled forward from their staged files by
+the next run or by the state asset (`DeltaCommitter.recover`).
 """
 
+from __future__ import annotations
+
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
 
 from pncp_assets import bronze, layout
+from pncp_assets.commit import DeltaCommitter, Deltas
 from pncp_assets.layers import layer_of
 from pncp_assets.resources import BronzeStorage
 from pncp_assets.storage import NotFound
@@ -17,18 +27,33 @@ SOURCE_METADATA = "pncp/source"  # on a delta asset: the Bronze prefix it is rea
 
 
 class BronzeParquetIOManager(dg.ConfigurableIOManager):
-    """Loads `pncp_new_records` (or `pncp_new_versions`) for one hour or a range of hours as one table, in
-    hour order, from `pncp/year=YYYY/month=MM/day=DD/pncp_YYYYMMDD_HH0000.parquet` (or its `pncp_versions/`
-    twin; an hour without new rows has no file and contributes none). The prefix comes from the upstream
-    asset's `pncp/source` metadata; `source` is the default."""
+    """Publishes a delta asset's `Deltas` (one hour, or each hour of a range at its own key) to
+    `pncp/year=YYYY/month=MM/day=DD/pncp_YYYYMMDD_HH0000.parquet` (or its `pncp_versions/` twin), reporting
+    each hour's `bronze_key`, `dagster/row_count`, `bytes` and `published` (written, or kept: the file
+    already held them) as that hour's materialisation metadata. Loads one hour or a range as one table, in
+    hour order (an hour without new rows has no file and contributes none); the prefix comes from the
+    upstream asset's `pncp/source` metadata, `source` being the default."""
 
     storage: BronzeStorage
     source: str = "pncp"
 
-    def handle_output(self, context: dg.OutputContext, obj: object) -> None:
-        if obj is not None:
-            raise TypeError("BronzeParquetIOManager only reads: pncp_new_records publishes its deltas itself "
-                            "through the commit protocol")
+    def handle_output(self, context: dg.OutputContext, obj: Deltas) -> None:
+        if not isinstance(obj, Deltas):
+            raise TypeError(f"BronzeParquetIOManager stores the deltas of pncp_new_records and pncp_new_versions, "
+                            f"not a {type(obj).__name__}")
+        committer = DeltaCommitter(self.storage.object_store(), obj.source, logger=context.log)
+        for hour, output in sorted(obj.by_hour.items(), key=lambda item: layout.parse_partition_key(item[0])):
+            try:
+                outcome = committer.publish(output)
+            except Exception as exc:
+                # Not raised: the blocking check that follows judges Bronze as it now is, fails this hour
+                # (and so the run) naming what is missing; the claim is rolled forward later.
+                context.log.error(f"Bronze delta {output.key}: not published ({type(exc).__name__}: {exc})")
+                outcome = "failed"
+            rows, size = output.table.num_rows, len(output.data)
+            context.log.info(f"Bronze delta {output.key}: {outcome} ({rows} rows, {size} bytes)")
+            _report(context, hour, {"bronze_key": dg.MetadataValue.path(output.key), "dagster/row_count": rows,
+                                    "bytes": size, "published": outcome})
 
     def load_input(self, context: dg.InputContext) -> pa.Table:
         store = self.storage.object_store()
@@ -41,3 +66,15 @@ class BronzeParquetIOManager(dg.ConfigurableIOManager):
             except NotFound:
                 continue
         return bronze.concat_tables(tables, layer.schema)
+
+
+def _report(context: dg.OutputContext, hour: str, metadata: dict[str, Any]) -> None:
+    """The hour's own materialisation metadata. An output covering a range of hours gets one materialisation
+    per hour, and only the step's per-partition metadata reaches each of them (output metadata is shared by
+    all), so it goes through the step; outside a step (`build_output_context`), as output metadata."""
+    try:
+        step = context.step_context
+    except dg.DagsterInvariantViolationError:
+        context.add_output_metadata({f"{hour} {k}": v for k, v in metadata.items()})
+        return
+    step.add_asset_metadata(metadata, partition_key=hour)

