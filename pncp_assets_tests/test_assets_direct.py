@@ -10,6 +10,7 @@ import pytest
 
 from pncp_assets import layout
 from pncp_assets.assets import pncp_daily_state, pncp_new_records, pncp_raw_pages
+from pncp_assets.io_manager import BronzeParquetIOManager
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.resources import BronzeStorage, PncpApi
 from pncp_assets.storage import LocalObjectStore
@@ -51,12 +52,13 @@ def test_raw_pages_sweeps_the_day_once_and_records_which_sweep_served_each_hour(
 
 
 def test_new_records_then_daily_state_file_every_record_once(world):
-    """pncp_new_records yields one check verdict per hour, which direct invocation does not take: it runs
-    alone in a run of its own here, between two directly invoked assets."""
+    """pncp_new_records yields one check verdict per hour, which direct invocation does not take, and its
+    IO manager publishes what it returns: it runs alone in a run of its own here, between two directly
+    invoked assets."""
     sim, api, storage, store = world
     pncp_raw_pages(day_context({}), pncp_api=api, bronze_storage=storage)
-    result = dg.materialize([pncp_new_records], resources={"bronze_storage": storage,
-                                                           "bronze_io_manager": dg.mem_io_manager},
+    resources = {"bronze_storage": storage, "bronze_io_manager": BronzeParquetIOManager(storage=storage)}
+    result = dg.materialize([pncp_new_records], resources=resources,
                             tags={"dagster/asset_partition_range_start": HOURS[0],
                                   "dagster/asset_partition_range_end": HOURS[-1]})
     verdicts = {e.partition: e.passed for e in result.get_asset_check_evaluations()}
