@@ -43,10 +43,10 @@ def in_process(volume: int | None, seed: int, single_run: bool) -> dict:
     import dagster as dg
 
     from pncp_assets import bronze, layout
-    from pncp_assets.assets import first_seen
-    from pncp_assets.io_manager import BronzeParquetIOManager
+    from pncp_assets.defs.assets import first_seen
+    from pncp_assets.defs.io_manager import BronzeParquetIOManager
+    from pncp_assets.defs.resources import BronzeStorage, PncpApi
     from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
-    from pncp_assets.resources import BronzeStorage, PncpApi
 
     hours = [f"{FIRST_DAY:%Y-%m-%d}-{h:02d}:00" for h in range(24)]
     with tempfile.TemporaryDirectory() as tmp, RunningSimulator(SimulatorConfig(seed=seed, volume=volume)) as sim:

@@ -24,7 +24,7 @@ from typing import Any
 
 from pncp_assets import layout
 from pncp_assets.brasilia import parse_day, utc_now
-from pncp_assets.commit import DeltaCommitter
+from pncp_assets.consistency import ConsistencyCheck
 from pncp_assets.layers import FIRST_SEEN, LAYERS
 from pncp_assets.storage import ObjectStore
 
@@ -55,13 +55,13 @@ def check_range(store: ObjectStore, first: dt.date, last: dt.date, source: str =
                 logger: Any = None, now: dt.datetime | None = None) -> RangeReport:
     """Run the check rules for every hour of every day in [first, last], reading each day once; hours due by
     `now` (the present by default) that were never ingested fail too."""
-    committer = DeltaCommitter(store, source, logger=logger or logging.getLogger(__name__))
-    report = RangeReport(first, last, committer.source)
+    checker = ConsistencyCheck(store, source, logger=logger or logging.getLogger(__name__))
+    report = RangeReport(first, last, checker.source)
     now = now or utc_now()
     days_of: dict[str, list[str]] = {}
     day = first
     while day <= last:
-        per_hour, ids = committer.check_day(day)
+        per_hour, ids = checker.check_day(day)
         report.partitions += len(per_hour)
         report.files += next(iter(per_hour.values())).files
         report.rows += sum(r.delta_rows for r in per_hour.values())
@@ -76,7 +76,7 @@ def check_range(store: ObjectStore, first: dt.date, last: dt.date, source: str =
                                     "offending": offending})
         due = [h for h in layout.day_hours(day) if layout.is_due(h, now)]
         report.not_due += 24 - len(due)
-        gaps = never_ingested(committer, day, due)
+        gaps = never_ingested(checker, day, due)
         if gaps:
             report.failures.append({"day": day.isoformat(), "hours": gaps, "problems": [NEVER_INGESTED],
                                     "offending": []})
@@ -87,11 +87,11 @@ def check_range(store: ObjectStore, first: dt.date, last: dt.date, source: str =
     return report
 
 
-def never_ingested(committer: DeltaCommitter, day: dt.date, hours: Sequence[str]) -> list[str]:
+def never_ingested(checker: ConsistencyCheck, day: dt.date, hours: Sequence[str]) -> list[str]:
     """Those of `hours` that the day's state records no run of and that have no delta file: a hole in the
     data. An hour that was ingested and filed nothing is recorded in the state (`materialized_hours`)."""
-    state = committer.state.load_fresh(committer.source, day).state
-    published = {layout.partition_of_delta(k) for k in layout.day_delta_keys(committer.storage, committer.source, day)}
+    state = checker.state.load_fresh(checker.source, day).state
+    published = {layout.partition_of_delta(k) for k in layout.day_delta_keys(checker.storage, checker.source, day)}
     return [h for h in hours if h not in state.ingested_hours() and h not in published]
 
 
@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from pncp_assets.cli_args import existing_local_root, log_to_stderr
     from pncp_assets.config import ConfigError
-    from pncp_assets.environment import bronze_storage
+    from pncp_assets.defs.environment import bronze_storage
     from pncp_assets.storage import StorageError
 
     log_to_stderr(logging.WARNING)  # e.g. a state file found broken, and rebuilt in memory for the check

@@ -32,7 +32,7 @@ def state_main(argv: Sequence[str] | None = None) -> int:
 
     from pncp_assets import layout
     from pncp_assets.config import ConfigError
-    from pncp_assets.environment import bronze_storage
+    from pncp_assets.defs.environment import bronze_storage
     from pncp_assets.state import StateManager
     from pncp_assets.storage import StorageError
     from pncp_assets.storage_client import StorageClient

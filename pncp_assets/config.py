@@ -1,5 +1,5 @@
-"""Configuration errors and the modalidade list syntax (the settings themselves: `resources.py`, filled from
-the environment by `environment.py`)."""
+"""Configuration errors and the modalidade list syntax (the settings themselves: `defs/resources.py`, filled
+from the environment by `defs/environment.py`)."""
 
 from __future__ import annotations
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pncp_assets.alerts import freshness_checks, freshness_sensor, run_failure_alert, stale_asset_alert
-from pncp_assets.assets import LAYER_GRAPHS
-from pncp_assets.environment import SETTINGS, alert_webhook, bronze_storage, pncp_api
-from pncp_assets.io_manager import BronzeParquetIOManager
-from pncp_assets.partitions import hourly_partitions
-from pncp_assets.schedules import day_close_schedule
+from pncp_assets.defs.alerts import freshness_checks, freshness_sensor, run_failure_alert, stale_asset_alert
+from pncp_assets.defs.assets import LAYER_GRAPHS
+from pncp_assets.defs.environment import SETTINGS, alert_webhook, bronze_storage, pncp_api
+from pncp_assets.defs.io_manager import BronzeParquetIOManager
+from pncp_assets.defs.partitions import hourly_partitions
+from pncp_assets.defs.schedules import day_close_schedule
 
 bronze_assets = [asset for graph in LAYER_GRAPHS for asset in graph.assets]  # first-seen records, versions
 bronze_checks = [graph.check for graph in LAYER_GRAPHS]  # bronze_consistent, for each layer

@@ -65,10 +65,10 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     from pncp_assets import bronze, layout
     from pncp_assets.brasilia import TZ, utc_now
     from pncp_assets.definitions import bronze_assets, bronze_checks
-    from pncp_assets.environment import bronze_storage
-    from pncp_assets.io_manager import BronzeParquetIOManager
+    from pncp_assets.defs.environment import bronze_storage
+    from pncp_assets.defs.io_manager import BronzeParquetIOManager
+    from pncp_assets.defs.resources import PncpApi
     from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
-    from pncp_assets.resources import PncpApi
 
     day = parse_day(args.day or _yesterday())
     hours = layout.day_hours(day)

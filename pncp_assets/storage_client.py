@@ -67,7 +67,7 @@ class StorageClient(ObjectStore):
 
 def get_storage_client() -> StorageClient:
     """The storage chosen by `STORAGE_TYPE` (`local`, `s3`, `minio`) and the rest of the environment."""
-    from pncp_assets.environment import bronze_storage  # the one place that reads the environment
+    from pncp_assets.defs.environment import bronze_storage  # the one place that reads the environment
 
     return StorageClient(bronze_storage().object_store())
 

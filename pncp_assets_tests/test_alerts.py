@@ -11,7 +11,8 @@ import dagster as dg
 import pytest
 from pytest_httpserver import HTTPServer
 
-from pncp_assets.alerts import (
+from pncp_assets.config import ConfigError
+from pncp_assets.defs.alerts import (
     ALERTS_OFF,
     DEADLINE_CRON,
     freshness_checks,
@@ -19,9 +20,8 @@ from pncp_assets.alerts import (
     run_failure_alert,
     stale_asset_alert,
 )
-from pncp_assets.config import ConfigError
-from pncp_assets.environment import alert_webhook
-from pncp_assets.resources import AlertWebhook
+from pncp_assets.defs.environment import alert_webhook
+from pncp_assets.defs.resources import AlertWebhook
 from pncp_assets.webhook import WebhookError, post_message
 
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
@@ -59,7 +59,7 @@ def test_freshness_changes_are_announced_once_each_way():
 
 def _stale_instance() -> dg.DagsterInstance:
     """An instance whose freshness checks ran and failed: no due hour of either delta asset materialised."""
-    from pncp_assets.partitions import hourly_partitions
+    from pncp_assets.defs.partitions import hourly_partitions
 
     instance = dg.DagsterInstance.ephemeral()
     names = ("pncp_new_records", "pncp_new_versions")

@@ -381,7 +381,7 @@ def test_a_sweep_that_keeps_failing_is_retried_by_dagster_with_the_resources_del
     import dagster as dg
 
     p = make_pipeline(SimulatorConfig(seed=15, volume=50, error_5xx_rate=1.0))
-    from pncp_assets.resources import PncpApi
+    from pncp_assets.defs.resources import PncpApi
 
     api = PncpApi(base_url=p.sim.base_url, request_interval_s=0, modalidades="6,8,9", max_attempts=1,
                   step_retries=2, step_retry_delay_s=0.05)

@@ -9,10 +9,10 @@ import dagster as dg
 import pytest
 
 from pncp_assets import layout
-from pncp_assets.assets import pncp_daily_state, pncp_new_records, pncp_raw_pages
-from pncp_assets.io_manager import BronzeParquetIOManager
+from pncp_assets.defs.assets import pncp_daily_state, pncp_new_records, pncp_raw_pages
+from pncp_assets.defs.io_manager import BronzeParquetIOManager
+from pncp_assets.defs.resources import BronzeStorage, PncpApi
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
-from pncp_assets.resources import BronzeStorage, PncpApi
 from pncp_assets.storage import LocalObjectStore
 
 DAY = dt.date(2025, 10, 22)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from pncp_assets import bronze, layout
-from pncp_assets.assets import LAYER_GRAPHS
 from pncp_assets.checks import main
+from pncp_assets.defs.assets import LAYER_GRAPHS
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.state import StateManager
 from pncp_assets.storage import LocalObjectStore

@@ -239,7 +239,7 @@ def test_client_from_environment(monkeypatch):
     monkeypatch.setenv("PNCP_API_BASE_URL", "http://127.0.0.1:9/api/consulta/")
     monkeypatch.setenv("PNCP_REQUEST_INTERVAL_S", "0")
     monkeypatch.setenv("PNCP_MODALIDADES", "6,8..9")
-    from pncp_assets.environment import pncp_api
+    from pncp_assets.defs.environment import pncp_api
 
     client = pncp_api().client()
     assert client.base_url == "http://127.0.0.1:9/api/consulta"

@@ -9,6 +9,7 @@ import pytest
 from pncp_assets import bronze, layout
 from pncp_assets.brasilia import TZ
 from pncp_assets.commit import DeltaCommitter, PublishConflict, publish_delta
+from pncp_assets.consistency import ConsistencyCheck
 from pncp_assets.storage import ObjectStore
 from pncp_assets_tests.support.concurrency import run_together
 from pncp_assets_tests.support.records import record_like
@@ -35,7 +36,7 @@ def test_crash_after_the_claim_before_publishing_is_rolled_forward(store: Object
     assert result.status == "written"
     # The process dies here: the claim is in the state, the delta never reached its key.
     assert not store.exists(result.key)
-    assert committer.check("2025-10-22-08:00").passed  # a claim in flight is not a disagreement
+    assert ConsistencyCheck(store).check("2025-10-22-08:00").passed  # a claim in flight is not a disagreement
 
     swept += records_at(sample_records[0], 9, 11, 5)
     later = DeltaCommitter(store).commit("2025-10-22-09:00", swept, "run-b")
@@ -44,7 +45,7 @@ def test_crash_after_the_claim_before_publishing_is_rolled_forward(store: Object
     ids = all_delta_ids(store)
     assert sorted(ids) == sorted(r["numeroControlePNCP"] for r, _ in swept)
     assert len(ids) == len(set(ids))
-    assert DeltaCommitter(store).check("2025-10-22-09:00").passed
+    assert ConsistencyCheck(store).check("2025-10-22-09:00").passed
 
 
 def test_a_claim_left_open_by_a_run_that_died_after_publishing_is_retired_by_the_next_run(store: ObjectStore,
@@ -87,7 +88,7 @@ def test_claim_whose_files_are_both_gone_is_dropped_and_ingested_again(store: Ob
     again = DeltaCommitter(store).commit("2025-10-22-10:00", swept, "run-c")
     DeltaCommitter(store).publish(again.output)
     assert sorted(again.new_ids) == sorted(result.new_ids)  # nothing lost: filed again, in 10:00
-    assert DeltaCommitter(store).check("2025-10-22-10:00").passed
+    assert ConsistencyCheck(store).check("2025-10-22-10:00").passed
 
 
 def test_publish_never_shrinks_a_partition(store: ObjectStore, sample_records):
@@ -119,7 +120,7 @@ def test_racing_runs_of_different_hours_file_each_record_once(store: ObjectStore
     state = DeltaCommitter(store).state.load_fresh("pncp", DAY).state
     assert state.processed_ids == sorted(ids)
     assert not store.list(layout.staging_prefix("pncp", DAY))  # every staged file retired
-    assert DeltaCommitter(store).check("2025-10-22-05:00").passed
+    assert ConsistencyCheck(store).check("2025-10-22-05:00").passed
 
 
 def test_rejected_records_are_kept_not_dropped(store: ObjectStore, sample_records):
@@ -150,7 +151,7 @@ def test_a_claim_naming_a_staged_key_of_the_old_layout_still_recovers(store: Obj
     DeltaCommitter(store).finalize("2025-10-22-08:00")  # the next run: rolls it forward, then retires it
     assert sorted(all_delta_ids(store)) == sorted(r["numeroControlePNCP"] for r, _ in swept)
     assert not store.exists(legacy) and store.exists(result.key)
-    assert DeltaCommitter(store).check("2025-10-22-08:00").passed
+    assert ConsistencyCheck(store).check("2025-10-22-08:00").passed
 
 
 def test_orphans_of_both_layouts_are_removed_after_the_grace_period(store: ObjectStore, sample_records):
@@ -200,7 +201,7 @@ def test_versions_are_filed_once_each_keyed_by_id_and_change_time(local_store: O
     assert "dataAtualizacaoGlobal 'yesterday' is not a timestamp" in rejected
     again = DeltaCommitter(local_store, "pncp_versions").commit("2025-10-22-09:00", [first, homologated], "run-b")
     assert again.status == "no_data" and again.reason == "all_duplicates"  # seen: never filed twice
-    assert committer.check("2025-10-22-08:00").passed
+    assert ConsistencyCheck(local_store, "pncp_versions").check("2025-10-22-08:00").passed
     rebuilt = committer.state.rebuild_from_bronze("pncp_versions", DAY)  # the state from Bronze, in version keys
     assert rebuilt.processed_ids == sorted(keys)
 

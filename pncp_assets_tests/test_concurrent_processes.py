@@ -8,8 +8,8 @@ import os
 
 import pytest
 
+from pncp_assets.defs.resources import BronzeStorage
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
-from pncp_assets.resources import BronzeStorage
 from pncp_assets.storage import S3ObjectStore
 from pncp_assets_tests.support.pipeline import Pipeline, partition, visible_before
 from pncp_assets_tests.support.processes import worker

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pncp_assets.environment import bronze_storage
+from pncp_assets.defs.environment import bronze_storage
 from pncp_assets.storage import LocalObjectStore, S3ObjectStore
 
 

@@ -10,8 +10,8 @@ import pytest
 from dagster_aws.s3.resources import ResourceWithS3Configuration
 
 from pncp_assets.config import ConfigError
-from pncp_assets.environment import bronze_storage, pncp_api
-from pncp_assets.resources import BronzeStorage, PncpApi
+from pncp_assets.defs.environment import bronze_storage, pncp_api
+from pncp_assets.defs.resources import BronzeStorage, PncpApi
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pncp_assets"
 
@@ -58,7 +58,7 @@ def test_only_the_environment_module_reads_the_environment():
             if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv") and \
                     isinstance(node.value, ast.Name) and node.value.id == "os":
                 readers.add(path.relative_to(PACKAGE).as_posix())
-    assert readers == {"environment.py", "faults.py", "demo.py"}
+    assert readers == {"defs/environment.py", "faults.py", "demo.py"}
 
 
 def test_storage_builds_on_dagster_aws_and_keeps_one_client_per_run(s3_env, seaweed):

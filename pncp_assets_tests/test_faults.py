@@ -8,9 +8,9 @@ import signal
 import pytest
 
 from pncp_assets import faults, layout
-from pncp_assets.commit import DeltaCommitter
+from pncp_assets.consistency import ConsistencyCheck
+from pncp_assets.defs.resources import BronzeStorage
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
-from pncp_assets.resources import BronzeStorage
 from pncp_assets.storage import S3ObjectStore
 from pncp_assets_tests.support.pipeline import Pipeline, end_of_hour, partition, visible_before
 from pncp_assets_tests.support.processes import run_hour
@@ -52,7 +52,7 @@ def test_sigkill_at_every_crash_point_then_the_day_carries_on(day_on_s3: Pipelin
             assert set(deltas[pk]) >= set(ids), f"{point}: partition {pk} shrank"
         state = p.store.get_json(layout.state_key("pncp", DAY))
         assert not any(e.get("staged") for e in state["partitions"].values()), f"{point}: a claim left open"
-        assert DeltaCommitter(p.store).check(partition(DAY, hour)).passed, point
+        assert ConsistencyCheck(p.store).check(partition(DAY, hour)).passed, point
 
 
 def test_crash_points_are_inert_unless_named(monkeypatch):

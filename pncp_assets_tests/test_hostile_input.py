@@ -13,10 +13,11 @@ import pytest
 
 from pncp_assets import bronze, layout
 from pncp_assets.commit import DeltaCommitter
-from pncp_assets.io_manager import BronzeParquetIOManager
+from pncp_assets.consistency import ConsistencyCheck
+from pncp_assets.defs.io_manager import BronzeParquetIOManager
+from pncp_assets.defs.resources import BronzeStorage
 from pncp_assets.pncp.client import PncpClient, SweepError
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
-from pncp_assets.resources import BronzeStorage
 from pncp_assets.state import StateManager
 from pncp_assets.storage import LocalObjectStore, ObjectStore
 from pncp_assets.sweeps import SweepStore
@@ -161,7 +162,7 @@ def test_hostile_source_names_are_refused_before_any_key_is_built(tmp_path, sour
 def test_hostile_partition_keys_are_refused_before_any_key_is_built(tmp_path, key):
     store = Spy(tmp_path / "bronze")
     Spy.calls = 0
-    for build in (lambda: DeltaCommitter(store).commit(key, [], "run"), lambda: DeltaCommitter(store).check(key),
+    for build in (lambda: DeltaCommitter(store).commit(key, [], "run"), lambda: ConsistencyCheck(store).check(key),
                   lambda: SweepStore(store).assigned(key), lambda: layout.staging_key("pncp", key, "run")):
         with pytest.raises(ValueError, match="invalid hourly partition key"):
             build()

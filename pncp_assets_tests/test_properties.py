@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from pncp_assets import bronze, faults, layout
 from pncp_assets.commit import DeltaCommitter
+from pncp_assets.consistency import ConsistencyCheck
 from pncp_assets.pncp.client import PncpClient, PncpError
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.state import StateManager
@@ -110,7 +111,7 @@ def test_random_days_and_schedules_keep_every_invariant(tmp_path_factory, day, s
             for i, (h, c) in enumerate(runs):
                 assert outcomes[i] != "crashed" or c is not None
                 if outcomes[i] == "ok":  # the inline check of a run that finished
-                    report = DeltaCommitter(store).check(partition(DAY, h))
+                    report = ConsistencyCheck(store).check(partition(DAY, h))
                     assert report.passed, report.problems
             for key, ids in readable_deltas(store).items():  # a partition never shrinks
                 assert ids >= seen.get(key, set()), f"{key} shrank"

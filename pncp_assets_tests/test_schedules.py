@@ -66,7 +66,7 @@ def test_late_records_of_a_day_reach_bronze_after_midnight_through_the_schedules
 
 def test_the_day_close_tick_asks_for_yesterdays_last_hour_at_the_configured_hour(monkeypatch):
     from pncp_assets.definitions import defs, pncp_hourly_ingestion
-    from pncp_assets.schedules import day_close_schedule
+    from pncp_assets.defs.schedules import day_close_schedule
 
     schedule = defs.resolve_schedule_def("pncp_day_close_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("5 6 * * *", "America/Sao_Paulo")
@@ -81,7 +81,7 @@ def test_the_day_close_tick_asks_for_yesterdays_last_hour_at_the_configured_hour
 @pytest.mark.parametrize("value", ["24", "-1", "six"])
 def test_a_bad_day_close_hour_is_refused_with_its_name(value):
     from pncp_assets.config import ConfigError
-    from pncp_assets.environment import PipelineSettings
+    from pncp_assets.defs.environment import PipelineSettings
 
     with pytest.raises(ConfigError, match="PNCP_DAY_CLOSE_HOUR"):
         PipelineSettings.from_env({"PNCP_DAY_CLOSE_HOUR": value})
@@ -89,7 +89,7 @@ def test_a_bad_day_close_hour_is_refused_with_its_name(value):
 
 def test_the_start_date_and_day_close_hour_come_from_the_environment():
     from pncp_assets.config import ConfigError
-    from pncp_assets.environment import PipelineSettings
+    from pncp_assets.defs.environment import PipelineSettings
 
     assert PipelineSettings.from_env({}) == PipelineSettings()
     assert PipelineSettings.from_env({"PNCP_START_DATE": "2024-06-01", "PNCP_DAY_CLOSE_HOUR": "3"}) == \

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from pncp_assets.defs.resources import BronzeStorage
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
-from pncp_assets.resources import BronzeStorage
 from pncp_assets_tests.support.pipeline import Pipeline
 
 FAKE_SECRET = "FakeSecret/do-not-leak+0123456789abcdefABCDEF"

@@ -9,7 +9,7 @@ import pytest
 
 from pncp_assets import bronze
 from pncp_assets.config import ConfigError
-from pncp_assets.environment import bronze_storage
+from pncp_assets.defs.environment import bronze_storage
 from pncp_assets.storage import LocalObjectStore, S3ObjectStore
 from pncp_assets.storage_client import get_storage_client, read_json_from_s3, upload_to_bronze, write_json_to_s3
 

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from pncp_assets import layout
+from pncp_assets.defs.resources import BronzeStorage
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
-from pncp_assets.resources import BronzeStorage
 from pncp_assets.storage import S3ObjectStore
 from pncp_assets_tests.support.pipeline import Pipeline, end_of_hour, partition, visible_before
 from pncp_assets_tests.support.s3_proxy import FaultProxy, Rule

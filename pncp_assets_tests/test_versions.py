@@ -20,11 +20,11 @@ from collections import Counter
 import pytest
 
 from pncp_assets import faults, layout
-from pncp_assets.assets import LAYER_GRAPHS
 from pncp_assets.brasilia import TZ
 from pncp_assets.checks import check_range
 from pncp_assets.commit import DeltaCommitter
 from pncp_assets.current import current_view
+from pncp_assets.defs.assets import LAYER_GRAPHS
 from pncp_assets.pncp.records import version_key
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.pncp.synthetic import generate_day
@@ -211,10 +211,10 @@ def test_a_downstream_asset_reads_an_hours_versions_through_the_io_manager(week)
     import dagster as dg
 
     from pncp_assets import bronze
-    from pncp_assets.assets import versions
-    from pncp_assets.io_manager import BronzeParquetIOManager
-    from pncp_assets.partitions import hourly_partitions
-    from pncp_assets.resources import PncpApi
+    from pncp_assets.defs.assets import versions
+    from pncp_assets.defs.io_manager import BronzeParquetIOManager
+    from pncp_assets.defs.partitions import hourly_partitions
+    from pncp_assets.defs.resources import PncpApi
 
     hour = f"{CRASH_AT[0]:%Y-%m-%d}-{CRASH_AT[1]:02d}:00"
     seen: list = []

@@ -29,7 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 BIN = Path(sys.executable).parent
-POOLS = ("pncp_api", "pncp_state")  # the asset pools of pncp_assets/assets.py, each with a limit of 1
+POOLS = ("pncp_api", "pncp_state")  # the asset pools of pncp_assets/defs/assets.py, each with a limit of 1
 
 
 @dataclass(frozen=True)

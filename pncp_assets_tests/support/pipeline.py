@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from pncp_assets import bronze, layout
-from pncp_assets.assets import LayerGraph, first_seen
-from pncp_assets.io_manager import BronzeParquetIOManager
+from pncp_assets.defs.assets import LayerGraph, first_seen
+from pncp_assets.defs.io_manager import BronzeParquetIOManager
+from pncp_assets.defs.resources import BronzeStorage, PncpApi
 from pncp_assets.layers import layer_of
 from pncp_assets.pncp.simulator import PncpSimulator, RunningSimulator
-from pncp_assets.resources import BronzeStorage, PncpApi
 from pncp_assets.storage import ObjectStore
 
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)  # partitioned checks are "preview" in 1.13
@@ -140,7 +140,7 @@ def check_status_by_hour(instance: dg.DagsterInstance, asset: str, check: str) -
     """Partition -> the status the UI shows for `check` on `asset` (its Partitions tab and GraphQL
     `partitionStatuses` read this same state): SUCCEEDED, FAILED, ...; an hour without a current verdict is
     absent (the UI's "missing")."""
-    from pncp_assets.partitions import hourly_partitions
+    from pncp_assets.defs.partitions import hourly_partitions
 
     key = dg.AssetCheckKey(dg.AssetKey(asset), check)
     state = instance.event_log_storage.get_asset_check_state([(key, hourly_partitions)])[key]

@@ -16,8 +16,8 @@ from typing import Any
 
 import dagster as dg
 
-from pncp_assets.assets import first_seen
-from pncp_assets.resources import BronzeStorage
+from pncp_assets.defs.assets import first_seen
+from pncp_assets.defs.resources import BronzeStorage
 from pncp_assets_tests.support.pipeline import metadata, resources
 
 

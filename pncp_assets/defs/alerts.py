@@ -23,9 +23,9 @@ from typing import Any
 import dagster as dg
 
 from pncp_assets import layout
-from pncp_assets.assets import LAYER_GRAPHS, chosen_apis
-from pncp_assets.partitions import TIMEZONE
-from pncp_assets.resources import AlertWebhook
+from pncp_assets.defs.assets import LAYER_GRAPHS, chosen_apis
+from pncp_assets.defs.partitions import TIMEZONE
+from pncp_assets.defs.resources import AlertWebhook
 
 ALERTS_OFF = "PNCP_ALERT_WEBHOOK_URL is not set: alerts are off"
 DEADLINE_CRON = f"{layout.DUE_AFTER_END.seconds // 60} * * * *"  # each hour at :30: the hour before is due

@@ -15,8 +15,8 @@ import datetime as dt
 import dagster as dg
 
 from pncp_assets.brasilia import TZ
+from pncp_assets.defs.partitions import TIMEZONE
 from pncp_assets.layout import day_hours
-from pncp_assets.partitions import TIMEZONE
 
 
 def day_close_schedule(job: dg.UnresolvedAssetJobDefinition, hour: int) -> dg.ScheduleDefinition:

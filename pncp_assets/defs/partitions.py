@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pncp_assets.environment import SETTINGS
+from pncp_assets.defs.environment import SETTINGS
 
 TIMEZONE = "America/Sao_Paulo"
 

@@ -19,8 +19,8 @@ import pyarrow as pa
 
 from pncp_assets import bronze, layout
 from pncp_assets.commit import DeltaCommitter, Deltas
+from pncp_assets.defs.resources import BronzeStorage
 from pncp_assets.layers import layer_of
-from pncp_assets.resources import BronzeStorage
 from pncp_assets.storage import NotFound
 
 SOURCE_METADATA = "pncp/source"  # on a delta asset: the Bronze prefix it is read from

@@ -18,7 +18,7 @@ import dagster as dg
 from pydantic import ValidationError
 
 from pncp_assets.config import ConfigError
-from pncp_assets.resources import AlertWebhook, BronzeStorage, PncpApi
+from pncp_assets.defs.resources import AlertWebhook, BronzeStorage, PncpApi
 
 # variable -> (resource field, parser)
 STORAGE_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {

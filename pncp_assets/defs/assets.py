@@ -20,12 +20,13 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (  # n
 )
 
 from pncp_assets import layout
-from pncp_assets.commit import CheckReport, CommitResult, DeltaCommitter, Deltas
-from pncp_assets.io_manager import SOURCE_METADATA
+from pncp_assets.commit import CommitResult, DeltaCommitter, Deltas
+from pncp_assets.consistency import CheckReport, ConsistencyCheck
+from pncp_assets.defs.io_manager import SOURCE_METADATA
+from pncp_assets.defs.partitions import hourly_partitions
+from pncp_assets.defs.resources import BronzeStorage, PncpApi
 from pncp_assets.layers import FIRST_SEEN, VERSIONS, Layer
-from pncp_assets.partitions import hourly_partitions
 from pncp_assets.pncp.client import PncpRequestError
-from pncp_assets.resources import BronzeStorage, PncpApi
 from pncp_assets.sweeps import StoredSweep, SweepStore
 
 GROUP = "bronze_pncp"
@@ -202,7 +203,7 @@ def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: Bro
             deltas.by_hour[hour] = result.output
         context.add_asset_metadata(_delta_metadata(result, layer), partition_key=hour)
     yield dg.Output(deltas)  # handed to the IO manager, which publishes each hour's delta before we go on
-    reports = committer.check_hours(hours, published=deltas.ids())
+    reports = ConsistencyCheck(store, layer.source, context.log).check_hours(hours, published=deltas.ids())
     yield from check_evaluations(context.instance, reports, "no_duplicates", asset)
     yield from _check_done(context.op_execution_context, "no_duplicates")
 
@@ -300,8 +301,8 @@ def _layer_graph(layer: Layer, raw: str, deltas: str, state: str, check: str, *,
                                  "(job pncp_checks)")],
     )
     def consistent(context: dg.AssetCheckExecutionContext, bronze_storage: BronzeStorage) -> Iterator[Any]:
-        committer = DeltaCommitter(bronze_storage.object_store(), layer.source, logger=context.log)
-        reports = committer.check_hours(context.op_execution_context.partition_keys)
+        checker = ConsistencyCheck(bronze_storage.object_store(), layer.source, logger=context.log)
+        reports = checker.check_hours(context.op_execution_context.partition_keys)
         yield from check_evaluations(context.instance, reports, "bronze_consistent", deltas)
         yield from _check_done(context.op_execution_context, "bronze_consistent")
 

@@ -1,0 +1,134 @@
+"""The `no_duplicates` / `bronze_consistent` rules over a day's Bronze as it is (framework-free): no key
+twice in an hour's delta, none of an hour's keys in another delta of its day, the day's state equal to the
+union of its deltas (plus claims still being published), and, for the run that filed an hour, its delta in
+Bronze as published. Read from one consistent snapshot of the state and the files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pncp_assets import layout
+from pncp_assets.commit import ids_of
+from pncp_assets.layers import Layer, layer_of
+from pncp_assets.state import DayState, StateManager, backoff
+from pncp_assets.storage import ObjectStore
+
+
+@dataclass
+class CheckReport:
+    passed: bool
+    problems: list[str]
+    offending: list[dict[str, Any]]  # up to 20: {"id": ..., "files": [...]}
+    files: int
+    delta_rows: int
+
+
+class ConsistencyCheck:
+    """The check rules for one layer on one ObjectStore. Its "IDs" are the layer's keys: record IDs, or
+    version keys."""
+
+    def __init__(self, storage: ObjectStore, source: str = "pncp", logger: Any = None):
+        self.storage = storage
+        self.layer: Layer = layer_of(source)
+        self.source = self.layer.source
+        self.key_field = self.layer.key.field
+        self.state = StateManager(storage, logger=logger or logging.getLogger(__name__))
+
+    def check(self, partition_key: str) -> CheckReport:
+        """No ID twice in H's delta, none of its IDs in another delta of the day, and the state's IDs
+        equal to the union of the day's Bronze IDs (plus claims still being published)."""
+        return self.check_hours([partition_key])[partition_key]
+
+    def check_hours(self, partition_keys: Sequence[str],
+                    published: Mapping[str, frozenset[str]] | None = None) -> dict[str, CheckReport]:
+        """`check` for several hours, reading each day's files and state once. `published`: hour -> the IDs
+        this run handed over for publishing, which H's delta in Bronze must now hold (the check of the run
+        that filed them judges what was published)."""
+        reports: dict[str, CheckReport] = {}
+        for day, hours in layout.hours_by_day(partition_keys).items():
+            reports.update(self.check_day(day, hours, published)[0])
+        return reports
+
+    def check_day(self, day: dt.date, hours: Sequence[str] | None = None,
+                  published: Mapping[str, frozenset[str]] | None = None) -> tuple[dict[str, CheckReport], set[str]]:
+        """The check of each hour of `day` (all 24 by default), and every ID the day's deltas hold."""
+        hours = hours or layout.day_hours(day)
+        state, files = self._snapshot(day)
+        where = _where(files)
+        day_problems, day_bad = self._day_agrees_with_state(files, where, state)
+        reports = {hour: self._hour_report(hour, files, where, day_problems, day_bad, (published or {}).get(hour))
+                   for hour in hours}
+        return reports, set(where)
+
+    def _snapshot(self, day: dt.date, tries: int = 50) -> tuple[DayState, dict[str, list[str]]]:
+        """The day's state and the IDs of its delta files as of one moment: the state read before the
+        files and unchanged after them. (A run that claims, publishes or finalizes meanwhile changes the
+        state; read again. Reading only once could pair an old state with newer files, or the reverse.)"""
+        key = layout.state_key(self.source, day)
+        for attempt in range(1, tries + 1):
+            loaded = self.state.load_fresh(self.source, day)
+            files = {name: ids_of(self.storage.get(name).data, self.key_field) or []
+                     for name in layout.day_delta_keys(self.storage, self.source, day)}
+            if self.storage.version(key) == loaded.version:
+                return loaded.state, files
+            backoff(attempt)
+        raise RuntimeError(f"{day}: the state kept changing while the check read Bronze ({tries} tries)")
+
+    def _day_agrees_with_state(self, files: dict[str, list[str]], where: dict[str, list[str]],
+                               state: DayState) -> tuple[list[str], dict[str, list[str]]]:
+        pending: set[str] = set()
+        for pk, claim in state.open_claims().items():
+            pending |= set(claim.ids) - set(files.get(layout.delta_key(self.source, pk), []))
+        processed = state.ids
+        not_in_state = set(where) - processed
+        not_in_bronze = processed - set(where) - pending
+        problems: list[str] = []
+        bad: dict[str, list[str]] = {}
+        if not_in_state:
+            problems.append(f"{len(not_in_state)} {self.layer.noun} in Bronze are missing from the state")
+            bad.update({x: where[x] for x in not_in_state})
+        if not_in_bronze:
+            problems.append(f"{len(not_in_bronze)} {self.layer.noun} in the state are in no Bronze delta file")
+            bad.update({x: ["(state only)"] for x in not_in_bronze})
+        return problems, bad
+
+    def _hour_report(self, partition_key: str, files: dict[str, list[str]], where: dict[str, list[str]],
+                     day_problems: list[str], day_bad: dict[str, list[str]],
+                     published: frozenset[str] | None = None) -> CheckReport:
+        own_key = layout.delta_key(self.source, partition_key)
+        own = files.get(own_key, [])
+        problems: list[str] = []
+        bad: dict[str, list[str]] = {}
+        unpublished = sorted(published - set(own)) if published else []
+        if unpublished:
+            problems.append(f"{len(unpublished)} {self.layer.noun} filed in {partition_key} by this run are not in "
+                            f"{own_key}: its delta was not published (the next run, or the state asset, publishes "
+                            f"it from its staged file)")
+            bad.update({x: ["(not published)"] for x in unpublished})
+        twice = [x for x, n in Counter(own).items() if n > 1]
+        if twice:
+            problems.append(f"{len(twice)} {self.layer.noun} appear more than once in {own_key}")
+            bad.update({x: where[x] for x in twice})
+        elsewhere = [x for x in set(own) if len(set(where[x])) > 1]
+        if elsewhere:
+            problems.append(f"{len(elsewhere)} {self.layer.noun} of {partition_key} are also in other delta "
+                            f"files of the day")
+            bad.update({x: sorted(set(where[x])) for x in elsewhere})
+        problems += day_problems
+        bad.update(day_bad)
+        offending = [{"id": x, "files": files_} for x, files_ in sorted(bad.items())[:20]]
+        return CheckReport(not problems, problems, offending, len(files), len(own))
+
+
+def _where(files: dict[str, list[str]]) -> dict[str, list[str]]:
+    """ID -> the delta files it appears in (once per appearance)."""
+    where: dict[str, list[str]] = {}
+    for key, ids in files.items():
+        for x in ids:
+            where.setdefault(x, []).append(key)
+    return where
