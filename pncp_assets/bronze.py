@@ -1,4 +1,5 @@
-"""Bronze: the Parquet encoding of PNCP records (the keys are `layout.py`'s).
+"""Bronze: the Parquet encoding of PNCP records, one `RecordSchema` per feed (their fields:
+`schemas/`; the keys are `layout.py`'s).
 
 Every row keeps the record exactly as the API sent it in `_raw` (JSON text) beside typed columns of
 one explicit schema. A value of an unexpected type becomes null in its typed column (it is still in
@@ -26,82 +27,17 @@ import pyarrow.parquet as pq
 from pncp_assets.brasilia import UTC, to_brasilia, utc_now
 from pncp_assets.layout import bronze_key, layer_prefix, partition_key_for
 from pncp_assets.pncp.records import ID_FIELD, VERSION_FIELD, api_time
+from pncp_assets.schemas import Fields, atas, contratacoes, contratos
 
-# --- Schema -----------------------------------------------------------------------------------
-
-TIMESTAMP = pa.timestamp("ms", tz="America/Sao_Paulo")
-
-ORGAO = pa.struct([
-    ("cnpj", pa.string()), ("razaoSocial", pa.string()), ("poderId", pa.string()), ("esferaId", pa.string()),
-])
-UNIDADE = pa.struct([
-    ("ufNome", pa.string()), ("ufSigla", pa.string()), ("municipioNome", pa.string()),
-    ("codigoUnidade", pa.string()), ("nomeUnidade", pa.string()), ("codigoIbge", pa.string()),
-])
-AMPARO = pa.struct([("codigo", pa.int64()), ("nome", pa.string()), ("descricao", pa.string())])
-FONTE = pa.struct([
-    ("codigo", pa.int64()), ("nome", pa.string()), ("descricao", pa.string()), ("dataInclusao", TIMESTAMP),
-])
-
-# The 35 documented fields, in the API's usual order, with the types seen live (docs/PNCP_API.md).
-RECORD_FIELDS: list[tuple[str, pa.DataType]] = [
-    ("numeroControlePNCP", pa.string()),
-    ("srp", pa.bool_()),
-    ("orgaoEntidade", ORGAO),
-    ("anoCompra", pa.int64()),
-    ("sequencialCompra", pa.int64()),
-    ("dataInclusao", TIMESTAMP),
-    ("dataPublicacaoPncp", TIMESTAMP),
-    ("dataAtualizacao", TIMESTAMP),
-    ("dataAtualizacaoGlobal", TIMESTAMP),
-    ("numeroCompra", pa.string()),
-    ("unidadeOrgao", UNIDADE),
-    ("amparoLegal", AMPARO),
-    ("dataAberturaProposta", TIMESTAMP),
-    ("dataEncerramentoProposta", TIMESTAMP),
-    ("informacaoComplementar", pa.string()),
-    ("processo", pa.string()),
-    ("objetoCompra", pa.string()),
-    ("linkSistemaOrigem", pa.string()),
-    ("linkProcessoEletronico", pa.string()),
-    ("justificativaPresencial", pa.string()),
-    ("unidadeSubRogada", UNIDADE),
-    ("orgaoSubRogado", ORGAO),
-    ("valorTotalEstimado", pa.float64()),
-    ("valorTotalHomologado", pa.float64()),
-    ("modalidadeId", pa.int64()),
-    ("modalidadeNome", pa.string()),
-    ("modoDisputaId", pa.int64()),
-    ("modoDisputaNome", pa.string()),
-    ("tipoInstrumentoConvocatorioCodigo", pa.int64()),
-    ("tipoInstrumentoConvocatorioNome", pa.string()),
-    ("situacaoCompraId", pa.int64()),
-    ("situacaoCompraNome", pa.string()),
-    ("usuarioNome", pa.string()),
-    ("fontesOrcamentarias", pa.list_(FONTE)),
-    # Newer and always null in the samples: its type is unknown, so any JSON scalar is kept as text.
-    ("emendaParlamentar", pa.string()),
-]
+# --- Schema ---------------------------------------------------------------------------------------
 
 INGESTION_FIELDS: list[tuple[str, pa.DataType]] = [
     ("_raw", pa.string()),
     ("_ingested_at", pa.timestamp("ms", tz="UTC")),
     ("_partition_key", pa.string()),
-    ("_modalidade", pa.int32()),
+    ("_modalidade", pa.int32()),  # null for feeds swept without a modalidade
     ("_pagina", pa.int32()),
 ]
-
-BRONZE_SCHEMA = pa.schema(
-    [pa.field(name, typ) for name, typ in RECORD_FIELDS]
-    + [pa.field(name, typ) for name, typ in INGESTION_FIELDS],
-    metadata={"pncp_assets.schema": "contratacao_publicacao.v1"},
-)
-
-# `pncp_versions/`: the same columns, plus the version key (`numeroControlePNCP@dataAtualizacaoGlobal`).
-VERSION_SCHEMA = pa.schema(
-    [*BRONZE_SCHEMA, pa.field(VERSION_FIELD, pa.string())],
-    metadata={"pncp_assets.schema": "contratacao_atualizacao.v1"},
-)
 
 
 # --- Coercion: a value of an unexpected type becomes null ----------------------------------------
@@ -135,6 +71,16 @@ def _as_bool(v: Any) -> bool | None:
     return v if isinstance(v, bool) else None
 
 
+def _as_date(v: Any) -> dt.date | None:
+    """`2025-10-22` (or a timestamp's date part) as a date."""
+    if not isinstance(v, str) or len(v) > 40:
+        return None
+    try:
+        return dt.date.fromisoformat(v[:10])
+    except ValueError:
+        return None
+
+
 def _as_scalar_text(v: Any) -> str | None:
     if v is None or isinstance(v, (dict, list)):
         return None
@@ -158,6 +104,8 @@ def _coercer(typ: pa.DataType) -> Callable[[Any], Any]:
         return listing
     if pa.types.is_timestamp(typ):
         return api_time
+    if pa.types.is_date(typ):
+        return _as_date
     if pa.types.is_boolean(typ):
         return _as_bool
     if pa.types.is_integer(typ):
@@ -167,48 +115,68 @@ def _coercer(typ: pa.DataType) -> Callable[[Any], Any]:
     return _as_str
 
 
-_COERCERS = {name: _coercer(typ) for name, typ in RECORD_FIELDS}
-_COERCERS["emendaParlamentar"] = _as_scalar_text
-
-
 @dataclass(frozen=True)
 class Provenance:
-    """Where a record came from: the query's modalidade and page."""
+    """Where a record came from: the query's modalidade (None: the endpoint takes none) and page."""
 
     modalidade: int | None = None
     pagina: int | None = None
 
 
-def records_to_table(
-    records: Sequence[dict[str, Any]],
-    *,
-    partition_key: str | None = None,
-    provenance: Sequence[Provenance] | None = None,
-    ingested_at: dt.datetime | None = None,
-    version_keys: Sequence[str] | None = None,
-) -> pa.Table:
-    """Encode API records with `BRONZE_SCHEMA`, whatever types or extra fields they carry; with
-    `version_keys` (one per record), as versions with `VERSION_SCHEMA`."""
-    if provenance is not None and len(provenance) != len(records):
-        raise ValueError("provenance must have one entry per record")
-    if version_keys is not None and len(version_keys) != len(records):
-        raise ValueError("version_keys must have one entry per record")
-    columns: dict[str, list[Any]] = {}
-    for name, _ in RECORD_FIELDS:
-        conv = _COERCERS[name]
-        columns[name] = [conv(r.get(name)) for r in records]
-    columns["_raw"] = [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in records]
-    stamp = (ingested_at or utc_now()).astimezone(UTC)
-    columns["_ingested_at"] = [stamp] * len(records)
-    columns["_partition_key"] = [partition_key] * len(records)
-    prov = provenance or [Provenance()] * len(records)
-    columns["_modalidade"] = [p.modalidade for p in prov]
-    columns["_pagina"] = [p.pagina for p in prov]
-    schema = BRONZE_SCHEMA
-    if version_keys is not None:
-        columns[VERSION_FIELD], schema = list(version_keys), VERSION_SCHEMA
-    arrays = [pa.array(columns[f.name], type=f.type) for f in schema]
-    return pa.Table.from_arrays(arrays, schema=schema)
+class RecordSchema:
+    """One feed's records in Bronze: the typed columns of its documented fields, then the ingestion columns;
+    as versions, `_version_key` too. `name` tags the files (`pncp_assets.schema`: `contrato_publicacao.v1`)."""
+
+    def __init__(self, name: str, fields: Fields, text_fields: frozenset[str] = frozenset()):
+        self.name = name
+        self.fields = fields
+        self._coercers = {f: _as_scalar_text if f in text_fields else _coercer(t) for f, t in fields}
+        columns = [pa.field(f, t) for f, t in [*fields, *INGESTION_FIELDS]]
+        self.schema = pa.schema(columns, metadata={"pncp_assets.schema": f"{name}_publicacao.v1"})
+        self.version_schema = pa.schema([*columns, pa.field(VERSION_FIELD, pa.string())],
+                                        metadata={"pncp_assets.schema": f"{name}_atualizacao.v1"})
+
+    def to_table(
+        self,
+        records: Sequence[dict[str, Any]],
+        *,
+        partition_key: str | None = None,
+        provenance: Sequence[Provenance] | None = None,
+        ingested_at: dt.datetime | None = None,
+        version_keys: Sequence[str] | None = None,
+    ) -> pa.Table:
+        """Encode API records with `schema`, whatever types or extra fields they carry; with `version_keys`
+        (one per record), as versions with `version_schema`."""
+        if provenance is not None and len(provenance) != len(records):
+            raise ValueError("provenance must have one entry per record")
+        if version_keys is not None and len(version_keys) != len(records):
+            raise ValueError("version_keys must have one entry per record")
+        columns: dict[str, list[Any]] = {}
+        for name, conv in self._coercers.items():
+            columns[name] = [conv(r.get(name)) for r in records]
+        columns["_raw"] = [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in records]
+        stamp = (ingested_at or utc_now()).astimezone(UTC)
+        columns["_ingested_at"] = [stamp] * len(records)
+        columns["_partition_key"] = [partition_key] * len(records)
+        prov = provenance or [Provenance()] * len(records)
+        columns["_modalidade"] = [p.modalidade for p in prov]
+        columns["_pagina"] = [p.pagina for p in prov]
+        schema = self.schema
+        if version_keys is not None:
+            columns[VERSION_FIELD], schema = list(version_keys), self.version_schema
+        arrays = [pa.array(columns[f.name], type=f.type) for f in schema]
+        return pa.Table.from_arrays(arrays, schema=schema)
+
+
+CONTRATACAO = RecordSchema("contratacao", contratacoes.FIELDS, contratacoes.TEXT_FIELDS)
+CONTRATO = RecordSchema("contrato", contratos.FIELDS, contratos.TEXT_FIELDS)
+ATA = RecordSchema("ata", atas.FIELDS, atas.TEXT_FIELDS)
+
+# The contratação's, as the seed named them.
+RECORD_FIELDS = contratacoes.FIELDS
+BRONZE_SCHEMA = CONTRATACAO.schema
+VERSION_SCHEMA = CONTRATACAO.version_schema
+records_to_table = CONTRATACAO.to_table
 
 
 # zstd by default: measured on a simulated day in 24 hourly files, 0.20 of the JSON size against Snappy's

@@ -33,8 +33,8 @@ import pyarrow.compute as pc
 
 from pncp_assets import bronze, faults, layout
 from pncp_assets.brasilia import iso_utc, utc_now
-from pncp_assets.layers import FIRST_SEEN, Layer, layer_of
-from pncp_assets.pncp.records import ID_FIELD, filter_stats, format_filter_line, split
+from pncp_assets.layers import PUBLICATION_FIELD, Layer, layer_of
+from pncp_assets.pncp.records import ID_FIELD, api_time, filter_stats, format_filter_line, split
 from pncp_assets.state import Claim, DayState, StateManager, backoff
 from pncp_assets.storage import NotFound, ObjectStore, VersionConflict
 
@@ -257,7 +257,8 @@ class DeltaCommitter:
                     "hour_repeats": sum(1 for r in own_hour if layer_key.problem(r) is None
                                         and layer_key.of(r) in state.ids),
                     "late": sum(1 for r in new if (times[id(r)] or start) < start),
-                    "changed": len({r.get(ID_FIELD) for r in new if (FIRST_SEEN.time_of(r) or start) < start})}
+                    "changed": len({r.get(self.layer.id_field) for r in new
+                                    if (api_time(r.get(PUBLICATION_FIELD)) or start) < start})}
             if attempts == 1:  # kept once: the rejected records do not depend on the state
                 rejected_key = self._keep_rejected(partition_key, rejected)
             if not new:
@@ -298,7 +299,8 @@ class DeltaCommitter:
                             done.output, rejected_key, attempts, **done.hour)
 
     def _filter_line(self, attempt: _Attempt) -> str:
-        return format_filter_line(attempt.stats, attempt.hour["changed"] if self.layer.versioned else None)
+        return format_filter_line(attempt.stats, attempt.hour["changed"] if self.layer.versioned else None,
+                                  self.layer.id_field)
 
     def _keep_rejected(self, partition_key: str, rejected: list[dict[str, Any]]) -> str | None:
         if not rejected:

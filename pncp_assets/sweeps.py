@@ -18,8 +18,9 @@ from typing import Any
 
 from pncp_assets import bronze, faults, layout
 from pncp_assets.brasilia import TZ, iso_utc, utc_now
+from pncp_assets.layers import layer_of
 from pncp_assets.pncp.client import PncpClient, SweepResult, sum_reports
-from pncp_assets.pncp.records import first_copies
+from pncp_assets.pncp.records import CONTRATACAO_ID, IdRule, first_copies
 from pncp_assets.storage import NotFound, ObjectStore, VersionConflict
 
 DEFAULT_MAX_AGE = dt.timedelta(hours=1)
@@ -35,10 +36,12 @@ class StoredSweep:
     pages: list[dict[str, Any]]
     reports: dict[str, dict[str, Any]]
     reused: bool = False
+    id_rule: IdRule = CONTRATACAO_ID
 
     def records(self) -> list[tuple[dict[str, Any], bronze.Provenance]]:
         """Each distinct record once (first copy seen) with the modalidade and page it came from."""
-        return first_copies((bronze.Provenance(p["modalidade"], p["pagina"]), p["records"]) for p in self.pages)
+        return first_copies(((bronze.Provenance(p["modalidade"], p["pagina"]), p["records"]) for p in self.pages),
+                            self.id_rule)
 
     def totals(self) -> dict[str, int]:
         return sum_reports(self.reports.values())
@@ -48,6 +51,7 @@ class SweepStore:
     def __init__(self, storage: ObjectStore, source: str = "pncp", logger: Any = None):
         self.storage = storage
         self.source = layout.validate_source(source)
+        self.id_rule = layer_of(self.source).key.rule
         self.log = logger or logging.getLogger(__name__)
         self._loaded: dict[str, StoredSweep] = {}
 
@@ -67,7 +71,7 @@ class SweepStore:
             # run's sweep started the same second: either way a whole sweep of the day is there.
             self.log.info(f"Sweep {key} already stored; using the stored one")
             return self.load(key)
-        return StoredSweep(key, result.day, started, pages, reports)
+        return StoredSweep(key, result.day, started, pages, reports, id_rule=self.id_rule)
 
     def load(self, key: str) -> StoredSweep:
         """A stored sweep, parsed once per SweepStore (a sweep is written once and never changed)."""
@@ -75,7 +79,7 @@ class SweepStore:
             body = json.loads(gzip.decompress(self.storage.get(key).data))
             started = dt.datetime.strptime(body["started"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
             self._loaded[key] = StoredSweep(key, dt.date.fromisoformat(body["day"]), started, body["pages"],
-                                            body["reports"])
+                                            body["reports"], id_rule=self.id_rule)
         return self._loaded[key]
 
     def reusable_for(self, partition_key: str, now: dt.datetime | None = None,

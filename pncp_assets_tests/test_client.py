@@ -278,9 +278,9 @@ def test_an_update_sweep_with_every_fault_on_comes_back_complete_exactly_once():
     assert len(result.records()) == len(got) and got == expected
     assert any(r["dataAtualizacaoGlobal"][:10] == "2025-10-22" and r["dataPublicacaoPncp"][:10] < "2025-10-22"
                for r in got.values()), "records published earlier and changed on the day are in it"
-    assert requested == {ATUALIZACAO} and result.totals()["retries"] > 0
+    assert requested == {ATUALIZACAO.path} and result.totals()["retries"] > 0
 
 
 def test_the_client_refuses_an_unknown_endpoint(simulator):
     with pytest.raises(ValueError, match="endpoint must be"):
-        make_client(simulator, endpoint="/v1/contratos")
+        make_client(simulator, endpoint="/v1/contratos")  # a path is not an endpoint: which ID, which pages?

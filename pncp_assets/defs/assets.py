@@ -1,7 +1,12 @@
 """The Bronze graph: for each layer (`layers.py`) three assets and a check, thin wiring over the domain.
 
-    pncp_raw_pages    -> pncp_new_records  (check no_duplicates) -> pncp_daily_state      first-seen records
-    pncp_update_pages -> pncp_new_versions (check no_duplicates) -> pncp_versions_state   record versions
+    pncp_raw_pages              -> pncp_new_records           -> pncp_daily_state               contratações
+    pncp_update_pages           -> pncp_new_versions          -> pncp_versions_state            ... versions
+    pncp_contratos_raw_pages    -> pncp_new_contratos         -> pncp_contratos_state           contratos
+    pncp_contratos_update_pages -> pncp_new_contrato_versions -> pncp_contratos_versions_state  ... versions
+    pncp_atas_update_pages      -> pncp_new_ata_versions      -> pncp_atas_versions_state       atas' versions
+
+Each delta asset has its blocking `no_duplicates` check; those of contratos and atas also `contratacao_links`.
 
 Every asset takes a range of hours (`context.partition_keys`): a single hour from the schedule, or up
 to a day from a backfill (`BACKFILL_POLICY`), processed in time order, with one sweep per day. Each
@@ -10,7 +15,7 @@ hour still gets its own materialisation, metadata and check verdict.
 
 import contextlib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,11 +30,13 @@ from pncp_assets.consistency import CheckReport, ConsistencyCheck
 from pncp_assets.defs.io_manager import SOURCE_METADATA
 from pncp_assets.defs.partitions import hourly_partitions
 from pncp_assets.defs.resources import BronzeStorage, PncpApi
-from pncp_assets.layers import FIRST_SEEN, VERSIONS, Layer
+from pncp_assets.layers import ATAS_VERSIONS, CONTRATOS, CONTRATOS_VERSIONS, FIRST_SEEN, VERSIONS, Layer
+from pncp_assets.links import LOOKBACK_DAYS, LinkReport, link_reports
 from pncp_assets.pncp.client import PncpRequestError
 from pncp_assets.sweeps import StoredSweep, SweepStore
 
 GROUP = "bronze_pncp"
+LINKS_CHECK = "contratacao_links"  # on contratos and atas: the contratação each points at is in Bronze
 API_POOL = "pncp_api"  # every run that talks to PNCP: one budget for the whole instance
 STATE_POOL = "pncp_state"
 
@@ -99,12 +106,21 @@ def _sweep(context: dg.AssetExecutionContext, layer: Layer, pncp_api: PncpApi,
     return dg.MaterializeResult()
 
 
+_CONTRATO = [("numeroControlePNCP", "numeroControlePNCP"), ("numeroControlePncpCompra", "contratação"),
+             ("nomeRazaoSocialFornecedor", "fornecedor"), ("valorGlobal", "valor global"),
+             ("objetoContrato", "objeto")]
 _PREVIEW = {  # per layer: the columns an operator wants to see first, and their headers
     FIRST_SEEN.source: [("numeroControlePNCP", "numeroControlePNCP"), ("modalidadeNome", "modalidade"),
             ("dataPublicacaoPncp", "publicado"), ("valorTotalEstimado", "valor estimado"), ("objetoCompra", "objeto")],
     VERSIONS.source: [("numeroControlePNCP", "numeroControlePNCP"), ("dataAtualizacaoGlobal", "atualizado"),
            ("situacaoCompraNome", "situação"), ("valorTotalHomologado", "valor homologado"),
            ("objetoCompra", "objeto")],
+    CONTRATOS.source: _CONTRATO,
+    CONTRATOS_VERSIONS.source: [*_CONTRATO[:2], ("dataAtualizacaoGlobal", "atualizado"),
+                                ("numeroRetificacao", "retificação"), ("valorGlobal", "valor global")],
+    ATAS_VERSIONS.source: [("numeroControlePNCPAta", "numeroControlePNCPAta"),
+                           ("numeroControlePNCPCompra", "contratação"), ("dataAtualizacaoGlobal", "atualizado"),
+                           ("cancelado", "cancelada"), ("objetoContratacao", "objeto")],
 }
 
 
@@ -159,8 +175,22 @@ def _verdict(report: CheckReport) -> dict[str, Any]:
     }
 
 
-def check_evaluations(instance: dg.DagsterInstance, reports: dict[str, CheckReport], check_name: str,
-                      asset: str) -> Iterator[dg.AssetCheckEvaluation]:
+def _link_verdict(report: LinkReport) -> dict[str, Any]:
+    """Not an error of the pipeline: such records are in Bronze like any other, and the check says so."""
+    return {
+        "passed": report.missing == 0,
+        "severity": dg.AssetCheckSeverity.WARN,
+        "description": (f"{report.missing} of {report.records} records point at a contratação that Bronze does not "
+                        f"hold (pncp/ or pncp_versions/, within {LOOKBACK_DAYS} days)" if report.missing else
+                        f"all {report.records} records point at a contratação in Bronze"),
+        "metadata": {"records": report.records, "missing_contratacao": report.missing,
+                     "examples": dg.MetadataValue.json(report.examples)},
+    }
+
+
+def check_evaluations(instance: dg.DagsterInstance, reports: dict[str, Any], check_name: str,
+                      asset: str, verdict: Callable[[Any], dict[str, Any]] = _verdict,
+                      blocking: bool = True) -> Iterator[dg.AssetCheckEvaluation]:
     """One verdict per hour, each naming its hour and the hour's latest materialisation.
 
     An `AssetCheckEvaluation` names its partition itself, so a run over a range of hours still records one
@@ -170,9 +200,9 @@ def check_evaluations(instance: dg.DagsterInstance, reports: dict[str, CheckRepo
     verdict shows only in the execution history."""
     key = dg.AssetKey(asset)
     for hour, report in reports.items():
-        yield dg.AssetCheckEvaluation(asset_key=key, check_name=check_name, blocking=True, partition=hour,
+        yield dg.AssetCheckEvaluation(asset_key=key, check_name=check_name, blocking=blocking, partition=hour,
                                       target_materialization_data=_latest_materialization(instance, key, hour),
-                                      **_verdict(report))
+                                      **verdict(report))
 
 
 def _latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey,
@@ -206,6 +236,10 @@ def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: Bro
     reports = ConsistencyCheck(store, layer.source, context.log).check_hours(hours, published=deltas.ids())
     yield from check_evaluations(context.instance, reports, "no_duplicates", asset)
     yield from _check_done(context.op_execution_context, "no_duplicates")
+    if layer.link_field is not None:
+        links = link_reports(store, layer, hours)
+        yield from check_evaluations(context.instance, links, LINKS_CHECK, asset, _link_verdict, blocking=False)
+        yield from _check_done(context.op_execution_context, LINKS_CHECK)
 
 
 def _check_done(context: dg.OpExecutionContext, check_name: str) -> Iterator[dg.Output]:
@@ -274,7 +308,12 @@ def _layer_graph(layer: Layer, raw: str, deltas: str, state: str, check: str, *,
         kinds={"python", "parquet"},
         deps=[raw_pages],
         check_specs=[dg.AssetCheckSpec("no_duplicates", asset=deltas, blocking=True,
-                                       partitions_def=hourly_partitions, description=check_description)],
+                                       partitions_def=hourly_partitions, description=check_description),
+                     *([dg.AssetCheckSpec(LINKS_CHECK, asset=deltas, blocking=False, partitions_def=hourly_partitions,
+                                          description=f"How many of H's records point at a contratação "
+                                          f"({layer.link_field}) that Bronze does not hold (pncp/ or pncp_versions/, "
+                                          f"within {LOOKBACK_DAYS} days), with examples: reported, never dropped")]
+                       if layer.link_field else [])],
         description=delta_description,
         **common,
     )
@@ -330,7 +369,40 @@ versions = layer_graph(
     check_description="No version twice in H's delta, none in another delta of the day, and the state's version "
     "keys equal the day's Bronze version keys",
 )
+contratos = layer_graph(
+    CONTRATOS, "pncp_contratos_raw_pages", "pncp_new_contratos", "pncp_contratos_state",
+    "bronze_contratos_consistent",
+    sweep_description="Every page of the sweep of day(H) of /v1/contratos (the contratos published that day, one "
+    "list, pages of 500), as fetched, under pncp_contratos/_raw/. Same pool and reuse as pncp_raw_pages.",
+    delta_description="The contratos first seen in hour H (published before its end, never seen by the day's "
+    "state), keyed by their numeroControlePNCP. pncp_contratos/year=YYYY/month=MM/day=DD/"
+    "pncp_contratos_YYYYMMDD_HH0000.parquet",
+    check_description="No contrato twice in H's delta, none in another delta of the day, and the state's IDs "
+    "equal the day's Bronze IDs",
+)
+contrato_versions = layer_graph(
+    CONTRATOS_VERSIONS, "pncp_contratos_update_pages", "pncp_new_contrato_versions", "pncp_contratos_versions_state",
+    "bronze_contrato_versions_consistent",
+    sweep_description="Every page of the sweep of day(H) of /v1/contratos/atualizacao (contratos included or "
+    "changed that day, each as it is now), as fetched, under pncp_contratos_versions/_raw/.",
+    delta_description="The contrato versions first seen in hour H, keyed by numeroControlePNCP@dataAtualizacaoGlobal "
+    "(column _version_key): every amendment of a contrato, once. pncp_contratos_versions/year=YYYY/month=MM/day=DD/"
+    "pncp_contratos_versions_YYYYMMDD_HH0000.parquet (day = the day of the change)",
+    check_description="No contrato version twice in H's delta, none in another delta of the day, and the state's "
+    "version keys equal the day's Bronze version keys",
+)
+ata_versions = layer_graph(
+    ATAS_VERSIONS, "pncp_atas_update_pages", "pncp_new_ata_versions", "pncp_atas_versions_state",
+    "bronze_ata_versions_consistent",
+    sweep_description="Every page of the sweep of day(H) of /v1/atas/atualizacao (atas de registro de preço "
+    "included or changed that day, each as it is now), as fetched, under pncp_atas_versions/_raw/.",
+    delta_description="The ata versions first seen in hour H, keyed by numeroControlePNCPAta@dataAtualizacaoGlobal "
+    "(column _version_key): a new ata is its first version; cancellations are later ones. pncp_atas_versions/"
+    "year=YYYY/month=MM/day=DD/pncp_atas_versions_YYYYMMDD_HH0000.parquet (day = the day of the change)",
+    check_description="No ata version twice in H's delta, none in another delta of the day, and the state's "
+    "version keys equal the day's Bronze version keys",
+)
 pncp_raw_pages, pncp_new_records, pncp_daily_state = first_seen.assets
 pncp_update_pages, pncp_new_versions, pncp_versions_state = versions.assets
 bronze_consistent, bronze_versions_consistent = first_seen.check, versions.check
-LAYER_GRAPHS = (first_seen, versions)
+LAYER_GRAPHS = (first_seen, versions, contratos, contrato_versions, ata_versions)

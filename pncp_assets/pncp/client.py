@@ -1,8 +1,11 @@
 """The PNCP consultation client: a complete sweep of a day, or a clear failure, never a partial sweep.
 
 What the real API does and how the client copes (docs/PNCP_API.md):
-- every modalidade, every page from 1 to `totalPaginas` (no page cap), 50 rows a page, the day in
-  `yyyyMMdd` Brasília time;
+- one endpoint per client (`Endpoint`): the contratações' take one modalidade per request, so a sweep
+  loops over them; the contratos' and atas' have no modalidade, one list per day;
+- every page from 1 to `totalPaginas` (no page cap), as many rows a page as the endpoint allows (50 for
+  contratações, 500 for contratos and atas: fewer requests for the same records), the day in `yyyyMMdd`
+  Brasília time;
 - at least `request_interval_s` between two requests (one every 2 s runs clean on the real API);
 - 429 (HTML, no Retry-After), 5xx, timeouts, dropped connections, a 200 that is not JSON or not a
   well-formed envelope: retried with exponential backoff and jitter (tenacity), then the sweep fails
@@ -36,10 +39,36 @@ import requests
 import tenacity
 
 from pncp_assets.brasilia import iso_utc, parse_day
-from pncp_assets.pncp.records import MODALIDADE_NAMES, first_copies, record_key
+from pncp_assets.pncp.records import CONTRATACAO_ID, MODALIDADE_NAMES, IdRule, any_id, first_copies, record_key
 
-PUBLICACAO = "/v1/contratacoes/publicacao"  # contratações by publication date
-ATUALIZACAO = "/v1/contratacoes/atualizacao"  # contratações included or changed, by dataAtualizacaoGlobal
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A consultation endpoint swept day by day: its path, the ID of its records, whether it takes one
+    modalidade per request, and the largest page it serves."""
+
+    path: str
+    id_rule: IdRule = CONTRATACAO_ID
+    by_modalidade: bool = True
+    page_size: int = 50
+
+    @property
+    def label(self) -> str:  # "contratacoes/publicacao", "contratos", "atas/atualizacao"
+        return self.path.removeprefix("/v1/")
+
+
+# Contratações by publication date; included or changed, by dataAtualizacaoGlobal. The live API refuses
+# pages over 50 here (its old manual's 500 is wrong).
+PUBLICACAO = Endpoint("/v1/contratacoes/publicacao")
+ATUALIZACAO = Endpoint("/v1/contratacoes/atualizacao")
+# Contratos (by publication; included or changed) and atas de registro de preço (included or changed: the
+# plain /v1/atas filters on the validity period, not an incremental feed). No modalidade; pages up to 500.
+CONTRATO_ID = any_id("numeroControlePNCP")  # reported as {CNPJ}-2-{seq}/{year}; not documented
+ATA_ID = any_id("numeroControlePNCPAta")
+CONTRATOS = Endpoint("/v1/contratos", CONTRATO_ID, by_modalidade=False, page_size=500)
+CONTRATOS_ATUALIZACAO = Endpoint("/v1/contratos/atualizacao", CONTRATO_ID, by_modalidade=False, page_size=500)
+ATAS_ATUALIZACAO = Endpoint("/v1/atas/atualizacao", ATA_ID, by_modalidade=False, page_size=500)
+ENDPOINTS = (PUBLICACAO, ATUALIZACAO, CONTRATOS, CONTRATOS_ATUALIZACAO, ATAS_ATUALIZACAO)
 PAGE_SIZE = 50
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 ENVELOPE_FIELDS = ("data", "totalRegistros", "totalPaginas", "numeroPagina")
@@ -72,16 +101,16 @@ class ResponseTooLarge(PncpError):
 class SweepError(PncpError):
     """A modalidade could not be swept completely; the message names the modalidade and page."""
 
-    def __init__(self, message: str, modalidade: int, pagina: int):
+    def __init__(self, message: str, modalidade: int | None, pagina: int):
         self.modalidade, self.pagina = modalidade, pagina
         super().__init__(message)
 
 
 @dataclass
 class Page:
-    """One page as asked and as answered."""
+    """One page as asked and as answered (`modalidade` None: the endpoint takes none)."""
 
-    modalidade: int
+    modalidade: int | None
     pagina: int
     status: int
     fetched_at: str
@@ -93,7 +122,9 @@ class Page:
 
 @dataclass
 class ModalidadeReport:
-    modalidade: int
+    """What sweeping one modalidade (or an endpoint's one list, `modalidade` None) took."""
+
+    modalidade: int | None
     pages: int = 0
     requests: int = 0
     retries: int = 0
@@ -106,8 +137,10 @@ class ModalidadeReport:
     passes: int = 0
 
     def line(self) -> str:
-        name = MODALIDADE_NAMES.get(self.modalidade, "?")
-        text = (f"Modalidade {self.modalidade} ({name}): {self.pages} pages, {self.distinct_ids} distinct records "
+        what = _what(self.modalidade)
+        if self.modalidade is not None:
+            what += f" ({MODALIDADE_NAMES.get(self.modalidade, '?')})"
+        text = (f"{what}: {self.pages} pages, {self.distinct_ids} distinct records "
                 f"of {self.total_registros} totalRegistros, {self.requests} requests, {self.retries} retries")
         if self.short_pages_rerequested:
             text += f", {self.short_pages_rerequested} short pages re-requested"
@@ -122,11 +155,12 @@ class SweepResult:
 
     day: dt.date
     pages: list[Page] = field(default_factory=list)
-    reports: dict[int, ModalidadeReport] = field(default_factory=dict)
+    reports: dict[int | None, ModalidadeReport] = field(default_factory=dict)
+    id_rule: IdRule = CONTRATACAO_ID
 
     def records(self) -> list[tuple[dict[str, Any], Page]]:
         """Each distinct record once (the first copy seen), with the page it came from."""
-        return first_copies((page, page.records) for page in self.pages)
+        return first_copies(((page, page.records) for page in self.pages), self.id_rule)
 
     def totals(self) -> dict[str, int]:
         return sum_reports(vars(r) for r in self.reports.values())
@@ -182,16 +216,16 @@ class PncpClient:
         short_page_retries: int = 3,
         empty_confirmations: int = 1,
         max_passes: int = 3,
-        page_size: int = PAGE_SIZE,
+        page_size: int | None = None,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         session: requests.Session | None = None,
         logger: logging.Logger | Any | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        endpoint: str = PUBLICACAO,
+        endpoint: Endpoint = PUBLICACAO,
     ):
-        if endpoint not in (PUBLICACAO, ATUALIZACAO):
-            raise ValueError(f"endpoint must be {PUBLICACAO} or {ATUALIZACAO}, not {endpoint!r}")
-        self.endpoint = endpoint  # both take the same parameters and answer the same envelope
+        if endpoint not in ENDPOINTS:
+            raise ValueError(f"endpoint must be one of {', '.join(e.path for e in ENDPOINTS)}, not {endpoint!r}")
+        self.endpoint = endpoint
         self.base_url = base_url.rstrip("/")
         self.modalidades = modalidades
         self.max_attempts = max_attempts
@@ -201,7 +235,7 @@ class PncpClient:
         self.short_page_retries = short_page_retries
         self.empty_confirmations = empty_confirmations
         self.max_passes = max_passes
-        self.page_size = page_size
+        self.page_size = page_size or endpoint.page_size
         self.max_response_bytes = max_response_bytes
         self.session = session or requests.Session()
         self.log = logger or logging.getLogger(__name__)
@@ -213,7 +247,7 @@ class PncpClient:
     def _get(self, params: dict[str, Any]) -> requests.Response:
         self._pacer.wait()
         try:
-            with self.session.get(f"{self.base_url}{self.endpoint}", params=params, timeout=self.timeout,
+            with self.session.get(f"{self.base_url}{self.endpoint.path}", params=params, timeout=self.timeout,
                                   stream=True) as response:
                 response._content = self._read_capped(response)  # what .json() / .text then read
                 return response
@@ -256,10 +290,13 @@ class PncpClient:
             raise MalformedResponse(f"HTTP 200 whose body is not JSON: {text[:80]!r}") from None
         return validate_envelope(envelope, self.page_size)
 
-    def fetch_page(self, day: dt.date, modalidade: int, pagina: int, report: ModalidadeReport) -> Page:
+    def fetch_page(self, day: dt.date, modalidade: int | None, pagina: int, report: ModalidadeReport) -> Page:
         """One page, retried on transient failures; `status` 204 and no records when there is no content."""
-        params = {"dataInicial": f"{day:%Y%m%d}", "dataFinal": f"{day:%Y%m%d}",
-                  "codigoModalidadeContratacao": modalidade, "pagina": pagina, "tamanhoPagina": self.page_size}
+        params: dict[str, Any] = {"dataInicial": f"{day:%Y%m%d}", "dataFinal": f"{day:%Y%m%d}"}
+        if modalidade is not None:
+            params["codigoModalidadeContratacao"] = modalidade
+        params.update(pagina=pagina, tamanhoPagina=self.page_size)
+        what = _what(modalidade)
 
         def attempt() -> Page:
             report.requests += 1
@@ -275,7 +312,7 @@ class PncpClient:
         def before_sleep(state: tenacity.RetryCallState) -> None:
             report.retries += 1
             exc = state.outcome.exception() if state.outcome else None
-            self.log.warning(f"Modalidade {modalidade} page {pagina}: {exc}; retry {state.attempt_number} "
+            self.log.warning(f"{what} page {pagina}: {exc}; retry {state.attempt_number} "
                              f"of {self.max_attempts - 1} in {state.next_action.sleep:.1f}s")
 
         retrying = tenacity.Retrying(
@@ -290,17 +327,17 @@ class PncpClient:
             page = retrying(attempt)
         except TransientError as exc:
             raise SweepError(
-                f"Modalidade {modalidade} page {pagina} of {day:%Y%m%d} still failing after "
+                f"{self.endpoint.label}: {what} page {pagina} of {day:%Y%m%d} still failing after "
                 f"{self.max_attempts} attempts: {exc}", modalidade, pagina) from exc
         except ResponseTooLarge as exc:
-            raise SweepError(f"Modalidade {modalidade} page {pagina} of {day:%Y%m%d}: {exc}", modalidade,
+            raise SweepError(f"{self.endpoint.label}: {what} page {pagina} of {day:%Y%m%d}: {exc}", modalidade,
                              pagina) from exc
         page.attempts = retrying.statistics.get("attempt_number", 1)
         return page
 
     # --- a page, with short-page handling --------------------------------------------------------
 
-    def _full_page(self, day: dt.date, modalidade: int, pagina: int, total: int,
+    def _full_page(self, day: dt.date, modalidade: int | None, pagina: int, total: int,
                    report: ModalidadeReport) -> Page:
         page = self.fetch_page(day, modalidade, pagina, report)
         total = max(total, page.total_registros)
@@ -314,13 +351,14 @@ class PncpClient:
                 page = again
         if len(page.records) < expected:
             report.short_pages_unresolved += 1
-            self.log.warning(f"Modalidade {modalidade} page {pagina}: still {len(page.records)} rows of "
+            self.log.warning(f"{_what(modalidade)} page {pagina}: still {len(page.records)} rows of "
                              f"{expected} after {tries} re-requests")
         return page
 
     # --- the sweep -----------------------------------------------------------------------------
 
-    def sweep_modalidade(self, day: dt.date, modalidade: int) -> tuple[list[Page], ModalidadeReport]:
+    def sweep_modalidade(self, day: dt.date, modalidade: int | None) -> tuple[list[Page], ModalidadeReport]:
+        """Every page of one modalidade (None: the endpoint's one list) of a day."""
         report = ModalidadeReport(modalidade)
         pages: list[Page] = []
         ids: set[str] = set()
@@ -341,11 +379,11 @@ class PncpClient:
                 total, last_page = max(total, page.total_registros), max(last_page, page.total_paginas)
                 pagina += 1
             for page in pages:
-                ids.update(record_key(r) for r in page.records)
+                ids.update(record_key(r, self.endpoint.id_rule) for r in page.records)
             report.total_registros = total
             if len(ids) >= total:
                 break
-            self.log.warning(f"Modalidade {modalidade}: {len(ids)} distinct of {total} after pass "
+            self.log.warning(f"{_what(modalidade)}: {len(ids)} distinct of {total} after pass "
                              f"{report.passes}: sweeping it again (records moved across pages)")
         report.pages = sum(1 for p in pages if p.records)
         report.records_seen = sum(len(p.records) for p in pages)
@@ -359,13 +397,15 @@ class PncpClient:
         self._pacer.settle()
 
     def sweep_day(self, date: str | dt.date | dt.datetime) -> SweepResult:
-        """Every configured modalidade of a Brasília day, every page; fails rather than return a partial sweep."""
+        """Every configured modalidade of a Brasília day (or the day's one list), every page; fails rather
+        than return a partial sweep."""
         day = parse_day(date)
-        result = SweepResult(day)
+        result = SweepResult(day, id_rule=self.endpoint.id_rule)
         started = time.monotonic()
-        self.log.info(f"Sweeping PNCP {self.endpoint.rsplit('/', 1)[1]} {day:%Y-%m-%d}: "
-                      f"{len(self.modalidades)} modalidades")
-        for modalidade in self.modalidades:
+        lists: tuple[int | None, ...] = self.modalidades if self.endpoint.by_modalidade else (None,)
+        self.log.info(f"Sweeping PNCP {self.endpoint.label} {day:%Y-%m-%d}: "
+                      + (f"{len(lists)} modalidades" if self.endpoint.by_modalidade else "one list"))
+        for modalidade in lists:
             pages, report = self.sweep_modalidade(day, modalidade)
             result.pages.extend(pages)
             result.reports[modalidade] = report
@@ -375,6 +415,10 @@ class PncpClient:
                       f"totalRegistros in {t['pages']} pages, {t['requests']} requests, {t['retries']} retries, "
                       f"{time.monotonic() - started:.1f}s")
         return result
+
+
+def _what(modalidade: int | None) -> str:
+    return "The day's list" if modalidade is None else f"Modalidade {modalidade}"
 
 
 def validate_envelope(envelope: Any, page_size: int = PAGE_SIZE) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""The contratação record of `/v1/contratacoes/publicacao` and `/atualizacao`: its keys (the ID, and the
-version key), the ID rule and its fields."""
+"""PNCP records and their keys: the ID rule of each feed (`IdRule`), the version key
+(`ID@dataAtualizacaoGlobal`), and the duplicate filter that names records by a layer's key."""
 
 from __future__ import annotations
 
@@ -18,11 +18,61 @@ T = TypeVar("T")
 
 ID_FIELD = "numeroControlePNCP"
 
-# {CNPJ 14}-1-{sequence 6}/{year}; the CNPJ becomes alphanumeric from 2026. ([0-9], not \d: \d would
-# accept any Unicode digit.)
+# A contratação: {CNPJ 14}-1-{sequence 6}/{year}; the CNPJ becomes alphanumeric from 2026. ([0-9], not
+# \d: \d would accept any Unicode digit.)
 _ID = r"[0-9A-Z]{14}-1-[0-9]{6}/[0-9]{4}"
 ID_PATTERN = re.compile(_ID)
-_ID_LINES = re.compile(rf"(?:{_ID}\n)*")
+# The other feeds' IDs have masks too (a contrato `{CNPJ}-2-{seq}/{year}`), but PNCP documents none of
+# them: any printable text without spaces, within a sane length, names a record.
+_ANY_ID = r"[!-~À-ÿ]{1,200}"
+
+
+@dataclass(frozen=True)
+class IdRule:
+    """A feed's record ID: the field holding it and the mask it must match."""
+
+    field: str = ID_FIELD
+    pattern: str = _ID
+
+    @functools.cached_property
+    def _one(self) -> re.Pattern[str]:
+        return re.compile(self.pattern)
+
+    @functools.cached_property
+    def _lines(self) -> re.Pattern[str]:
+        return re.compile(rf"(?:{self.pattern}\n)*")
+
+    def problem(self, record: Any) -> str | None:
+        """Why a record cannot be keyed (None when its ID is valid)."""
+        if not isinstance(record, dict):
+            return f"record is a {type(record).__name__}, not an object"
+        value = record.get(self.field)
+        if value is None:
+            return f"missing {self.field}"
+        if not isinstance(value, str):
+            return f"{self.field} is a {type(value).__name__}, not a string"
+        if not value:
+            return f"empty {self.field}"
+        if not self._one.fullmatch(value):
+            mask = "the PNCP mask CNPJ-1-NNNNNN/YYYY" if self.pattern == _ID else "an ID (printable, no spaces)"
+            return f"{self.field} {value[:80]!r} does not match {mask}"
+        return None
+
+    def valid(self, value: Any) -> bool:
+        return isinstance(value, str) and self._one.fullmatch(value) is not None
+
+    def all_valid(self, ids: list[str]) -> bool:
+        """True when every ID (strings) matches: one regex pass over all of them, 3x faster than one
+        match per ID on a large day."""
+        return not ids or self._lines.fullmatch("\n".join(ids) + "\n") is not None
+
+
+CONTRATACAO_ID = IdRule()
+
+
+def any_id(field: str) -> IdRule:
+    """An ID rule without a documented mask."""
+    return IdRule(field, _ANY_ID)
 
 MODALIDADE_NAMES: dict[int, str] = {
     1: "Leilão - Eletrônico", 2: "Diálogo Competitivo", 3: "Concurso", 4: "Concorrência - Eletrônica",
@@ -35,38 +85,21 @@ MODALIDADE_NAMES: dict[int, str] = {
 
 
 def id_problem(record: Any, id_field: str = ID_FIELD) -> str | None:
-    """Why a record cannot be keyed (None when its ID is valid)."""
-    if not isinstance(record, dict):
-        return f"record is a {type(record).__name__}, not an object"
-    value = record.get(id_field)
-    if value is None:
-        return f"missing {id_field}"
-    if not isinstance(value, str):
-        return f"{id_field} is a {type(value).__name__}, not a string"
-    if not value:
-        return f"empty {id_field}"
-    if id_field == ID_FIELD and not ID_PATTERN.fullmatch(value):
-        return f"{id_field} {value[:80]!r} does not match the PNCP mask CNPJ-1-NNNNNN/YYYY"
-    return None
+    """Why a record cannot be keyed by `id_field` (the contratação's mask for its ID, any ID otherwise)."""
+    return (CONTRATACAO_ID if id_field == ID_FIELD else any_id(id_field)).problem(record)
 
 
-def all_valid_ids(ids: list[str]) -> bool:
-    """True when every ID (strings) matches the mask: one regex pass over all of them, 3x faster
-    than one match per ID on a large day."""
-    return not ids or _ID_LINES.fullmatch("\n".join(ids) + "\n") is not None
-
-
-def record_key(record: Any, id_field: str = ID_FIELD) -> str:
+def record_key(record: Any, rule: IdRule = CONTRATACAO_ID) -> str:
     """What makes a record distinct: its ID, or for a record without a valid ID its whole content (the
     same broken record on two pages, or in two passes of a sweep, is one record; two records sharing
     an empty or malformed ID are two)."""
-    rid = record.get(id_field) if isinstance(record, dict) else None
-    if isinstance(rid, str) and (id_field != ID_FIELD or ID_PATTERN.fullmatch(rid)):
-        return rid
+    rid = record.get(rule.field) if isinstance(record, dict) else None
+    if rule.valid(rid):
+        return rid  # type: ignore[return-value]
     return "\x00" + json.dumps(record, sort_keys=True, ensure_ascii=False, default=str)  # never an ID
 
 
-def first_copies(pages: Iterable[tuple[T, list[Any]]], id_field: str = ID_FIELD) -> list[tuple[Any, T]]:
+def first_copies(pages: Iterable[tuple[T, list[Any]]], rule: IdRule = CONTRATACAO_ID) -> list[tuple[Any, T]]:
     """Each distinct record once (the first copy seen), with the tag of the page it came from.
 
     Records without a usable ID are kept too (once each): the state rejects them, visibly, rather than
@@ -76,7 +109,7 @@ def first_copies(pages: Iterable[tuple[T, list[Any]]], id_field: str = ID_FIELD)
     out: list[tuple[Any, T]] = []
     for tag, records in pages:
         for record in records:
-            key = record_key(record, id_field)
+            key = record_key(record, rule)
             if key not in seen:
                 seen.add(key)
                 out.append((record, tag))
@@ -100,19 +133,19 @@ def api_time(value: Any) -> dt.datetime | None:
     return moment.replace(tzinfo=TZ) if moment.tzinfo is None else moment
 
 
-def version_problem(record: Any) -> str | None:
+def version_problem(record: Any, rule: IdRule = CONTRATACAO_ID) -> str | None:
     """Why a record cannot be keyed as a version (None when it can)."""
-    problem = id_problem(record)
+    problem = rule.problem(record)
     if problem is None and api_time(record.get(VERSION_TIME_FIELD)) is None:
         problem = f"{VERSION_TIME_FIELD} {str(record.get(VERSION_TIME_FIELD))[:40]!r} is not a timestamp"
     return problem
 
 
-def version_key(record: dict[str, Any]) -> str:
-    """`numeroControlePNCP@dataAtualizacaoGlobal` (Brasília wall time, ISO): one version of a record.
-    Only for records `version_problem` accepts."""
+def version_key(record: dict[str, Any], id_field: str = ID_FIELD) -> str:
+    """`ID@dataAtualizacaoGlobal` (Brasília wall time, ISO): one version of a record. Only for records
+    `version_problem` accepts."""
     moment = api_time(record[VERSION_TIME_FIELD]).astimezone(TZ).replace(tzinfo=None)  # type: ignore[union-attr]
-    return f"{record[ID_FIELD]}@{moment.isoformat()}"
+    return f"{record[id_field]}@{moment.isoformat()}"
 
 
 @dataclass(frozen=True)
@@ -123,18 +156,28 @@ class RecordKey:
     field: str
     problem: Callable[[Any], str | None]
     of: Callable[[dict[str, Any]], str]
+    rule: IdRule = CONTRATACAO_ID  # the record's own ID
     in_record: bool = False  # the name is the record's own `field` (an ID): `split` reads them all at once
 
 
+def id_key(rule: IdRule) -> RecordKey:
+    """Records named by their ID."""
+    return RecordKey(rule.field, rule.problem, operator.itemgetter(rule.field), rule, True)
+
+
+def versions_key(rule: IdRule) -> RecordKey:
+    """Versions named `ID@dataAtualizacaoGlobal` (column `_version_key`)."""
+    return RecordKey(VERSION_FIELD, functools.partial(version_problem, rule=rule),
+                     functools.partial(version_key, id_field=rule.field), rule)
+
+
 def field_key(field: str) -> RecordKey:
-    """Records named by one of their own fields (the ID by default)."""
-    if field == ID_FIELD:
-        return ID_KEY
-    return RecordKey(field, functools.partial(id_problem, id_field=field), operator.itemgetter(field), True)
+    """Records named by one of their own fields (the contratação's ID by default)."""
+    return ID_KEY if field == ID_FIELD else id_key(any_id(field))
 
 
-ID_KEY = RecordKey(ID_FIELD, id_problem, operator.itemgetter(ID_FIELD), True)
-VERSION_KEY = RecordKey(VERSION_FIELD, version_problem, version_key)
+ID_KEY = id_key(CONTRATACAO_ID)
+VERSION_KEY = versions_key(CONTRATACAO_ID)
 
 
 # --- Filtering records against the IDs a day has seen ------------------------------------------
@@ -156,7 +199,7 @@ def split(
         ids = [r.get(key.field) if type(r) is dict else None for r in records]
         if set(map(type, ids)) <= {str} and all(ids):
             new, new_ids, already, in_input = _first_unseen(records, ids, seen)
-            if key is not ID_KEY or all_valid_ids(new_ids):
+            if key.rule.all_valid(new_ids):
                 return new, [], already, in_input
     # Record by record, with the reason for each rejected one.
     rejected: list[dict[str, Any]] = []
@@ -208,7 +251,7 @@ def filter_stats(
     }
 
 
-def format_filter_line(stats: dict[str, Any], changed: int | None = None) -> str:
+def format_filter_line(stats: dict[str, Any], changed: int | None = None, id_field: str = ID_FIELD) -> str:
     """The seed's log line; for versions (`changed`: how many contratações published before the hour
     have a new version) it names versions."""
     label, new = ("State filtering", "new") if changed is None else ("Version filtering", "new versions")
@@ -219,5 +262,5 @@ def format_filter_line(stats: dict[str, Any], changed: int | None = None) -> str
     if changed is not None:
         line += f", {changed} records changed"
     if stats["rejected"]:
-        line += f", {stats['rejected']} rejected (invalid {ID_FIELD if changed is None else 'version key'})"
+        line += f", {stats['rejected']} rejected (invalid {id_field if changed is None else 'version key'})"
     return line

@@ -1,5 +1,7 @@
-"""A local PNCP API: `/v1/contratacoes/publicacao` and `/atualizacao` over real HTTP on loopback, for tests
-and the demo.
+"""A local PNCP API over real HTTP on loopback, for tests and the demo: the contratações
+(`/v1/contratacoes/publicacao`, `/atualizacao`), the contratos (`/v1/contratos`, `/v1/contratos/atualizacao`)
+and the atas (`/v1/atas/atualizacao`). Contratos and atas are signed out of the world's contratações (some
+of a day long before any pipeline's start), and change after publication (amendments, cancellations).
 
     python -m pncp_assets.pncp.simulator --port 8765 --seed 1 [--now 2025-10-22T23:59:59] ...
 
@@ -29,11 +31,27 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from pncp_assets.brasilia import TZ as BRASILIA
-from pncp_assets.pncp.synthetic import SyntheticRecord, generate_day, records_per_day
+from pncp_assets.pncp.records import ID_PATTERN
+from pncp_assets.pncp.synthetic import (
+    SyntheticRecord,
+    generate_atas,
+    generate_contratos,
+    generate_day,
+    records_per_day,
+)
 
+CONTRATACOES, CONTRATOS, ATAS = "contratacoes", "contratos", "atas"
+ID_FIELDS = {CONTRATACOES: "numeroControlePNCP", CONTRATOS: "numeroControlePNCP", ATAS: "numeroControlePNCPAta"}
+# path -> (what it lists, whether by change: included or changed that day, each as it is now)
+ROUTES: dict[str, tuple[str, bool]] = {
+    "/v1/contratacoes/publicacao": (CONTRATACOES, False), "/v1/contratacoes/atualizacao": (CONTRATACOES, True),
+    "/v1/contratos": (CONTRATOS, False), "/v1/contratos/atualizacao": (CONTRATOS, True),
+    "/v1/atas/atualizacao": (ATAS, True),
+}
+ROUTES.update({f"/api/consulta{path}": route for path, route in list(ROUTES.items())})
 PUBLICACAO = ("/v1/contratacoes/publicacao", "/api/consulta/v1/contratacoes/publicacao")
 ATUALIZACAO = ("/v1/contratacoes/atualizacao", "/api/consulta/v1/contratacoes/atualizacao")
-ENDPOINTS = (*PUBLICACAO, *ATUALIZACAO)
+ENDPOINTS = tuple(ROUTES)
 HTML_429 = (b"<html><head><title>429 Too Many Requests</title></head><body><center><h1>429 Too Many Requests"
             b"</h1></center><hr><center>nginx</center></body></html>")
 
@@ -74,6 +92,10 @@ class SimulatorConfig:
     update_fraction: float = 0.0
     update_max_days: float = 14.0
     updates_max: int = 3
+    # Contratos and atas published a day, per contratação of that day (about 8,400 contratos a day on the
+    # real API against 5,800 contratações). They change after publication with `update_fraction` too.
+    contratos_ratio: float = 1.4
+    atas_ratio: float = 0.25
 
 
 @dataclass
@@ -99,14 +121,14 @@ class PncpSimulator:
     def __init__(self, config: SimulatorConfig | None = None):
         self.config = config or SimulatorConfig()
         self.log: list[LoggedRequest] = []
-        self._days: dict[dt.date, _Day] = {}
+        self._days: dict[tuple[str, dt.date], _Day] = {}
         self._lock = threading.Lock()
         self._requests = 0
         self._burst_left = 0
         self._rng = random.Random(f"pncp-sim-faults:{self.config.seed}")
         # `/atualizacao` looks back over every day a change can come from: one answer per (day,
         # modalidade, clock) is computed once, not at every page.
-        self._updated: dict[tuple[dt.date, int | None, dt.datetime | None], list[dict[str, Any]]] = {}
+        self._updated: dict[tuple[str, dt.date, int | None, dt.datetime | None], list[dict[str, Any]]] = {}
 
     # --- configuration -------------------------------------------------------------------------
 
@@ -116,7 +138,8 @@ class PncpSimulator:
                 changes["now"] = dt.datetime.fromisoformat(changes["now"])
             data_changed = any(k in changes for k in ("seed", "business_day_volume", "volume", "late_fraction",
                                                       "late_hours", "late_hours_max", "huge_objeto_bytes", "bad_ids",
-                                                      "update_fraction", "update_max_days", "updates_max"))
+                                                      "update_fraction", "update_max_days", "updates_max",
+                                                      "contratos_ratio", "atas_ratio"))
             self.config = dataclasses.replace(self.config, **changes)
             if data_changed:
                 self._days.clear()
@@ -129,23 +152,37 @@ class PncpSimulator:
 
     # --- data ----------------------------------------------------------------------------------
 
-    def _day(self, day: dt.date) -> _Day:
-        if day not in self._days:
+    def _day(self, day: dt.date, kind: str = CONTRATACOES) -> _Day:
+        if (kind, day) not in self._days:
             c = self.config
             volume = c.volume if c.volume is not None else records_per_day(day, c.business_day_volume)
-            self._days[day] = _Day(generate_day(day, c.seed, volume, c.late_fraction, c.late_hours,
-                                                c.late_hours_max, c.update_fraction, c.update_max_days,
-                                                c.updates_max))
-            if c.huge_objeto_bytes and self._days[day].records:
+            if kind == CONTRATACOES:
+                records = generate_day(day, c.seed, volume, c.late_fraction, c.late_hours, c.late_hours_max,
+                                       c.update_fraction, c.update_max_days, c.updates_max)
+            elif kind == CONTRATOS:
+                records = generate_contratos(day, c.seed, round(volume * c.contratos_ratio), self._contratacoes,
+                                             c.update_fraction, c.update_max_days, c.updates_max)
+            else:
+                records = generate_atas(day, c.seed, round(volume * c.atas_ratio), self._contratacoes,
+                                        c.update_fraction, c.update_max_days)
+            self._days[(kind, day)] = _Day(records)
+            if kind == CONTRATACOES and c.huge_objeto_bytes and records:
                 text = "Aquisição de material de consumo, conforme termo de referência. ".encode()
                 huge = (text * (c.huge_objeto_bytes // len(text) + 1))[: c.huge_objeto_bytes]
-                self._days[day].records[0].record["objetoCompra"] = huge.decode("utf-8", "ignore")
-            for n, synthetic in enumerate(self._days[day].records[: c.bad_ids]):
+                records[0].record["objetoCompra"] = huge.decode("utf-8", "ignore")
+            id_field = ID_FIELDS[kind]
+            for n, synthetic in enumerate(records[: c.bad_ids]):
                 if n % 4 == 0:
-                    del synthetic.record["numeroControlePNCP"]
+                    del synthetic.record[id_field]
                 else:
-                    synthetic.record["numeroControlePNCP"] = ["", "PNCP-123", 12345][n % 4 - 1]
-        return self._days[day]
+                    malformed = "PNCP-123" if kind == CONTRATACOES else "PNCP 123"  # off the mask; a space
+                    synthetic.record[id_field] = ["", malformed, 12345][n % 4 - 1]
+        return self._days[(kind, day)]
+
+    def _contratacoes(self, day: dt.date) -> list[SyntheticRecord]:
+        """The contratações of a day that contratos and atas can point at (those with a valid ID)."""
+        ids = ((r, r.record.get("numeroControlePNCP")) for r in self._day(day).records)
+        return [r for r, rid in ids if isinstance(rid, str) and ID_PATTERN.fullmatch(rid)]
 
     def now(self) -> dt.datetime | None:
         """The simulated Brasília wall time (naive), or None when everything published is visible."""
@@ -153,92 +190,106 @@ class PncpSimulator:
             return dt.datetime.now(BRASILIA).replace(tzinfo=None, microsecond=0)
         return self.config.now
 
-    def _visible(self, day: dt.date, modalidade: int | None, now: dt.datetime | None) -> list[SyntheticRecord]:
-        d = self._day(day)
+    def _visible(self, day: dt.date, modalidade: int | None, now: dt.datetime | None,
+                 kind: str = CONTRATACOES) -> list[SyntheticRecord]:
+        d = self._day(day, kind)
+        id_field = ID_FIELDS[kind]
         return [r for r in [*d.records, *d.inserted]
                 if (now is None or r.visible_from <= now)
-                and r.record.get("numeroControlePNCP") not in d.removed
+                and r.record.get(id_field) not in d.removed
                 and (modalidade is None or r.record["modalidadeId"] == modalidade)]
 
-    def visible_records(self, day: dt.date, modalidade: int | None = None) -> list[dict[str, Any]]:
-        """What `/publicacao` shows now for a day (and modalidade), in the API's order, each record as it
-        is now."""
+    def visible_records(self, day: dt.date, modalidade: int | None = None, kind: str = CONTRATACOES
+                        ) -> list[dict[str, Any]]:
+        """What `/publicacao` (or `/v1/contratos`: `kind`) shows now for a day (and modalidade), in the
+        API's order, each record as it is now."""
         now = self.now()  # read once: what is visible and which version shows agree
-        rows = sorted(self._visible(day, modalidade, now), key=lambda r: r.sort_key)
+        rows = sorted(self._visible(day, modalidade, now, kind), key=lambda r: r.sort_key)
         return [r.version_at(now) for r in rows]
 
-    def updated_records(self, day: dt.date, modalidade: int | None = None) -> list[dict[str, Any]]:
-        """What `/atualizacao` shows now for a day: the records included or changed that day, judged by
-        `dataAtualizacaoGlobal`, each once and as it is now (changed again later, it has moved on)."""
+    def updated_records(self, day: dt.date, modalidade: int | None = None, kind: str = CONTRATACOES
+                        ) -> list[dict[str, Any]]:
+        """What `/atualizacao` (of `kind`) shows now for a day: the records included or changed that day,
+        judged by `dataAtualizacaoGlobal`, each once and as it is now (changed again later, it has moved on)."""
         now = self.now()
-        cached = self._updated.get((day, modalidade, now))
+        cached = self._updated.get((kind, day, modalidade, now))
         if cached is not None:
             return cached
         if len(self._updated) > 1024:  # a live clock makes a new key each answer: keep the cache bounded
             self._updated.clear()
         if modalidade is not None:  # one pass over the lookback days serves every modalidade
-            every = self.updated_records(day)
-            self._updated[(day, modalidade, now)] = [r for r in every if r["modalidadeId"] == modalidade]
-            return self._updated[(day, modalidade, now)]
+            every = self.updated_records(day, None, kind)
+            self._updated[(kind, day, modalidade, now)] = [r for r in every if r["modalidadeId"] == modalidade]
+            return self._updated[(kind, day, modalidade, now)]
         c = self.config
         lookback = math.ceil(c.update_max_days) + 1 if c.update_fraction else 1
         rows = []
         for back in range(lookback, -1, -1):
-            for r in self._visible(day - dt.timedelta(days=back), None, now):
+            for r in self._visible(day - dt.timedelta(days=back), None, now, kind):
                 version = r.version_at(now)
                 if version["dataAtualizacaoGlobal"][:10] == day.isoformat():
                     rows.append((version["dataAtualizacaoGlobal"], r.sort_key, version))
         rows.sort(key=lambda row: row[:2])
-        self._updated[(day, None, now)] = [version for _, _, version in rows]
-        return self._updated[(day, None, now)]
+        self._updated[(kind, day, None, now)] = [version for _, _, version in rows]
+        return self._updated[(kind, day, None, now)]
 
-    def all_records(self, day: dt.date, withdrawn: bool = False) -> list[dict[str, Any]]:
+    def all_records(self, day: dt.date, withdrawn: bool = False, kind: str = CONTRATACOES) -> list[dict[str, Any]]:
         """Every record of the day whatever the clock (for tests' expectations); `withdrawn=True` adds
         those removed mid-sweep (an earlier sweep may have seen them)."""
-        d = self._day(day)
+        d = self._day(day, kind)
         return [r.record for r in [*d.records, *d.inserted]
-                if withdrawn or r.record.get("numeroControlePNCP") not in d.removed]
+                if withdrawn or r.record.get(ID_FIELDS[kind]) not in d.removed]
 
-    def _shift(self, day: dt.date) -> None:
+    def _shift(self, day: dt.date, kind: str = CONTRATACOES) -> None:
         """A record published mid-sweep lands first in the order (pushing every other one a row down);
         optionally a record is withdrawn (pulling the rest up)."""
-        d = self._day(day)
+        d = self._day(day, kind)
         self._updated.clear()
         if not d.records:
             return  # an empty day has nothing to model a new record on
         template = d.records[self._rng.randrange(len(d.records))]
         record = json.loads(json.dumps(template.record))
         n = len(d.inserted) + 1
-        cnpj = record["orgaoEntidade"]["cnpj"]
-        record["sequencialCompra"] = 900000 + n
-        record["numeroControlePNCP"] = f"{cnpj}-1-{900000 + n:06d}/{record['anoCompra']}"
+        id_field = ID_FIELDS[kind]
+        if kind == CONTRATACOES:
+            record["sequencialCompra"] = 900000 + n
+            record[id_field] = f"{record['orgaoEntidade']['cnpj']}-1-{900000 + n:06d}/{record['anoCompra']}"
+        elif kind == CONTRATOS:
+            record["sequencialContrato"] = 900000 + n
+            record[id_field] = f"{record['orgaoEntidade']['cnpj']}-2-{900000 + n:06d}/{record['anoContrato']}"
+        else:
+            record[id_field] = f"{record['numeroControlePNCPCompra']}-{90000 + n:05d}"
         published = min(self.now() or template.published, template.published)
         d.inserted.append(SyntheticRecord(record, published, published, -n))
         if self.config.shift_remove:
-            d.removed.add(d.records[self._rng.randrange(len(d.records))].record.get("numeroControlePNCP"))
+            d.removed.add(d.records[self._rng.randrange(len(d.records))].record.get(id_field))
 
     # --- requests ------------------------------------------------------------------------------
 
     def handle(self, path: str, query: dict[str, str]) -> tuple[int, dict[str, str], bytes, float, int]:
         """(status, headers, body, delay before answering, rows)."""
-        if path not in ENDPOINTS:
+        if path not in ROUTES:
             return (*_error(404, "Not Found", "Recurso não encontrado", path), 0.0, 0)
-        problem = _validate(query)
+        kind, by_change = ROUTES[path]
+        problem = _validate(query, kind)
         if problem is not None:
             status, message = problem
             error = "Bad Request" if status == 400 else "Unprocessable Entity"
             return (*_error(status, error, message, path), 0.0, 0)
         first = dt.datetime.strptime(query["dataInicial"], "%Y%m%d").date()
         last = dt.datetime.strptime(query["dataFinal"], "%Y%m%d").date()
-        modalidade = int(query["codigoModalidadeContratacao"])
+        modalidade = int(query["codigoModalidadeContratacao"]) if kind == CONTRATACOES else None
         page = int(query["pagina"])
-        size = int(query.get("tamanhoPagina", "50"))
+        size = int(query.get("tamanhoPagina", "50" if kind == CONTRATACOES else "500"))
+        if kind != CONTRATACOES and last > first and page * size > DEEP_PAGE_ROWS:
+            # Reported on the real contratos and atas endpoints: deep pages of a wide window fail.
+            return (*_error(500, "Internal Server Error", "Erro na comunicacao com o banco de dados", path), 0.0, 0)
         c = self.config
         with self._lock:
             self._requests += 1
             n = self._requests
             if c.shift_every and n % c.shift_every == 0:
-                self._shift(first)
+                self._shift(first, kind)
             if self._burst_left > 0 or (c.rate_limit_every and n % c.rate_limit_every == 0):
                 self._burst_left = (self._burst_left or c.rate_limit_burst) - 1
                 return 429, {"Content-Type": "text/html"}, HTML_429, 0.0, 0
@@ -250,10 +301,10 @@ class PncpSimulator:
                 status = self._rng.choice([500, 502, 503, 504])
                 return status, {"Content-Type": "text/html"}, f"<html>{status}</html>".encode(), slow, 0
             rows: list[dict[str, Any]] = []
-            records_of = self.updated_records if path in ATUALIZACAO else self.visible_records
+            records_of = self.updated_records if by_change else self.visible_records
             day = first
             while day <= last:
-                rows.extend(records_of(day, modalidade))
+                rows.extend(records_of(day, modalidade, kind))
                 day += dt.timedelta(days=1)
             total = len(rows)
             pages = math.ceil(total / size) if total else 0
@@ -311,8 +362,13 @@ def _error(status: int, error: str, message: str, path: str) -> tuple[int, dict[
     return status, {"Content-Type": "application/json"}, json.dumps(body, ensure_ascii=False).encode("utf-8")
 
 
-def _validate(q: dict[str, str]) -> tuple[int, str] | None:
-    for name in ("dataInicial", "dataFinal", "codigoModalidadeContratacao", "pagina"):
+DEEP_PAGE_ROWS = 5000  # contratos and atas: past this many rows of a window over one day, a 500
+
+
+def _validate(q: dict[str, str], kind: str = CONTRATACOES) -> tuple[int, str] | None:
+    required = ("dataInicial", "dataFinal", "codigoModalidadeContratacao", "pagina") if kind == CONTRATACOES else (
+        "dataInicial", "dataFinal", "pagina")
+    for name in required:
         if not q.get(name):
             return 400, f"Required request parameter '{name}' is not present"
     try:
@@ -329,7 +385,8 @@ def _validate(q: dict[str, str]) -> tuple[int, str] | None:
             return 400, f"Parâmetro '{name}' inválido"
     if int(q["pagina"]) < 1:
         return 400, "Número de página inválido"
-    if not 10 <= int(q.get("tamanhoPagina", "50")) <= 50:
+    largest = 50 if kind == CONTRATACOES else 500  # the live limits (the spec's 500 is wrong for contratações)
+    if not 10 <= int(q.get("tamanhoPagina", str(largest))) <= largest:
         return 400, "Tamanho de página inválido"
     return None
 

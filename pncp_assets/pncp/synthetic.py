@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pncp_assets.pncp.records import MODALIDADE_NAMES
@@ -209,3 +210,150 @@ def _record(rng: random.Random, day: dt.date, cnpj: str, uf: tuple, seq: int, mo
     if rng.random() < 0.7:  # newer field: absent from older records, null in the others
         record["emendaParlamentar"] = None
     return record
+
+
+# --- Contratos and atas: signed out of the world's contratações -----------------------------------
+
+# Contratos and atas point at a contratação of the same world: most of the last two weeks, some of a day
+# long before any pipeline's start (Bronze cannot hold those; the links check reports them).
+OLD_DAY = dt.date(2024, 6, 3)
+OLD_SHARE = 0.05
+TIPOS_CONTRATO = [(1, "Contrato (termo inicial)"), (7, "Empenho"), (12, "Carta-contrato")]
+CATEGORIAS = [(2, "Compras"), (8, "Serviços"), (4, "Obras")]
+FORNECEDORES = ["COMERCIAL SANTOS LTDA", "DISTRIBUIDORA NORTE EIRELI", "SERVIÇOS GERAIS BRASIL LTDA",
+                "CONSTRUTORA HORIZONTE S.A.", "MEDIFARMA COMERCIO DE MEDICAMENTOS LTDA"]
+
+
+def _referenced(rng: random.Random, day: dt.date, contratacoes_of: Callable[[dt.date], list[SyntheticRecord]],
+                pools: dict[dt.date, list[SyntheticRecord]], srp_only: bool = False) -> SyntheticRecord | None:
+    """The contratação a contrato or ata of `day` points at (`pools`: the candidates of each day, kept for
+    the whole day's generation)."""
+    ref_day = OLD_DAY if rng.random() < OLD_SHARE else day - dt.timedelta(days=min(14, int(rng.expovariate(1 / 4))))
+    if ref_day not in pools:
+        pool = [r for r in contratacoes_of(ref_day) if r.published.date() < day or r.published <= _noon(day)]
+        pools[ref_day] = ([r for r in pool if r.record.get("srp")] or pool) if srp_only else pool
+    pool = pools[ref_day]
+    return rng.choice(pool) if pool else None
+
+
+def _noon(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(12))
+
+
+def _published_after(rng: random.Random, day: dt.date, after: dt.datetime) -> dt.datetime:
+    """A publication time on `day`, business hours mostly, never before `after` (its contratação)."""
+    hour = min(23, max(0, int(rng.gauss(14, 4)))) if rng.random() < 0.9 else rng.randrange(24)
+    moment = dt.datetime.combine(day, dt.time(hour, rng.randrange(60), rng.randrange(60)))
+    if moment <= after:
+        moment = min(after + dt.timedelta(minutes=rng.randrange(1, 120)), dt.datetime.combine(day, dt.time(23, 59, 59)))
+    return moment
+
+
+def generate_contratos(day: dt.date, seed: int, count: int,
+                       contratacoes_of: Callable[[dt.date], list[SyntheticRecord]], update_fraction: float = 0.0,
+                       update_max_days: float = 14.0, updates_max: int = 3) -> list[SyntheticRecord]:
+    """The contratos published on `day`, deterministic for (day, seed), each signed out of a contratação of
+    the same world; a share of them amended later (`numeroRetificacao`, `valorGlobal`, `dataVigenciaFim`)."""
+    rng = random.Random(f"pncp-contratos:{seed}:{day.isoformat()}")
+    out: list[SyntheticRecord] = []
+    ids: set[str] = set()
+    pools: dict[dt.date, list[SyntheticRecord]] = {}
+    for _ in range(count):
+        compra = _referenced(rng, day, contratacoes_of, pools)
+        if compra is None:
+            continue
+        c = compra.record
+        published = _published_after(rng, day, compra.published)
+        cnpj = c["orgaoEntidade"]["cnpj"]
+        seq = rng.randrange(1, 999999)
+        rid = f"{cnpj}-2-{seq:06d}/{day.year}"
+        if rid in ids:
+            continue
+        ids.add(rid)
+        value = round(float(c["valorTotalHomologado"] or c["valorTotalEstimado"] or 1000.0) * rng.uniform(0.5, 1.0), 2)
+        parcelas = rng.choice([1, 1, 1, 6, 12])
+        tipo, categoria = rng.choice(TIPOS_CONTRATO), rng.choice(CATEGORIAS)
+        signed = published.date() - dt.timedelta(days=rng.randrange(0, 5))
+        record = {
+            "numeroControlePncpCompra": c["numeroControlePNCP"], "codigoPaisFornecedor": "BRA",
+            "anoContrato": day.year, "tipoContrato": {"id": tipo[0], "nome": tipo[1]},
+            "numeroContratoEmpenho": f"{rng.randrange(1, 9999):04d}/{day.year}",
+            "dataAssinatura": signed.isoformat(), "dataVigenciaInicio": signed.isoformat(),
+            "dataVigenciaFim": (signed + dt.timedelta(days=rng.choice([90, 180, 365, 730]))).isoformat(),
+            "niFornecedor": make_cnpj(rng), "tipoPessoa": "PJ", "orgaoEntidade": dict(c["orgaoEntidade"]),
+            "categoriaProcesso": {"id": categoria[0], "nome": categoria[1]},
+            "dataPublicacaoPncp": _ts(published), "dataAtualizacao": _ts(published), "sequencialContrato": seq,
+            "unidadeOrgao": dict(c["unidadeOrgao"]), "informacaoComplementar": None, "processo": c["processo"],
+            "unidadeSubRogada": None, "orgaoSubRogado": None,
+            "nomeRazaoSocialFornecedor": rng.choice(FORNECEDORES), "niFornecedorSubContratado": None,
+            "nomeFornecedorSubContratado": None, "numeroControlePNCP": rid, "receita": False,
+            "numeroParcelas": parcelas, "numeroRetificacao": 0, "tipoPessoaSubContratada": None,
+            "objetoContrato": c["objetoCompra"], "valorInicial": value, "valorParcela": round(value / parcelas, 2),
+            "valorGlobal": value, "valorAcumulado": value, "dataAtualizacaoGlobal": _ts(published),
+            "identificadorCipi": None, "urlCipi": None, "usuarioNome": "Contratos.gov.br",
+        }
+        updates = _amendments(record, published, seed, update_fraction, update_max_days, updates_max)
+        out.append(SyntheticRecord(record, published, published, rng.getrandbits(48), updates))
+    return out
+
+
+def _amendments(record: dict, published: dt.datetime, seed: int, fraction: float, max_days: float,
+                max_count: int) -> tuple[Update, ...]:
+    """A contrato's termos aditivos: each a retification that extends it and raises its value."""
+    rng = random.Random(f"pncp-amendments:{seed}:{record['numeroControlePNCP']}")
+    if not fraction or rng.random() >= fraction:
+        return ()
+    offsets = sorted(rng.uniform(3600, max_days * 86400) for _ in range(rng.randint(1, max_count)))
+    updates, value, end = [], float(record["valorGlobal"]), dt.date.fromisoformat(record["dataVigenciaFim"])
+    for n, offset in enumerate(offsets, start=1):
+        at = (published + dt.timedelta(seconds=offset)).replace(microsecond=0)
+        value, end = round(value * rng.uniform(1.0, 1.25), 2), end + dt.timedelta(days=90)
+        updates.append(Update(at, {"numeroRetificacao": n, "valorGlobal": value, "valorAcumulado": value,
+                                   "dataVigenciaFim": end.isoformat(), "dataAtualizacao": _ts(at),
+                                   "dataAtualizacaoGlobal": _ts(at)}))
+    return tuple(updates)
+
+
+def generate_atas(day: dt.date, seed: int, count: int, contratacoes_of: Callable[[dt.date], list[SyntheticRecord]],
+                  update_fraction: float = 0.0, update_max_days: float = 14.0) -> list[SyntheticRecord]:
+    """The atas de registro de preço published on `day`, each out of a contratação (a price registration,
+    `srp`, where there is one); a share of them changed later, some cancelled."""
+    rng = random.Random(f"pncp-atas:{seed}:{day.isoformat()}")
+    out: list[SyntheticRecord] = []
+    ids: set[str] = set()
+    pools: dict[dt.date, list[SyntheticRecord]] = {}
+    for _ in range(count):
+        compra = _referenced(rng, day, contratacoes_of, pools, srp_only=True)
+        if compra is None:
+            continue
+        c = compra.record
+        published = _published_after(rng, day, compra.published)
+        rid = f"{c['numeroControlePNCP']}-{rng.randrange(1, 99999):05d}"
+        if rid in ids:
+            continue
+        ids.add(rid)
+        signed = dt.datetime.combine(published.date(), dt.time(0))
+        record = {
+            "numeroControlePNCPAta": rid, "numeroAtaRegistroPreco": f"{rng.randrange(1, 999):03d}/{day.year}",
+            "anoAta": day.year, "numeroControlePNCPCompra": c["numeroControlePNCP"], "cancelado": False,
+            "dataCancelamento": None, "dataAssinatura": _ts(signed), "vigenciaInicio": _ts(signed),
+            "vigenciaFim": _ts(signed + dt.timedelta(days=365)), "dataPublicacaoPncp": _ts(published),
+            "dataInclusao": _ts(published), "dataAtualizacao": _ts(published), "dataAtualizacaoGlobal": _ts(published),
+            "usuario": "Sistema de Compras Municipal", "objetoContratacao": c["objetoCompra"],
+            "cnpjOrgao": c["orgaoEntidade"]["cnpj"], "nomeOrgao": c["orgaoEntidade"]["razaoSocial"],
+            "cnpjOrgaoSubrogado": None, "nomeOrgaoSubrogado": None,
+            "codigoUnidadeOrgao": c["unidadeOrgao"]["codigoUnidade"],
+            "nomeUnidadeOrgao": c["unidadeOrgao"]["nomeUnidade"],
+            "codigoUnidadeOrgaoSubrogado": None, "nomeUnidadeOrgaoSubrogado": None,
+        }
+        updates: tuple[Update, ...] = ()
+        change = random.Random(f"pncp-ata-changes:{seed}:{rid}")
+        if update_fraction and change.random() < update_fraction:
+            offset = dt.timedelta(seconds=change.uniform(3600, update_max_days * 86400))
+            at = (published + offset).replace(microsecond=0)
+            changes: dict = {"dataAtualizacaoGlobal": _ts(at)}
+            if change.random() < 0.3:  # cancelled
+                changes.update(cancelado=True, dataCancelamento=_ts(at), dataAtualizacao=_ts(at))
+            updates = (Update(at, changes),)
+        out.append(SyntheticRecord(record, published, published, rng.getrandbits(48), updates))
+    return out
