@@ -25,6 +25,8 @@ from pncp_assets.defs.resources import AlertWebhook
 from pncp_assets.webhook import WebhookError, post_message
 
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+DELTAS = ["pncp_new_ata_versions", "pncp_new_contrato_versions", "pncp_new_contratos", "pncp_new_records",
+          "pncp_new_versions"]
 SECRET_PATH = "/hooks/T0FAKE/B0FAKE/FakeWebhookToken0123456789"
 
 
@@ -41,7 +43,7 @@ def hook(httpserver: HTTPServer) -> AlertWebhook:
 def test_the_freshness_deadline_is_each_hour_due_at_half_past_the_next():
     assert DEADLINE_CRON == "30 * * * *"
     [checks] = freshness_checks
-    assert {spec.key.asset_key.path[-1] for spec in checks.check_specs} == {"pncp_new_records", "pncp_new_versions"}
+    assert sorted(spec.key.asset_key.path[-1] for spec in checks.check_specs) == DELTAS  # one per delta asset
 
 
 def test_freshness_changes_are_announced_once_each_way():
@@ -62,13 +64,12 @@ def _stale_instance() -> dg.DagsterInstance:
     from pncp_assets.defs.partitions import hourly_partitions
 
     instance = dg.DagsterInstance.ephemeral()
-    names = ("pncp_new_records", "pncp_new_versions")
-    assets = [dg.AssetSpec(name, partitions_def=hourly_partitions) for name in names]
+    assets = [dg.AssetSpec(name, partitions_def=hourly_partitions) for name in DELTAS]
     defs = dg.Definitions(assets=assets, asset_checks=freshness_checks)
     keys = [spec.key for checks in freshness_checks for spec in checks.check_specs]
     result = defs.resolve_implicit_global_asset_job_def().get_subset(asset_check_selection=set(keys)) \
         .execute_in_process(instance=instance)
-    assert [c.passed for c in result.get_asset_check_evaluations()] == [False, False]
+    assert [c.passed for c in result.get_asset_check_evaluations()] == [False] * len(DELTAS)
     return instance
 
 
@@ -77,12 +78,12 @@ def test_a_stale_asset_is_announced_once_naming_it(httpserver, hook):
     context = dg.build_sensor_context(instance=instance, resources={"alert_webhook": hook})
     stale_asset_alert(context)
     sent = messages(httpserver)
-    assert sorted(m["asset"] for m in sent) == ["pncp_new_records", "pncp_new_versions"]
+    assert sorted(m["asset"] for m in sent) == DELTAS
     assert all(m["event"] == "stale_asset" and m["text"].startswith(f"pncp_assets: {m['asset']} is stale")
                and "expect partition" in m["text"] for m in sent)
     again = dg.build_sensor_context(instance=instance, resources={"alert_webhook": hook}, cursor=context.cursor)
     stale_asset_alert(again)
-    assert len(httpserver.log) == 2  # still stale: no second message
+    assert len(httpserver.log) == len(DELTAS)  # still stale: no second message
 
 
 def test_a_failed_run_is_announced_naming_the_run_and_its_error(httpserver, hook):

@@ -13,6 +13,7 @@ import pytest
 from pncp_assets import bronze, layout
 from pncp_assets.checks import main
 from pncp_assets.defs.assets import LAYER_GRAPHS
+from pncp_assets.layers import LAYERS
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.state import StateManager
 from pncp_assets.storage import LocalObjectStore
@@ -52,7 +53,7 @@ def test_a_clean_range_passes_with_a_summary_and_writes_nothing(two_days, capsys
     assert main(["--from", "2025-10-22", "--to", "2025-10-23"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     expected = []
-    for source in ("pncp", "pncp_versions"):  # both layers by default
+    for source in [layer.source for layer in LAYERS]:  # every layer by default
         deltas = {d: two_days.delta_ids(d, source) for d in DAYS}
         files = sum(len(v) for v in deltas.values())
         rows = sum(len(ids) for v in deltas.values() for ids in v.values())

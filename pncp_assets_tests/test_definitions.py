@@ -35,19 +35,27 @@ def test_graph_names_and_pool():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {"pncp_raw_pages", "pncp_new_records", "pncp_daily_state",
-                    "pncp_update_pages", "pncp_new_versions", "pncp_versions_state"}
+                    "pncp_update_pages", "pncp_new_versions", "pncp_versions_state",
+                    "pncp_contratos_raw_pages", "pncp_new_contratos", "pncp_contratos_state",
+                    "pncp_contratos_update_pages", "pncp_new_contrato_versions", "pncp_contratos_versions_state",
+                    "pncp_atas_update_pages", "pncp_new_ata_versions", "pncp_atas_versions_state"}
     for key in keys:
         assert graph.get(dg.AssetKey(key)).group_name == "bronze_pncp"
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
-    assert checks == {(asset, name) for asset in ("pncp_new_records", "pncp_new_versions")
-                      for name in ("no_duplicates", "bronze_consistent", "freshness_check")}
+    deltas = ("pncp_new_records", "pncp_new_versions", "pncp_new_contratos", "pncp_new_contrato_versions",
+              "pncp_new_ata_versions")
+    links = {(asset, "contratacao_links") for asset in deltas[2:]}  # contratos and atas point at contratações
+    assert checks == {(asset, name) for asset in deltas
+                      for name in ("no_duplicates", "bronze_consistent", "freshness_check")} | links
     # The sensors the daemon runs from the start: freshness evaluated, failures and stale assets announced.
     sensors = {s.name: s.default_status for s in defs.sensors}
     assert sensors == dict.fromkeys(("pncp_freshness_checks", "pncp_run_failure_alert", "pncp_stale_asset_alert"),
                                     dg.DefaultSensorStatus.RUNNING)
-    for state in ("pncp_daily_state", "pncp_versions_state"):
+    for state in ("pncp_daily_state", "pncp_versions_state", "pncp_contratos_state", "pncp_contratos_versions_state",
+                  "pncp_atas_versions_state"):
         assert defs.resolve_assets_def(state).op.pool == "pncp_state"
-    for sweep in ("pncp_raw_pages", "pncp_update_pages"):  # the steps that talk to PNCP: one budget
+    for sweep in ("pncp_raw_pages", "pncp_update_pages", "pncp_contratos_raw_pages", "pncp_contratos_update_pages",
+                  "pncp_atas_update_pages"):  # the steps that talk to PNCP: one budget
         assert defs.resolve_assets_def(sweep).op.pool == "pncp_api"
     job = defs.resolve_job_def("pncp_hourly_ingestion")
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == keys
