@@ -24,8 +24,13 @@ from pncp_assets_tests.support.dagster_stack import REPO, DagsterStack, s3_pipel
 DAYS = [dt.date(2025, 10, 22), dt.date(2025, 10, 23)]
 PARTITIONS = [f"{d:%Y-%m-%d}-{h:02d}:00" for d in DAYS for h in range(24)]
 ASSETS = ["pncp_raw_pages", "pncp_new_records", "pncp_daily_state",
-          "pncp_update_pages", "pncp_new_versions", "pncp_versions_state"]
-DELTAS = ["pncp_new_records", "pncp_new_versions"]
+          "pncp_update_pages", "pncp_new_versions", "pncp_versions_state",
+          "pncp_contratos_raw_pages", "pncp_new_contratos", "pncp_contratos_state",
+          "pncp_contratos_update_pages", "pncp_new_contrato_versions", "pncp_contratos_versions_state",
+          "pncp_atas_update_pages", "pncp_new_ata_versions", "pncp_atas_versions_state"]
+DELTAS = sorted(["pncp_new_records", "pncp_new_versions", "pncp_new_contratos", "pncp_new_contrato_versions",
+                 "pncp_new_ata_versions"])
+LINKED = ["pncp_new_contratos", "pncp_new_contrato_versions", "pncp_new_ata_versions"]
 CHECKS = ["no_duplicates", "bronze_consistent"]
 INTERVAL_S = 0.25  # the pacing the test checks across runs (the real API needs 2 s)
 HOOK = "/hooks/pncp-e2e"
@@ -129,13 +134,14 @@ def test_a_ui_asset_backfill_of_two_days_runs_one_run_per_day_with_one_api_budge
     from pncp_assets.pncp.simulator import PncpSimulator, SimulatorConfig
     from pncp_assets.storage import S3ObjectStore
     from pncp_assets_tests.support.browser import dagster_ui
+    from pncp_assets_tests.support.feeds import assert_layer_exact, feeds_truth
     from pncp_assets_tests.support.pipeline import Pipeline, hour_of
 
     backfill_id = stack.launch_asset_backfill(ASSETS, PARTITIONS)
     status = stack.wait_backfill(backfill_id, timeout_s=480)
     assert status in ("COMPLETED", "COMPLETED_SUCCESS"), f"backfill {status}\n{stack.tail()}"
     runs = stack.backfill_runs(backfill_id)
-    assert len(runs) == 2, [r["tags"] for r in runs]  # one run per day, all six assets in it
+    assert len(runs) == 2, [r["tags"] for r in runs]  # one run per day, all fifteen assets in it
 
     # Every hour has its own materialisation of each asset and its own check verdict.
     os.environ["DAGSTER_HOME"] = str(stack.home)
@@ -156,10 +162,11 @@ def test_a_ui_asset_backfill_of_two_days_runs_one_run_per_day_with_one_api_budge
     checks = {n["assetKey"]["path"][-1]: {(c["name"], c["blocking"]) for c in n["assetChecksOrError"]["checks"]}
               for n in nodes}
     assert set(checks) == set(ASSETS)
-    assert checks["pncp_new_versions"] == checks["pncp_new_records"] == {
-        ("no_duplicates", True), ("bronze_consistent", True), ("freshness_check", False)}
+    for asset in DELTAS:
+        assert checks[asset] == {("no_duplicates", True), ("bronze_consistent", True), ("freshness_check", False),
+                                 *([("contratacao_links", False)] if asset in LINKED else [])}, asset
 
-    # Every record exactly once, each in its publication hour; the state agrees.
+    # Every record of every feed exactly once, each in its publication (or change) hour; the states agree.
     store = S3ObjectStore(seaweed.client(), s3_bucket)
     sim = PncpSimulator(SimulatorConfig(seed=21, volume=1000))
     for day in DAYS:
@@ -167,6 +174,8 @@ def test_a_ui_asset_backfill_of_two_days_runs_one_run_per_day_with_one_api_budge
         deltas = Pipeline(None, store, None).assert_invariants(day, {r["numeroControlePNCP"] for r in records})  # type: ignore[arg-type]
         filed = {x: int(pk[11:13]) for pk, ids in deltas.items() for x in ids}
         assert all(filed[r["numeroControlePNCP"]] == hour_of(r) for r in records)
+        for layer, expected in feeds_truth(sim, day).items():
+            assert_layer_exact(store, layer, day, expected)
 
     # One sweep per day and endpoint, and the two runs never talked to PNCP at the same time (pool
     # pncp_api): no two requests closer than the pacing allows (half of it, for loopback jitter).
@@ -185,6 +194,10 @@ def test_a_ui_asset_backfill_of_two_days_runs_one_run_per_day_with_one_api_budge
         shown = _statuses(stack, asset)
         for check in CHECKS:
             assert shown[check] == dict.fromkeys(PARTITIONS, "SUCCEEDED"), (asset, check, shown[check])
+    # The links check reports, per hour, the contratos and atas whose contratação Bronze does not hold (those of
+    # contratações published long before the backfilled days): a warning, the records in Bronze all the same.
+    for asset in LINKED:
+        assert set(_statuses(stack, asset)["contratacao_links"]) == set(PARTITIONS)
     # ... also for an hour run again the way the hourly schedule runs it (one hour, the job).
     again = "2025-10-23-05:00"
     assert _run_job(stack, "pncp_hourly_ingestion", again)[1] == "SUCCESS"

@@ -15,7 +15,7 @@ hour still gets its own materialisation, metadata and check verdict.
 
 import contextlib
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -283,17 +283,19 @@ class LayerGraph:
 
 
 def layer_graph(layer: Layer, raw: str, deltas: str, state: str, check: str, *, sweep_description: str,
-                delta_description: str, check_description: str) -> LayerGraph:
+                delta_description: str, check_description: str, points_at: Sequence[LayerGraph] = ()) -> LayerGraph:
     with chosen_apis():
         return _layer_graph(layer, raw, deltas, state, check, sweep_description=sweep_description,
-                            delta_description=delta_description, check_description=check_description)
+                            delta_description=delta_description, check_description=check_description,
+                            points_at=points_at)
 
 
 def _layer_graph(layer: Layer, raw: str, deltas: str, state: str, check: str, *, sweep_description: str,
-                 delta_description: str, check_description: str) -> LayerGraph:
+                 delta_description: str, check_description: str, points_at: Sequence[LayerGraph]) -> LayerGraph:
     """The three assets and the standalone check of a layer, named as given; every layer shares the
     partitions, pools and backfill policy, so one run of the job serves all layers' hours and the API
-    budget stays one."""
+    budget stays one. `points_at`: the layers holding the contratações this one's records point at; its
+    deltas come after theirs in a run, so that the links check sees the same hours' contratações."""
     common = {"partitions_def": hourly_partitions, "backfill_policy": BACKFILL_POLICY, "group_name": GROUP}
 
     @dg.asset(name=raw, pool=API_POOL, kinds={"python", "s3"}, description=sweep_description, **common)
@@ -306,7 +308,7 @@ def _layer_graph(layer: Layer, raw: str, deltas: str, state: str, check: str, *,
         io_manager_key="bronze_io_manager",  # publishes the claimed deltas (step 4) and reads them back
         metadata={SOURCE_METADATA: layer.source},
         kinds={"python", "parquet"},
-        deps=[raw_pages],
+        deps=[raw_pages, *(graph.deltas for graph in points_at)],
         check_specs=[dg.AssetCheckSpec("no_duplicates", asset=deltas, blocking=True,
                                        partitions_def=hourly_partitions, description=check_description),
                      *([dg.AssetCheckSpec(LINKS_CHECK, asset=deltas, blocking=False, partitions_def=hourly_partitions,
@@ -379,6 +381,7 @@ contratos = layer_graph(
     "pncp_contratos_YYYYMMDD_HH0000.parquet",
     check_description="No contrato twice in H's delta, none in another delta of the day, and the state's IDs "
     "equal the day's Bronze IDs",
+    points_at=(first_seen, versions),
 )
 contrato_versions = layer_graph(
     CONTRATOS_VERSIONS, "pncp_contratos_update_pages", "pncp_new_contrato_versions", "pncp_contratos_versions_state",
@@ -390,6 +393,7 @@ contrato_versions = layer_graph(
     "pncp_contratos_versions_YYYYMMDD_HH0000.parquet (day = the day of the change)",
     check_description="No contrato version twice in H's delta, none in another delta of the day, and the state's "
     "version keys equal the day's Bronze version keys",
+    points_at=(first_seen, versions),
 )
 ata_versions = layer_graph(
     ATAS_VERSIONS, "pncp_atas_update_pages", "pncp_new_ata_versions", "pncp_atas_versions_state",
@@ -401,6 +405,7 @@ ata_versions = layer_graph(
     "year=YYYY/month=MM/day=DD/pncp_atas_versions_YYYYMMDD_HH0000.parquet (day = the day of the change)",
     check_description="No ata version twice in H's delta, none in another delta of the day, and the state's "
     "version keys equal the day's Bronze version keys",
+    points_at=(first_seen, versions),
 )
 pncp_raw_pages, pncp_new_records, pncp_daily_state = first_seen.assets
 pncp_update_pages, pncp_new_versions, pncp_versions_state = versions.assets

@@ -161,7 +161,8 @@ class PncpSimulator:
                                        c.update_fraction, c.update_max_days, c.updates_max)
             elif kind == CONTRATOS:
                 records = generate_contratos(day, c.seed, round(volume * c.contratos_ratio), self._contratacoes,
-                                             c.update_fraction, c.update_max_days, c.updates_max)
+                                             c.update_fraction, c.update_max_days, c.updates_max, c.late_fraction,
+                                             c.late_hours)
             else:
                 records = generate_atas(day, c.seed, round(volume * c.atas_ratio), self._contratacoes,
                                         c.update_fraction, c.update_max_days)

@@ -251,9 +251,11 @@ def _published_after(rng: random.Random, day: dt.date, after: dt.datetime) -> dt
 
 def generate_contratos(day: dt.date, seed: int, count: int,
                        contratacoes_of: Callable[[dt.date], list[SyntheticRecord]], update_fraction: float = 0.0,
-                       update_max_days: float = 14.0, updates_max: int = 3) -> list[SyntheticRecord]:
+                       update_max_days: float = 14.0, updates_max: int = 3, late_fraction: float = 0.0,
+                       late_hours: float = 3.0) -> list[SyntheticRecord]:
     """The contratos published on `day`, deterministic for (day, seed), each signed out of a contratação of
-    the same world; a share of them amended later (`numeroRetificacao`, `valorGlobal`, `dataVigenciaFim`)."""
+    the same world; a share of them amended later (`numeroRetificacao`, `valorGlobal`, `dataVigenciaFim`),
+    and a share (`late_fraction`) shown only `late_hours` after their publication, as contratações are."""
     rng = random.Random(f"pncp-contratos:{seed}:{day.isoformat()}")
     out: list[SyntheticRecord] = []
     ids: set[str] = set()
@@ -293,8 +295,16 @@ def generate_contratos(day: dt.date, seed: int, count: int,
             "identificadorCipi": None, "urlCipi": None, "usuarioNome": "Contratos.gov.br",
         }
         updates = _amendments(record, published, seed, update_fraction, update_max_days, updates_max)
-        out.append(SyntheticRecord(record, published, published, rng.getrandbits(48), updates))
+        out.append(SyntheticRecord(record, published, _shown_from(seed, rid, published, late_fraction, late_hours),
+                                   rng.getrandbits(48), updates))
     return out
+
+
+def _shown_from(seed: int, rid: str, published: dt.datetime, late_fraction: float, late_hours: float) -> dt.datetime:
+    """When the API starts showing a record: at publication, or `late_hours` later for a late one (a generator
+    of its own, so that the day's data is the same with or without late records)."""
+    late = late_fraction and random.Random(f"pncp-late:{seed}:{rid}").random() < late_fraction
+    return published + dt.timedelta(hours=late_hours) if late else published
 
 
 def _amendments(record: dict, published: dt.datetime, seed: int, fraction: float, max_days: float,

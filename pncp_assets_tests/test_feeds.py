@@ -1,0 +1,163 @@
+"""PNCP beyond contratações: contratos, their versions and the atas' versions, each a layer with every
+guarantee of the first two, on both storage backends; the simulator's contract for their endpoints; their
+sweeps with every fault on; the cross-feed links check."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import requests
+
+from pncp_assets import layout
+from pncp_assets.defs.assets import LAYER_GRAPHS
+from pncp_assets.layers import ATAS_VERSIONS, CONTRATOS, CONTRATOS_VERSIONS
+from pncp_assets.pncp.client import ATAS_ATUALIZACAO, CONTRATOS_ATUALIZACAO, PncpClient
+from pncp_assets.pncp.client import CONTRATOS as CONTRATOS_ENDPOINT
+from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
+from pncp_assets.pncp.synthetic import OLD_DAY
+from pncp_assets_tests.support.feeds import NEW_FEEDS, assert_layer_exact, feeds_truth, layer_keys
+from pncp_assets_tests.support.pipeline import Pipeline, metadata_by_hour, partition, storage_resource
+
+DAYS = [dt.date(2025, 10, 22), dt.date(2025, 10, 23)]
+WORLD = {"seed": 61, "volume": 150, "update_fraction": 0.4, "update_max_days": 1.0}
+
+
+@pytest.fixture
+def five_layers(request, store, monkeypatch):
+    """Two finished days of every layer, backfilled as a UI backfill runs them (a run per day), after every
+    change of the world (no clock)."""
+    seaweed = None
+    if not hasattr(store, "root"):
+        seaweed = request.getfixturevalue("seaweed")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweed.access_key)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweed.secret_key)
+    with RunningSimulator(SimulatorConfig(**WORLD)) as sim:
+        p = Pipeline(sim, store, storage_resource(store, seaweed), graphs=LAYER_GRAPHS)
+        results = [p.run_range(partition(day, 0), partition(day, 23)) for day in DAYS]
+        assert all(r.success for r in results)
+        yield p, results
+
+
+def test_every_record_of_every_feed_lands_once_in_its_hour(five_layers):
+    p, _ = five_layers
+    for day in DAYS:
+        for layer, expected in feeds_truth(p.sim.sim, day).items():
+            assert expected, f"the simulated {layer.source} has records on {day}"
+            assert_layer_exact(p.store, layer, day, expected)
+    # Amendments and cancellations are versions of their own.
+    changed = {k.split("@")[0] for keys in layer_keys(p.store, CONTRATOS_VERSIONS, DAYS[1]).values() for k in keys}
+    first = {x for keys in layer_keys(p.store, CONTRATOS, DAYS[0]).values() for x in keys}
+    assert changed & first, "contratos of the first day were amended on the second, each amendment a version"
+    # The sweeps of the new feeds: one list a day (no modalidade), pages of 500.
+    new_paths = {ep.path for ep in (CONTRATOS_ENDPOINT, CONTRATOS_ATUALIZACAO, ATAS_ATUALIZACAO)}
+    asked = [e for e in p.sim.sim.log if e.path in new_paths]
+    assert asked and all("codigoModalidadeContratacao" not in e.params and e.params["tamanhoPagina"] == "500"
+                         for e in asked)
+    assert len(asked) == len(new_paths) * len(DAYS)  # a day of each fits one page here: one request each
+
+
+def test_running_every_hour_again_files_nothing_twice(five_layers):
+    p, _ = five_layers
+    before = {layer: {d: layer_keys(p.store, layer, d) for d in DAYS} for layer in NEW_FEEDS}
+    again = p.run_range(partition(DAYS[1], 0), partition(DAYS[1], 23))
+    assert again.success
+    for layer in NEW_FEEDS:
+        assert {d: layer_keys(p.store, layer, d) for d in DAYS} == before[layer], layer.source
+
+
+def test_a_contrato_whose_contratacao_bronze_lacks_is_reported_never_dropped(five_layers):
+    p, results = five_layers
+    held = {x for d in DAYS for ks in p.delta_ids(d).values() for x in ks} | {
+        k.split("@")[0] for d in DAYS for ks in p.delta_ids(d, "pncp_versions").values() for k in ks}
+    verdicts = {(c.asset_key.path[-1], c.partition): c for r in results for c in r.get_asset_check_evaluations()
+                if c.check_name == "contratacao_links"}
+    old = 0
+    for layer, asset in ((CONTRATOS, "pncp_new_contratos"), (CONTRATOS_VERSIONS, "pncp_new_contrato_versions"),
+                         (ATAS_VERSIONS, "pncp_new_ata_versions")):
+        for day in DAYS:
+            rows = p.sim.sim.visible_records(day, kind="contratos") if layer is CONTRATOS else None
+            for hour in layout.day_hours(day):
+                verdict = verdicts[(asset, hour)]
+                md = {k: v.value for k, v in verdict.metadata.items()}
+                filed = layer_keys(p.store, layer, day).get(hour, [])
+                assert md["records"] == len(filed), (asset, hour)  # every record counted, none dropped
+                if rows is not None:
+                    links = {r["numeroControlePNCP"]: r["numeroControlePncpCompra"] for r in rows}
+                    missing = [x for x in filed if links[x] not in held]
+                    assert md["missing_contratacao"] == len(missing), (asset, hour)
+                    assert verdict.passed == (not missing) and verdict.severity.value == "WARN"
+                    assert {e["id"] for e in md["examples"]} <= set(missing)
+                    old += sum(1 for x in filed if links[x] in _old_ids(p))
+    assert old > 0, "some contratos point at contratações published long before the pipeline's start"
+
+
+def _old_ids(p: Pipeline) -> set[str]:
+    return {r["numeroControlePNCP"] for r in p.sim.sim.all_records(OLD_DAY)}
+
+
+def test_the_delta_assets_metadata_and_previews_speak_of_each_feed(five_layers):
+    _, results = five_layers
+    contratos = metadata_by_hour(results[0], "pncp_new_contratos")
+    busy = max(contratos, key=lambda h: contratos[h]["new"])
+    assert contratos[busy]["preview"].startswith("| numeroControlePNCP | contratação | fornecedor |")
+    assert contratos[busy]["published"] == "written" and contratos[busy]["dagster/row_count"] > 0
+    atas = metadata_by_hour(results[0], "pncp_new_ata_versions")
+    assert any(md["new"] for md in atas.values())
+
+
+@pytest.mark.parametrize("endpoint", [CONTRATOS_ENDPOINT, CONTRATOS_ATUALIZACAO, ATAS_ATUALIZACAO],
+                         ids=lambda e: e.label)
+def test_a_sweep_of_each_new_feed_with_every_fault_on_comes_back_complete_exactly_once(endpoint):
+    config = SimulatorConfig(seed=62, volume=1200, atas_ratio=0.5, update_fraction=0.4, update_max_days=2,
+                             now=dt.datetime(2025, 10, 25, 12), rate_limit_every=4, rate_limit_burst=1,
+                             transient_204_rate=0.15, error_5xx_rate=0.1, short_page_rate=0.3, duplicate_rate=0.3)
+    kind = "atas" if "atas" in endpoint.path else "contratos"
+    with RunningSimulator(config) as sim:
+        client = PncpClient(sim.base_url, request_interval_s=0, endpoint=endpoint, backoff_initial_s=0.001,
+                            backoff_max_s=0.01, max_attempts=12, short_page_retries=6, empty_confirmations=2)
+        result = client.sweep_day(DAYS[0])
+        statuses = {e.status for e in sim.sim.log}
+        truth = (sim.sim.updated_records(DAYS[0], kind=kind) if "atualizacao" in endpoint.path else
+                 sim.sim.visible_records(DAYS[0], kind=kind))
+    field = endpoint.id_rule.field
+    got = {r[field]: r for r, _ in result.records()}
+    assert len(result.records()) == len(got) and got == {r[field]: r for r in truth}
+    assert len(truth) > 500 and statuses - {200}  # more than a page, and faults met
+
+
+def test_the_simulator_speaks_the_new_endpoints_contract():
+    with RunningSimulator(SimulatorConfig(seed=63, volume=100, now=dt.datetime(2025, 10, 23))) as sim:
+        base = sim.base_url
+
+        def get(path: str, **params: object) -> requests.Response:
+            query = {"dataInicial": "20251022", "dataFinal": "20251022", "pagina": 1, **params}
+            return requests.get(f"{base}{path}", params={k: v for k, v in query.items() if v is not None}, timeout=30)
+
+        for path in ("/v1/contratos", "/v1/contratos/atualizacao", "/v1/atas/atualizacao"):
+            page = get(path, tamanhoPagina=500)
+            assert page.status_code == 200 and set(page.json()) >= {"data", "totalRegistros", "totalPaginas"}
+            assert get(path, tamanhoPagina=501).status_code == 400  # 10..500 here
+            assert get(path, tamanhoPagina=9).json()["message"] == "Tamanho de página inválido"
+            assert get(path, pagina=None).status_code == 400
+            assert get(path, dataInicial="20240101", dataFinal="20251022").status_code == 422  # over 365 days
+            assert get(path, dataInicial="20251122", dataFinal="20251123", tamanhoPagina=10).status_code == 204  # nothing
+        assert get("/v1/contratacoes/publicacao", tamanhoPagina=500, codigoModalidadeContratacao=8).status_code == 400
+        contrato = get("/v1/contratos", tamanhoPagina=10).json()["data"][0]
+        assert len(contrato) == 37 and contrato["numeroControlePNCP"].split("-")[1] == "2"
+        ata = get("/v1/atas/atualizacao", tamanhoPagina=10).json()["data"][0]
+        assert len(ata) == 23 and ata["numeroControlePNCPAta"].startswith(ata["numeroControlePNCPCompra"])
+        # Deep pages of a window wider than a day fail, as reported of the real contratos endpoint.
+        wide = get("/v1/contratos", dataInicial="20251001", dataFinal="20251031", pagina=12, tamanhoPagina=500)
+        assert wide.status_code == 500 and "banco de dados" in wide.json()["message"]
+
+
+def test_contratos_point_at_contratacoes_of_the_same_world():
+    sim = RunningSimulator(SimulatorConfig(seed=64, volume=300)).sim
+    day = DAYS[0]
+    ids = {r["numeroControlePNCP"]: d for d in [OLD_DAY, *(day - dt.timedelta(days=n) for n in range(15))]
+           for r in sim.all_records(d)}
+    contratos = sim.all_records(day, kind="contratos")
+    assert contratos and all(c["numeroControlePncpCompra"] in ids for c in contratos)
+    assert any(ids[c["numeroControlePncpCompra"]] == OLD_DAY for c in contratos)  # before any pipeline's start
+    assert all(c["dataPublicacaoPncp"][:10] == day.isoformat() for c in contratos)
