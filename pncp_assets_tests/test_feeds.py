@@ -16,6 +16,7 @@ from pncp_assets.pncp.client import ATAS_ATUALIZACAO, CONTRATOS_ATUALIZACAO, Pnc
 from pncp_assets.pncp.client import CONTRATOS as CONTRATOS_ENDPOINT
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.pncp.synthetic import OLD_DAY
+from pncp_assets.storage import LocalObjectStore, S3ObjectStore
 from pncp_assets_tests.support.feeds import NEW_FEEDS, assert_layer_exact, feeds_truth, layer_keys
 from pncp_assets_tests.support.pipeline import Pipeline, metadata_by_hour, partition, storage_resource
 
@@ -23,20 +24,28 @@ DAYS = [dt.date(2025, 10, 22), dt.date(2025, 10, 23)]
 WORLD = {"seed": 61, "volume": 150, "update_fraction": 0.4, "update_max_days": 1.0}
 
 
-@pytest.fixture
-def five_layers(request, store, monkeypatch):
+@pytest.fixture(scope="module", params=["local", "s3"])
+def five_layers(request, tmp_path_factory):
     """Two finished days of every layer, backfilled as a UI backfill runs them (a run per day), after every
-    change of the world (no clock)."""
-    seaweed = None
-    if not hasattr(store, "root"):
+    change of the world (no clock); once per storage backend for the module's tests, which only read it."""
+    seaweed, bucket = None, None
+    if request.param == "local":
+        store = LocalObjectStore(tmp_path_factory.mktemp("feeds") / "bronze")
+    else:
         seaweed = request.getfixturevalue("seaweed")
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweed.access_key)
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweed.secret_key)
-    with RunningSimulator(SimulatorConfig(**WORLD)) as sim:
-        p = Pipeline(sim, store, storage_resource(store, seaweed), graphs=LAYER_GRAPHS)
-        results = [p.run_range(partition(day, 0), partition(day, 23)) for day in DAYS]
-        assert all(r.success for r in results)
-        yield p, results
+        bucket = seaweed.new_bucket()
+        store = S3ObjectStore(seaweed.client(), bucket)
+    with pytest.MonkeyPatch.context() as env:
+        if seaweed is not None:  # S3 credentials come from the environment, as in production
+            env.setenv("AWS_ACCESS_KEY_ID", seaweed.access_key)
+            env.setenv("AWS_SECRET_ACCESS_KEY", seaweed.secret_key)
+        with RunningSimulator(SimulatorConfig(**WORLD)) as sim:
+            p = Pipeline(sim, store, storage_resource(store, seaweed), graphs=LAYER_GRAPHS)
+            results = [p.run_range(partition(day, 0), partition(day, 23)) for day in DAYS]
+            assert all(r.success for r in results)
+            yield p, results
+    if seaweed is not None:
+        seaweed.drop_bucket(bucket)
 
 
 def test_every_record_of_every_feed_lands_once_in_its_hour(five_layers):
@@ -141,7 +150,7 @@ def test_the_simulator_speaks_the_new_endpoints_contract():
             assert get(path, tamanhoPagina=9).json()["message"] == "Tamanho de página inválido"
             assert get(path, pagina=None).status_code == 400
             assert get(path, dataInicial="20240101", dataFinal="20251022").status_code == 422  # over 365 days
-            assert get(path, dataInicial="20251122", dataFinal="20251123", tamanhoPagina=10).status_code == 204  # nothing
+            assert get(path, dataInicial="20251122", dataFinal="20251123", tamanhoPagina=10).status_code == 204
         assert get("/v1/contratacoes/publicacao", tamanhoPagina=500, codigoModalidadeContratacao=8).status_code == 400
         contrato = get("/v1/contratos", tamanhoPagina=10).json()["data"][0]
         assert len(contrato) == 37 and contrato["numeroControlePNCP"].split("-")[1] == "2"
