@@ -96,21 +96,26 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
         elapsed = time.monotonic() - started
         requests_made = len(sim.sim.log)
     new, new_versions = _new_by_hour(result, "pncp_new_records"), _new_by_hour(result, "pncp_new_versions")
+    contratos, atas = _new_by_hour(result, "pncp_new_contratos"), _new_by_hour(result, "pncp_new_ata_versions")
     verdicts: dict[str, list[bool]] = {}
     for c in result.get_asset_check_evaluations():
-        verdicts.setdefault(c.partition, []).append(c.passed)
+        if c.blocking:  # the consistency checks; the links check is a report (below)
+            verdicts.setdefault(c.partition, []).append(c.passed)
     for n, hour in enumerate(hours, 1):
         checks = verdicts.get(hour, [])
         print(f"  [{n:2d}/24] {hour}: {new.get(hour, '?'):>5} new records, {new_versions.get(hour, '?'):>5} new "
-              f"versions, checks {'passed' if checks and all(checks) else 'FAILED'}")
+              f"versions, {contratos.get(hour, '?'):>5} contratos, {atas.get(hour, '?'):>4} atas, checks "
+              f"{'passed' if checks and all(checks) else 'FAILED'}")
     files = layout.day_delta_keys(store, "pncp", day)
     ids = [x for k in files for x in bronze.parquet_ids(store.get(k).data)]
     state = store.get_json(layout.state_key("pncp", day)) if files else {"total_processed": 0, "executions": []}
     print(f"Summary ({'run succeeded' if result.success else 'RUN FAILED'} in {elapsed:.1f}s):")
-    print(f"  records in Bronze:  {len(ids)} in {len(files)} hourly files ({requests_made} API requests)")
+    print(f"  records in Bronze:  {len(ids)} in {len(files)} hourly files ({requests_made} API requests, every feed)")
     print(f"  state:              {state['total_processed']} processed IDs, {len(state['executions'])} executions")
     print(f"  duplicates:         {len(ids) - len(set(ids))}")
     print(_versions_line(store, day))
+    print(_contratos_line(store, day, result))
+    print(_atas_line(store, day))
     root = getattr(store, "root", None)
     if root is not None and files:
         table = ds.dataset(str(Path(root) / "pncp"), format="parquet", partitioning="hive").to_table(
@@ -148,6 +153,32 @@ def _versions_line(store: Any, day: dt.date) -> str:
     return (f"  versions:           {len(rows)} of {len({r['numeroControlePNCP'] for r in rows})} contratações "
             f"changed on {day} ({len(earlier)} published on earlier days, {len(homologated)} homologated), in "
             f"{VERSIONS.source}/")
+
+
+def _layer_rows(store: Any, source: str, day: dt.date, columns: list[str]) -> list[dict[str, Any]]:
+    from pncp_assets import bronze, layout
+
+    return [r for k in layout.day_delta_keys(store, source, day)
+            for r in bronze.read_parquet(store.get(k).data, columns).to_pylist()]
+
+
+def _contratos_line(store: Any, day: dt.date, result: Any) -> str:
+    """The day's contratos: first seen, their versions, and how many point outside Bronze."""
+    first = _layer_rows(store, "pncp_contratos", day, ["numeroControlePNCP"])
+    versions = _layer_rows(store, "pncp_contratos_versions", day, ["numeroControlePNCP", "numeroRetificacao"])
+    amended = sum(1 for r in versions if (r["numeroRetificacao"] or 0) > 0)
+    outside = sum(c.metadata["missing_contratacao"].value for c in result.get_asset_check_evaluations()
+                  if c.check_name == "contratacao_links" and c.asset_key.path[-1] == "pncp_new_contratos")
+    return (f"  contratos:          {len(first)} first seen, {len(versions)} versions ({amended} amendments), in "
+            f"pncp_contratos/ and pncp_contratos_versions/; {outside} point at a contratação Bronze does not hold "
+            f"(reported by the check contratacao_links, filed all the same)")
+
+
+def _atas_line(store: Any, day: dt.date) -> str:
+    rows = _layer_rows(store, "pncp_atas_versions", day, ["numeroControlePNCPAta", "cancelado"])
+    cancelled = sum(1 for r in rows if r["cancelado"])
+    return (f"  atas:               {len(rows)} versions of {len({r['numeroControlePNCPAta'] for r in rows})} atas "
+            f"({cancelled} cancelled), in pncp_atas_versions/")
 
 
 def ui_main(argv: Sequence[str] | None = None) -> int:

@@ -5,6 +5,7 @@ sweeps with every fault on; the cross-feed links check."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 import requests
@@ -170,3 +171,21 @@ def test_contratos_point_at_contratacoes_of_the_same_world():
     assert contratos and all(c["numeroControlePncpCompra"] in ids for c in contratos)
     assert any(ids[c["numeroControlePncpCompra"]] == OLD_DAY for c in contratos)  # before any pipeline's start
     assert all(c["dataPublicacaoPncp"][:10] == day.isoformat() for c in contratos)
+
+
+@pytest.mark.parametrize("five_layers", ["local"], indirect=True)  # a local tree is what the view reads here
+@pytest.mark.parametrize("feed", ["contratos", "atas"])
+def test_the_current_view_of_contratos_and_atas_is_the_simulators_truth(five_layers, feed):
+    from pncp_assets.current import current_view
+
+    p, _ = five_layers
+    view = current_view(str(p.store.root), DAYS[0], DAYS[-1], feed=feed)
+    field = "numeroControlePNCPAta" if feed == "atas" else "numeroControlePNCP"
+    rows = {r[field]: json.loads(r["_raw"]) for r in view.select([field, "_raw"]).to_pylist()}
+    truth = {}  # every record published or changed in the range, as it is now (no clock: every change applied)
+    for day in DAYS:
+        records = [*p.sim.sim.updated_records(day, kind=feed)]
+        if feed == "contratos":
+            records += p.sim.sim.visible_records(day, kind=feed)
+        truth.update({r[field]: r for r in records})
+    assert rows == truth
