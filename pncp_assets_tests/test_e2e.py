@@ -184,7 +184,8 @@ def test_a_ui_asset_backfill_of_two_days_runs_one_run_per_day_with_one_api_budge
     pages = Counter((e["path"], e["params"]["dataInicial"], e["params"].get("codigoModalidadeContratacao"),
                      e["params"]["pagina"]) for e in log)
     assert set(per_day) == {f"{d:%Y%m%d}" for d in DAYS} and len(log) <= 1.1 * len(pages), per_day
-    assert {e["path"].rsplit("/", 1)[-1] for e in log} == {"publicacao", "atualizacao"}
+    assert {e["path"] for e in log} == {"/v1/contratacoes/publicacao", "/v1/contratacoes/atualizacao", "/v1/contratos",
+                                         "/v1/contratos/atualizacao", "/v1/atas/atualizacao"}  # every feed
     arrivals = sorted(e["at"] for e in log)
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert min(gaps) >= INTERVAL_S / 2, f"{sum(g < INTERVAL_S / 2 for g in gaps)} requests overlapped"
