@@ -27,7 +27,7 @@ def two_days(tmp_path, monkeypatch):
     """Two ingested days on local storage, and the environment pointing at them."""
     store = LocalObjectStore(tmp_path / "data" / "bronze")
     with RunningSimulator(SimulatorConfig(seed=41, volume=200, update_fraction=0.3)) as sim:
-        p = Pipeline(sim, store, storage_resource(store), graphs=LAYER_GRAPHS)  # both layers, as the job runs
+        p = Pipeline(sim, store, storage_resource(store), graphs=LAYER_GRAPHS)  # every layer, as the job runs
         for day in DAYS:
             assert p.run_range(partition(day, 0), partition(day, 23), now=end_of_hour(day, 23)).success
     monkeypatch.setenv("STORAGE_TYPE", "local")

@@ -45,7 +45,7 @@ class Pipeline:
     sweep_max_age_minutes: float = 0.0  # the simulator's clock is not the wall clock: no reuse by default
     instance: dg.DagsterInstance = field(default_factory=dg.DagsterInstance.ephemeral)
     # Which layers run. The first-seen layer alone by default: most tests are about it, and the versions
-    # layer doubles a run's work. test_versions.py runs both (`LAYER_GRAPHS`), as the job does.
+    # layer doubles a run's work. test_versions.py runs both contratações layers; test_feeds.py all five.
     graphs: tuple[LayerGraph, ...] = (first_seen,)
 
     @property
