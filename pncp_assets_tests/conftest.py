@@ -81,17 +81,19 @@ def sample_envelopes() -> dict:
     return json.loads((FIXTURES / "sample_envelopes.json").read_text())
 
 
-# The three longest modules (a simulated week; the cluster; the real webserver and daemon): about half of
-# the suite's worker time.
-LONGEST = ("test_versions.py", "test_cluster.py", "test_e2e.py")
+# The longest modules (the real webserver and daemon; the cluster; a simulated week; the five layers built on
+# both backends): about half of the suite's worker time. With two workers the first opens one worker's run,
+# the other three the other's.
+LONGEST = ("test_e2e.py", "test_cluster.py", "test_versions.py", "test_feeds.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest modules where pytest-xdist's workers start: worksteal hands worker k the k-th of n equal
     runs of the list, then balances by stealing from the ends of the queues. So each long module opens a
-    run of its own (with the default two workers, the cluster and end-to-end tests share the second), and
-    no worker ends up with all of them. (The week's tests also stay together: stolen away from its
-    module's worker, one of them would simulate the whole week a second time.)"""
+    run of its own (with the default two workers, the end-to-end tests open the first, the cluster, the week
+    and the feeds the second), and no worker ends up with all of them. (The week's and the feeds' tests also
+    stay together: stolen away from their module's worker, one of them would build its module's fixture a
+    second time.)"""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     rest = [i for i in items if i.path.name not in LONGEST]
     ordered: list[pytest.Item] = []

@@ -64,7 +64,7 @@ def webhook(httpserver) -> Webhook:
 @pytest.fixture
 def stack(tmp_path, seaweed, s3_bucket, webhook):
     env = {**s3_pipeline_env(seaweed, s3_bucket, INTERVAL_S), "PNCP_ALERT_WEBHOOK_URL": webhook.url}
-    with DagsterStack(tmp_path, env, ["--seed", "21", "--volume", "1000"]) as running:
+    with DagsterStack(tmp_path, env, ["--seed", "21", "--volume", "500"]) as running:
         yield running
 
 
@@ -168,7 +168,7 @@ def test_a_ui_asset_backfill_of_two_days_runs_one_run_per_day_with_one_api_budge
 
     # Every record of every feed exactly once, each in its publication (or change) hour; the states agree.
     store = S3ObjectStore(seaweed.client(), s3_bucket)
-    sim = PncpSimulator(SimulatorConfig(seed=21, volume=1000))
+    sim = PncpSimulator(SimulatorConfig(seed=21, volume=500))
     for day in DAYS:
         records = [r for r in sim.all_records(day) if r["modalidadeId"] in (6, 8, 9)]
         deltas = Pipeline(None, store, None).assert_invariants(day, {r["numeroControlePNCP"] for r in records})  # type: ignore[arg-type]
@@ -216,11 +216,9 @@ def test_a_ui_asset_backfill_of_two_days_runs_one_run_per_day_with_one_api_budge
     assert {h for h, s in shown.items() if s == "FAILED"} == {second}
     assert {h for h, s in shown.items() if s == "SUCCEEDED"} == set(PARTITIONS) - {second}
 
-    # What a person sees on the check pages, in a real browser.
+    # What a person sees on the check's page, in a real browser: every hour passed but the one that failed.
+    # (One page: each load of the UI costs seconds of a loaded machine's CPU; GraphQL covers every check.)
     with dagster_ui(stack.url) as ui:
-        for asset in DELTAS:
-            shown = ui.check_partitions(asset, "no_duplicates", hour=PARTITIONS[0])
-            assert (shown["Passed"], shown["Failed"], shown["hour"]) == (48, 0, "Passed"), (asset, shown)
         shown = ui.check_partitions("pncp_new_records", "bronze_consistent", hour=second)
         assert (shown["Passed"], shown["Failed"], shown["hour"]) == (47, 1, "Failed"), shown
         ui.page.screenshot(path=str(tmp_path / "bronze_consistent.png"))

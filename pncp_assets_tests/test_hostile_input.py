@@ -58,6 +58,38 @@ def test_every_typed_column_given_a_wrong_type_becomes_null_and_raw_keeps_it(sam
     assert bronze.raw_records(table) == [record]  # lossless: the wrong value and the unknown field
 
 
+@pytest.mark.parametrize(("schema", "field"), [(schema, name) for schema in (bronze.CONTRATO, bronze.ATA)
+                                               for name, _ in schema.fields if not name.startswith("numeroControle")],
+                         ids=lambda v: v if isinstance(v, str) else v.name)
+def test_every_typed_column_of_contratos_and_atas_given_a_wrong_type_becomes_null(schema, field):
+    typ = schema.schema.field(field).type
+    record = {"numeroControlePNCP": "X-2-000001/2025", field: wrong_value(typ), "campoNovo": {"x": 1}}
+    table = schema.to_table([record])
+    assert table.schema == schema.schema and table.column(field).to_pylist() == [None]
+    assert bronze.raw_records(table) == [record]
+
+
+@pytest.mark.parametrize(("layer", "kind"), [("pncp_contratos", "contratos"), ("pncp_atas_versions", "atas")])
+def test_contratos_and_atas_with_bad_ids_are_quarantined_and_the_rest_ingested(tmp_path, layer, kind):
+    from pncp_assets.defs.assets import LAYER_GRAPHS
+    from pncp_assets.layers import layer_of
+    from pncp_assets_tests.support.feeds import assert_layer_exact
+
+    store = LocalObjectStore(tmp_path / "bronze")
+    target = layer_of(layer)
+    with RunningSimulator(SimulatorConfig(seed=6, volume=60, bad_ids=8)) as sim:
+        p = Pipeline(sim, store, storage_resource(store), graphs=tuple(g for g in LAYER_GRAPHS if g.layer is target))
+        assert p.run(partition(DAY, 23), now=end_of_hour(DAY + dt.timedelta(days=1), 6)).success
+        records = (sim.sim.visible_records(DAY, kind=kind) if not target.versioned else
+                   sim.sim.updated_records(DAY, kind=kind))
+        good = [r for r in records if target.key.problem(r) is None]
+        assert len(records) - len(good) == 8  # the simulator broke eight IDs of this feed
+        assert_layer_exact(store, target, DAY, {target.key.of(r) for r in good})
+        [rejected_key] = store.list(f"{layer}/_rejected/")
+        quarantined = [json.loads(line) for line in store.get(rejected_key).data.decode().splitlines()]
+        assert len(quarantined) == 8 and all(q["reason"] for q in quarantined)
+
+
 def test_a_5mb_objeto_compra_lands_whole_in_bronze(tmp_path):
     store = LocalObjectStore(tmp_path / "bronze")
     with RunningSimulator(SimulatorConfig(seed=3, volume=40, huge_objeto_bytes=FIVE_MB)) as sim:
