@@ -350,63 +350,38 @@ def _layer_graph(layer: Layer, raw: str, deltas: str, state: str, check: str, *,
     return LayerGraph(layer, raw_pages, new_rows, day_state, consistent)
 
 
-first_seen = layer_graph(
-    FIRST_SEEN, "pncp_raw_pages", "pncp_new_records", "pncp_daily_state", "bronze_consistent",
-    sweep_description="Every page of the PNCP sweep of day(H) (/publicacao), as fetched, under pncp/_raw/. One "
-    "sweep per day serves all the hours of a run, and a recent sweep serves later runs. Holds the pncp_api pool: "
-    "no two runs ever talk to PNCP at once.",
-    delta_description="The Bronze delta of hour H: swept records published before the end of H that the day's "
-    "state has never seen, plus what H already held. pncp/year=YYYY/month=MM/day=DD/pncp_YYYYMMDD_HH0000.parquet",
-    check_description="No ID twice in H's delta, none in another delta of the day, and the state's IDs equal "
-    "the day's Bronze IDs",
-)
-versions = layer_graph(
-    VERSIONS, "pncp_update_pages", "pncp_new_versions", "pncp_versions_state", "bronze_versions_consistent",
-    sweep_description="Every page of the PNCP update sweep of day(H) (/atualizacao: contratações included or "
-    "changed that day, each as it is now), as fetched, under pncp_versions/_raw/. Same pool and reuse as "
-    "pncp_raw_pages.",
-    delta_description="The versions first seen in hour H, keyed by numeroControlePNCP@dataAtualizacaoGlobal "
-    "(column _version_key): every change of a contratação, once. pncp_versions/year=YYYY/month=MM/day=DD/"
-    "pncp_versions_YYYYMMDD_HH0000.parquet (day = the day of the change)",
-    check_description="No version twice in H's delta, none in another delta of the day, and the state's version "
-    "keys equal the day's Bronze version keys",
-)
-contratos = layer_graph(
-    CONTRATOS, "pncp_contratos_raw_pages", "pncp_new_contratos", "pncp_contratos_state",
-    "bronze_contratos_consistent",
-    sweep_description="Every page of the sweep of day(H) of /v1/contratos (the contratos published that day, one "
-    "list, pages of 500), as fetched, under pncp_contratos/_raw/. Same pool and reuse as pncp_raw_pages.",
-    delta_description="The contratos first seen in hour H (published before its end, never seen by the day's "
-    "state), keyed by their numeroControlePNCP. pncp_contratos/year=YYYY/month=MM/day=DD/"
-    "pncp_contratos_YYYYMMDD_HH0000.parquet",
-    check_description="No contrato twice in H's delta, none in another delta of the day, and the state's IDs "
-    "equal the day's Bronze IDs",
-    points_at=(first_seen, versions),
-)
-contrato_versions = layer_graph(
-    CONTRATOS_VERSIONS, "pncp_contratos_update_pages", "pncp_new_contrato_versions", "pncp_contratos_versions_state",
-    "bronze_contrato_versions_consistent",
-    sweep_description="Every page of the sweep of day(H) of /v1/contratos/atualizacao (contratos included or "
-    "changed that day, each as it is now), as fetched, under pncp_contratos_versions/_raw/.",
-    delta_description="The contrato versions first seen in hour H, keyed by numeroControlePNCP@dataAtualizacaoGlobal "
-    "(column _version_key): every amendment of a contrato, once. pncp_contratos_versions/year=YYYY/month=MM/day=DD/"
-    "pncp_contratos_versions_YYYYMMDD_HH0000.parquet (day = the day of the change)",
-    check_description="No contrato version twice in H's delta, none in another delta of the day, and the state's "
-    "version keys equal the day's Bronze version keys",
-    points_at=(first_seen, versions),
-)
-ata_versions = layer_graph(
-    ATAS_VERSIONS, "pncp_atas_update_pages", "pncp_new_ata_versions", "pncp_atas_versions_state",
-    "bronze_ata_versions_consistent",
-    sweep_description="Every page of the sweep of day(H) of /v1/atas/atualizacao (atas de registro de preço "
-    "included or changed that day, each as it is now), as fetched, under pncp_atas_versions/_raw/.",
-    delta_description="The ata versions first seen in hour H, keyed by numeroControlePNCPAta@dataAtualizacaoGlobal "
-    "(column _version_key): a new ata is its first version; cancellations are later ones. pncp_atas_versions/"
-    "year=YYYY/month=MM/day=DD/pncp_atas_versions_YYYYMMDD_HH0000.parquet (day = the day of the change)",
-    check_description="No ata version twice in H's delta, none in another delta of the day, and the state's "
-    "version keys equal the day's Bronze version keys",
-    points_at=(first_seen, versions),
-)
+def _graph(layer: Layer, raw: str, deltas: str, state: str, check: str,
+           points_at: Sequence[LayerGraph] = ()) -> LayerGraph:
+    """A layer's graph, described from the layer itself."""
+    what = layer.title.split(",")[0]  # "contratações", "contratos", "atas"
+    key = f"{layer.id_field}@dataAtualizacaoGlobal (column _version_key)" if layer.versioned else layer.id_field
+    files = f"{layer.source}/year=YYYY/month=MM/day=DD/{layer.source}_YYYYMMDD_HH0000.parquet"
+    noun = "version" if layer.versioned else "record"
+    return layer_graph(
+        layer, raw, deltas, state, check, points_at=points_at,
+        sweep_description=f"Every page of the sweep of day(H) of {layer.endpoint.path} ("
+        + ("included or changed that day, each as it is now" if layer.versioned else "published that day")
+        + f"), as fetched, under {layer.source}/_raw/. One sweep per day serves all the hours of a run, and a "
+        "recent sweep serves later runs. Holds the pncp_api pool: no two runs ever talk to PNCP at once.",
+        delta_description=("The versions of " if layer.versioned else "The ") + f"{what} first seen in hour H (" + (
+            "changed" if layer.versioned else "published") + " before its end, never seen by the day's state, "
+        f"plus what H already held), keyed by {key}. {files}"
+        + (" (day = the day of the change)" if layer.versioned else ""),
+        check_description=f"No {noun} twice in H's delta, none in another delta of the day, and the state's "
+        "keys equal the day's Bronze keys",
+    )
+
+
+first_seen = _graph(FIRST_SEEN, "pncp_raw_pages", "pncp_new_records", "pncp_daily_state", "bronze_consistent")
+versions = _graph(VERSIONS, "pncp_update_pages", "pncp_new_versions", "pncp_versions_state",
+                  "bronze_versions_consistent")
+contratos = _graph(CONTRATOS, "pncp_contratos_raw_pages", "pncp_new_contratos", "pncp_contratos_state",
+                   "bronze_contratos_consistent", points_at=(first_seen, versions))
+contrato_versions = _graph(CONTRATOS_VERSIONS, "pncp_contratos_update_pages", "pncp_new_contrato_versions",
+                           "pncp_contratos_versions_state", "bronze_contrato_versions_consistent",
+                           points_at=(first_seen, versions))
+ata_versions = _graph(ATAS_VERSIONS, "pncp_atas_update_pages", "pncp_new_ata_versions", "pncp_atas_versions_state",
+                      "bronze_ata_versions_consistent", points_at=(first_seen, versions))
 pncp_raw_pages, pncp_new_records, pncp_daily_state = first_seen.assets
 pncp_update_pages, pncp_new_versions, pncp_versions_state = versions.assets
 bronze_consistent, bronze_versions_consistent = first_seen.check, versions.check
