@@ -189,3 +189,38 @@ def test_the_current_view_of_contratos_and_atas_is_the_simulators_truth(five_lay
             records += p.sim.sim.visible_records(day, kind=feed)
         truth.update({r[field]: r for r in records})
     assert rows == truth
+
+
+def test_the_schedules_ticks_through_a_day_file_every_new_feed_exactly_once(tmp_path, monkeypatch):
+    """The hourly schedule's ticks from 00:05 of a day to the day close at 06:05 of the next, the clocks
+    moving with them, over the three new layers (the contratos late by up to 4 h): every contrato of the
+    day is in Bronze once by the day close, in an hour no earlier than its publication; every version the
+    update sweeps showed is in Bronze once."""
+    from pncp_assets.brasilia import TZ
+    from pncp_assets.defs.assets import ata_versions, contrato_versions
+    from pncp_assets.defs.assets import contratos as contratos_graph
+    from pncp_assets_tests.support.schedules import run_the_schedules
+
+    day = DAYS[0]
+    store = LocalObjectStore(tmp_path / "bronze")
+    world = SimulatorConfig(seed=65, volume=120, update_fraction=0.5, update_max_days=0.5, late_fraction=0.1,
+                            late_hours=4.0)
+    seen: dict[str, set[str]] = {"pncp_contratos_versions": set(), "pncp_atas_versions": set()}
+    with RunningSimulator(world) as sim:
+        p = Pipeline(sim, store, storage_resource(store), sweep_max_age_minutes=60,
+                     graphs=(contratos_graph, contrato_versions, ata_versions))
+        start = dt.datetime.combine(day, dt.time(0, 5), tzinfo=TZ)
+        for hour in range(31):  # one tick at a time (the day close's among them), to read what each showed
+            moment = start + dt.timedelta(hours=hour)
+            run_the_schedules(p, monkeypatch, moment, moment)
+            for layer, kind in ((CONTRATOS_VERSIONS, "contratos"), (ATAS_VERSIONS, "atas")):
+                seen[layer.source] |= {layer.key.of(r) for r in sim.sim.updated_records(day, kind=kind)}
+        truth = {r["numeroControlePNCP"]: r for r in sim.sim.visible_records(day, kind="contratos")}
+    assert_layer_exact(store, CONTRATOS, day, set(truth))
+    filed = {x: hour for hour, keys in layer_keys(store, CONTRATOS, day).items() for x in keys}
+    assert all(filed[x] >= r["dataPublicacaoPncp"][:13].replace("T", "-") + ":00" for x, r in truth.items())
+    assert any(filed[x] > r["dataPublicacaoPncp"][:13].replace("T", "-") + ":00" for x, r in truth.items()), \
+        "late contratos were filed in a later hour than their publication"
+    for layer in (CONTRATOS_VERSIONS, ATAS_VERSIONS):
+        day_seen = {k for k in seen[layer.source] if k.split("@")[1][:10] == day.isoformat()}
+        assert_layer_exact(store, layer, day, day_seen)
