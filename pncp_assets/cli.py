@@ -23,7 +23,10 @@ def state_main(argv: Sequence[str] | None = None) -> int:
         description="Inspect a day's state, dry-run the duplicate filter on a JSON list of records, or rebuild "
         "the state from the day's Bronze files.",
     )
-    parser.add_argument("--source", default="pncp")
+    from pncp_assets.layers import LAYERS
+
+    parser.add_argument("--source", default="pncp", choices=[layer.source for layer in LAYERS],
+                        help="the layer (default pncp: " + ", ".join(f"{x.source} ({x.title})" for x in LAYERS) + ")")
     parser.add_argument("--date", required=True, type=day_arg, help="YYYYMMDD or YYYY-MM-DD (Brasília day)")
     parser.add_argument("--action", required=True, choices=["load", "summary", "filter", "rebuild"])
     parser.add_argument("--input", default="-", help="filter: a JSON file of records, or - for stdin")

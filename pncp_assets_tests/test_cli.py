@@ -63,6 +63,7 @@ def test_filter_from_stdin_and_file(data_dir, sample_records, tmp_path):
         ["--date", "20251022", "--action", "drop"],
         ["--date", "20251022"],
         ["--date", "20251022", "--action", "load", "--source", "../etc"],
+        ["--date", "20251022", "--action", "load", "--source", "pncp_contratoz"],  # a typo: the layers are listed
     ],
 )
 def test_bad_input_exits_2_with_one_line(data_dir, args):
