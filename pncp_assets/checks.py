@@ -1,16 +1,17 @@
 """The `bronze_consistent` rules over a day or a range of days, in one command, for CI.
 
-    python -m pncp_assets.checks --from 2025-10-01 --to 2025-10-31 [--source all | pncp | pncp_versions]
+    python -m pncp_assets.checks --from 2025-10-01 --to 2025-10-31 [--source all | LAYER]
 
 Uses the storage the environment configures (as the pipeline does). Reads Bronze and the day states only:
-no API call, nothing written. Both layers by default: first-seen records (`pncp`) and record versions
-(`pncp_versions`, keyed by version). For every hourly partition of the range: no ID twice in its delta, none of
-its IDs in another delta of its day, the day's state equal to the day's Bronze IDs. Beyond what a
-single hour's check can see: every hour that is due (ended `layout.DUE_AFTER_END` ago) was ingested, its
-run recorded in the day's state (`materialized_hours`) or its delta in Bronze, so a hole in the data fails
-even when what is there is consistent; and IDs present in two different days (the API moved a record's
-publication date) are reported as a warning. Exit 0 when every rule holds, 1 on any failure (offending
-IDs and files, or the hours never ingested, listed), 2 on bad input (an unknown source among them).
+no API call, nothing written. Every layer by default (`layers.LAYERS`: the contratações, contratos and
+atas, first seen and versions, each keyed as its layer says). For every hourly partition of the range: no
+ID twice in its delta, none of its IDs in another delta of its day, the day's state equal to the day's
+Bronze IDs. Beyond what a single hour's check can see: every hour that is due (ended
+`layout.DUE_AFTER_END` ago) was ingested, its run recorded in the day's state (`materialized_hours`) or its
+delta in Bronze, so a hole in the data fails even when what is there is consistent; and IDs present in two
+different days (the API moved a record's publication date) are reported as a warning. Exit 0 when every
+rule holds, 1 on any failure (offending IDs and files, or the hours never ingested, listed), 2 on bad
+input (an unknown source among them).
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def check_range(store: ObjectStore, first: dt.date, last: dt.date, source: str =
     days_of: dict[str, list[str]] = {}
     day = first
     while day <= last:
-        per_hour, ids = checker.check_day(day)
+        checked = checker.check_day(day)
+        per_hour = checked.reports
         report.partitions += len(per_hour)
         report.files += next(iter(per_hour.values())).files
         report.rows += sum(r.delta_rows for r in per_hour.values())
@@ -76,23 +78,17 @@ def check_range(store: ObjectStore, first: dt.date, last: dt.date, source: str =
                                     "offending": offending})
         due = [h for h in layout.day_hours(day) if layout.is_due(h, now)]
         report.not_due += 24 - len(due)
-        gaps = never_ingested(checker, day, due)
+        # A hole in the data: a due hour whose run the state never recorded and that holds no delta (an hour
+        # that was ingested and filed nothing is recorded, in `materialized_hours`).
+        gaps = [h for h in due if h not in checked.ingested]
         if gaps:
             report.failures.append({"day": day.isoformat(), "hours": gaps, "problems": [NEVER_INGESTED],
                                     "offending": []})
-        for x in ids:
+        for x in checked.ids:
             days_of.setdefault(x, []).append(day.isoformat())
         day += dt.timedelta(days=1)
     report.across_days = {x: d for x, d in days_of.items() if len(d) > 1}
     return report
-
-
-def never_ingested(checker: ConsistencyCheck, day: dt.date, hours: Sequence[str]) -> list[str]:
-    """Those of `hours` that the day's state records no run of and that have no delta file: a hole in the
-    data. An hour that was ingested and filed nothing is recorded in the state (`materialized_hours`)."""
-    state = checker.state.load_fresh(checker.source, day).state
-    published = {layout.partition_of_delta(k) for k in layout.day_delta_keys(checker.storage, checker.source, day)}
-    return [h for h in hours if h not in state.ingested_hours() and h not in published]
 
 
 def _spans(hours: Sequence[str]) -> str:

@@ -28,6 +28,16 @@ class CheckReport:
     delta_rows: int
 
 
+@dataclass
+class DayCheck:
+    """A day read once: each hour's report, every key its deltas hold, and the hours known to be ingested
+    (recorded in the state, or holding a delta)."""
+
+    reports: dict[str, CheckReport]
+    ids: set[str]
+    ingested: set[str]
+
+
 class ConsistencyCheck:
     """The check rules for one layer on one ObjectStore. Its "IDs" are the layer's keys: record IDs, or
     version keys."""
@@ -51,19 +61,21 @@ class ConsistencyCheck:
         that filed them judges what was published)."""
         reports: dict[str, CheckReport] = {}
         for day, hours in layout.hours_by_day(partition_keys).items():
-            reports.update(self.check_day(day, hours, published)[0])
+            reports.update(self.check_day(day, hours, published).reports)
         return reports
 
     def check_day(self, day: dt.date, hours: Sequence[str] | None = None,
-                  published: Mapping[str, frozenset[str]] | None = None) -> tuple[dict[str, CheckReport], set[str]]:
-        """The check of each hour of `day` (all 24 by default), and every ID the day's deltas hold."""
+                  published: Mapping[str, frozenset[str]] | None = None) -> DayCheck:
+        """The check of each hour of `day` (all 24 by default), every ID the day's deltas hold, and the
+        hours ingested, from one snapshot."""
         hours = hours or layout.day_hours(day)
         state, files = self._snapshot(day)
         where = _where(files)
         day_problems, day_bad = self._day_agrees_with_state(files, where, state)
         reports = {hour: self._hour_report(hour, files, where, day_problems, day_bad, (published or {}).get(hour))
                    for hour in hours}
-        return reports, set(where)
+        ingested = state.ingested_hours() | {layout.partition_of_delta(name) for name in files}
+        return DayCheck(reports, set(where), ingested)
 
     def _snapshot(self, day: dt.date, tries: int = 50) -> tuple[DayState, dict[str, list[str]]]:
         """The day's state and the IDs of its delta files as of one moment: the state read before the
