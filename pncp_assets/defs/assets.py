@@ -282,20 +282,29 @@ class LayerGraph:
         return [self.raw, self.deltas, self.state]
 
 
-def layer_graph(layer: Layer, raw: str, deltas: str, state: str, check: str, *, sweep_description: str,
-                delta_description: str, check_description: str, points_at: Sequence[LayerGraph] = ()) -> LayerGraph:
-    with chosen_apis():
-        return _layer_graph(layer, raw, deltas, state, check, sweep_description=sweep_description,
-                            delta_description=delta_description, check_description=check_description,
-                            points_at=points_at)
-
-
-def _layer_graph(layer: Layer, raw: str, deltas: str, state: str, check: str, *, sweep_description: str,
-                 delta_description: str, check_description: str, points_at: Sequence[LayerGraph]) -> LayerGraph:
-    """The three assets and the standalone check of a layer, named as given; every layer shares the
-    partitions, pools and backfill policy, so one run of the job serves all layers' hours and the API
-    budget stays one. `points_at`: the layers holding the contratações this one's records point at; its
-    deltas come after theirs in a run, so that the links check sees the same hours' contratações."""
+@chosen_apis()
+def layer_graph(layer: Layer, raw: str, deltas: str, state: str, check: str,
+                points_at: Sequence[LayerGraph] = ()) -> LayerGraph:
+    """The three assets and the standalone check of a layer, named as given and described from the layer;
+    every layer shares the partitions, pools and backfill policy, so one run of the job serves all layers'
+    hours and the API budget stays one. `points_at`: the layers holding the contratações this one's records
+    point at; its deltas come after theirs in a run, so that the links check sees the same hours'
+    contratações."""
+    what = layer.title.split(",")[0]  # "contratações", "contratos", "atas"
+    key = f"{layer.id_field}@dataAtualizacaoGlobal (column _version_key)" if layer.versioned else layer.id_field
+    files = f"{layer.source}/year=YYYY/month=MM/day=DD/{layer.source}_YYYYMMDD_HH0000.parquet"
+    sweep_description = (
+        f"Every page of the sweep of day(H) of {layer.endpoint.path} ("
+        + ("included or changed that day, each as it is now" if layer.versioned else "published that day")
+        + f"), as fetched, under {layer.source}/_raw/. One sweep per day serves all the hours of a run, and a "
+        "recent sweep serves later runs. Holds the pncp_api pool: no two runs ever talk to PNCP at once.")
+    delta_description = (
+        ("The versions of " if layer.versioned else "The ") + f"{what} first seen in hour H ("
+        + ("changed" if layer.versioned else "published") + " before its end, never seen by the day's state, "
+        f"plus what H already held), keyed by {key}. {files}"
+        + (" (day = the day of the change)" if layer.versioned else ""))
+    check_description = (f"No {'version' if layer.versioned else 'record'} twice in H's delta, none in another "
+                         "delta of the day, and the state's keys equal the day's Bronze keys")
     common = {"partitions_def": hourly_partitions, "backfill_policy": BACKFILL_POLICY, "group_name": GROUP}
 
     @dg.asset(name=raw, pool=API_POOL, kinds={"python", "s3"}, description=sweep_description, **common)
@@ -350,38 +359,17 @@ def _layer_graph(layer: Layer, raw: str, deltas: str, state: str, check: str, *,
     return LayerGraph(layer, raw_pages, new_rows, day_state, consistent)
 
 
-def _graph(layer: Layer, raw: str, deltas: str, state: str, check: str,
-           points_at: Sequence[LayerGraph] = ()) -> LayerGraph:
-    """A layer's graph, described from the layer itself."""
-    what = layer.title.split(",")[0]  # "contratações", "contratos", "atas"
-    key = f"{layer.id_field}@dataAtualizacaoGlobal (column _version_key)" if layer.versioned else layer.id_field
-    files = f"{layer.source}/year=YYYY/month=MM/day=DD/{layer.source}_YYYYMMDD_HH0000.parquet"
-    noun = "version" if layer.versioned else "record"
-    return layer_graph(
-        layer, raw, deltas, state, check, points_at=points_at,
-        sweep_description=f"Every page of the sweep of day(H) of {layer.endpoint.path} ("
-        + ("included or changed that day, each as it is now" if layer.versioned else "published that day")
-        + f"), as fetched, under {layer.source}/_raw/. One sweep per day serves all the hours of a run, and a "
-        "recent sweep serves later runs. Holds the pncp_api pool: no two runs ever talk to PNCP at once.",
-        delta_description=("The versions of " if layer.versioned else "The ") + f"{what} first seen in hour H (" + (
-            "changed" if layer.versioned else "published") + " before its end, never seen by the day's state, "
-        f"plus what H already held), keyed by {key}. {files}"
-        + (" (day = the day of the change)" if layer.versioned else ""),
-        check_description=f"No {noun} twice in H's delta, none in another delta of the day, and the state's "
-        "keys equal the day's Bronze keys",
-    )
-
-
-first_seen = _graph(FIRST_SEEN, "pncp_raw_pages", "pncp_new_records", "pncp_daily_state", "bronze_consistent")
-versions = _graph(VERSIONS, "pncp_update_pages", "pncp_new_versions", "pncp_versions_state",
-                  "bronze_versions_consistent")
-contratos = _graph(CONTRATOS, "pncp_contratos_raw_pages", "pncp_new_contratos", "pncp_contratos_state",
-                   "bronze_contratos_consistent", points_at=(first_seen, versions))
-contrato_versions = _graph(CONTRATOS_VERSIONS, "pncp_contratos_update_pages", "pncp_new_contrato_versions",
-                           "pncp_contratos_versions_state", "bronze_contrato_versions_consistent",
+first_seen = layer_graph(FIRST_SEEN, "pncp_raw_pages", "pncp_new_records", "pncp_daily_state", "bronze_consistent")
+versions = layer_graph(VERSIONS, "pncp_update_pages", "pncp_new_versions", "pncp_versions_state",
+                       "bronze_versions_consistent")
+contratos = layer_graph(CONTRATOS, "pncp_contratos_raw_pages", "pncp_new_contratos", "pncp_contratos_state",
+                        "bronze_contratos_consistent", points_at=(first_seen, versions))
+contrato_versions = layer_graph(CONTRATOS_VERSIONS, "pncp_contratos_update_pages", "pncp_new_contrato_versions",
+                                "pncp_contratos_versions_state", "bronze_contrato_versions_consistent",
+                                points_at=(first_seen, versions))
+ata_versions = layer_graph(ATAS_VERSIONS, "pncp_atas_update_pages", "pncp_new_ata_versions",
+                           "pncp_atas_versions_state", "bronze_ata_versions_consistent",
                            points_at=(first_seen, versions))
-ata_versions = _graph(ATAS_VERSIONS, "pncp_atas_update_pages", "pncp_new_ata_versions", "pncp_atas_versions_state",
-                      "bronze_ata_versions_consistent", points_at=(first_seen, versions))
 pncp_raw_pages, pncp_new_records, pncp_daily_state = first_seen.assets
 pncp_update_pages, pncp_new_versions, pncp_versions_state = versions.assets
 bronze_consistent, bronze_versions_consistent = first_seen.check, versions.check
