@@ -140,13 +140,10 @@ def _new_by_hour(result: Any, asset: str) -> dict[str, int]:
 
 def _versions_line(store: Any, day: dt.date) -> str:
     """What the update sweep of `day` filed: versions, of how many contratações, how many published before."""
-    from pncp_assets import bronze, layout
     from pncp_assets.layers import VERSIONS
 
-    files = layout.day_delta_keys(store, VERSIONS.source, day)
-    tables = [bronze.read_parquet(store.get(k).data, ["numeroControlePNCP", "dataPublicacaoPncp",
-                                                      "valorTotalHomologado"]) for k in files]
-    rows = [r for t in tables for r in t.to_pylist()]
+    rows = _layer_rows(store, VERSIONS.source, day,
+                       ["numeroControlePNCP", "dataPublicacaoPncp", "valorTotalHomologado"])
     earlier = {r["numeroControlePNCP"] for r in rows
                if r["dataPublicacaoPncp"] and r["dataPublicacaoPncp"].date() < day}
     homologated = {r["numeroControlePNCP"] for r in rows if r["valorTotalHomologado"] is not None}
@@ -156,6 +153,7 @@ def _versions_line(store: Any, day: dt.date) -> str:
 
 
 def _layer_rows(store: Any, source: str, day: dt.date, columns: list[str]) -> list[dict[str, Any]]:
+    """These columns of every row a layer filed for `day`."""
     from pncp_assets import bronze, layout
 
     return [r for k in layout.day_delta_keys(store, source, day)

@@ -39,7 +39,7 @@ class BronzeParquetIOManager(dg.ConfigurableIOManager):
 
     def handle_output(self, context: dg.OutputContext, obj: Deltas) -> None:
         if not isinstance(obj, Deltas):
-            raise TypeError(f"BronzeParquetIOManager stores the deltas of pncp_new_records and pncp_new_versions, "
+            raise TypeError(f"BronzeParquetIOManager stores the deltas the delta assets return (`Deltas`), "
                             f"not a {type(obj).__name__}")
         committer = DeltaCommitter(self.storage.object_store(), obj.source, logger=context.log)
         for hour, output in sorted(obj.by_hour.items(), key=lambda item: layout.parse_partition_key(item[0])):

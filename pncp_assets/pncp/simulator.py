@@ -49,9 +49,6 @@ ROUTES: dict[str, tuple[str, bool]] = {
     "/v1/atas/atualizacao": (ATAS, True),
 }
 ROUTES.update({f"/api/consulta{path}": route for path, route in list(ROUTES.items())})
-PUBLICACAO = ("/v1/contratacoes/publicacao", "/api/consulta/v1/contratacoes/publicacao")
-ATUALIZACAO = ("/v1/contratacoes/atualizacao", "/api/consulta/v1/contratacoes/atualizacao")
-ENDPOINTS = tuple(ROUTES)
 HTML_429 = (b"<html><head><title>429 Too Many Requests</title></head><body><center><h1>429 Too Many Requests"
             b"</h1></center><hr><center>nginx</center></body></html>")
 
