@@ -2,9 +2,9 @@
 
     python bench/bench_checks.py [--days 30] [--volume 2000] [--hourly-calls 24]
 
-Builds `--days` days of Bronze on local storage, both layers (simulated records and, 30 % of them
-changing within four days, their versions, committed hour by hour through the commit protocol, no
-API), then times:
+Builds `--days` days of Bronze on local storage, every layer (simulated contratações, contratos and atas,
+30 % of them changing within four days, first seen and versions, committed hour by hour through the commit
+protocol, no API), then times (the command checks every layer, as it does by default):
 - `python -m pncp_assets.checks --from D1 --to DN`: every hourly partition of the range in one command;
 - the same command over the first day alone;
 - `dagster job execute -m pncp_assets.definitions -j pncp_checks` for the first `--hourly-calls` hours
@@ -28,8 +28,8 @@ FIRST_DAY = dt.date(2025, 10, 1)
 
 
 def build(root: Path, days: int, volume: int) -> dict[str, tuple[int, int]]:
-    """Both layers of `days` days; returns (files, rows) per layer."""
-    from pncp_assets import bronze
+    """Every layer of `days` days, each hour committed and confirmed; returns (files, rows) per layer."""
+    from pncp_assets import bronze, layout
     from pncp_assets.brasilia import TZ
     from pncp_assets.commit import DeltaCommitter
     from pncp_assets.pncp.simulator import PncpSimulator, SimulatorConfig
@@ -38,21 +38,24 @@ def build(root: Path, days: int, volume: int) -> dict[str, tuple[int, int]]:
     store = LocalObjectStore(root)
     end = dt.datetime.combine(FIRST_DAY + dt.timedelta(days=days), dt.time())  # the clock: after the range
     sim = PncpSimulator(SimulatorConfig(seed=3, volume=volume, update_fraction=0.3, update_max_days=4.0, now=end))
+    sweeps = {"pncp": sim.all_records, "pncp_versions": sim.updated_records,  # what each layer's endpoint shows
+              "pncp_contratos": lambda day: sim.visible_records(day, kind="contratos"),
+              "pncp_contratos_versions": lambda day: sim.updated_records(day, kind="contratos"),
+              "pncp_atas_versions": lambda day: sim.updated_records(day, kind="atas")}
     built = {}
-    for source, sweep in (("pncp", sim.all_records), ("pncp_versions", sim.updated_records)):
+    for source, sweep in sweeps.items():
         committer = DeltaCommitter(store, source)
         files = rows = 0
         for n in range(days):
             day = FIRST_DAY + dt.timedelta(days=n)
-            swept = [(r, bronze.Provenance(r["modalidadeId"], 1)) for r in sweep(day)]
-            for hour in range(24):
-                result = committer.commit(f"{day:%Y-%m-%d}-{hour:02d}:00", swept, "bench",
-                                          swept_at=end.replace(tzinfo=TZ))
+            swept = [(r, bronze.Provenance(r.get("modalidadeId"), 1)) for r in sweep(day)]
+            for hour in layout.day_hours(day):
+                result = committer.commit(hour, swept, "bench", swept_at=end.replace(tzinfo=TZ))
                 if result.output is not None:
                     committer.publish(result.output)
                     files += 1
                     rows += result.output.table.num_rows
-            committer.finalize(f"{day:%Y-%m-%d}-23:00")
+            committer.finalize_hours(layout.day_hours(day))  # every hour ingested: no gap for the check
         built[source] = (files, rows)
     return built
 
