@@ -15,8 +15,10 @@ Timestamps carry no offset in the API and are Brasília time; they are stored as
 from __future__ import annotations
 
 import datetime as dt
+import importlib.abc
 import io
 import json
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -202,11 +204,40 @@ def encode_parquet(records: Sequence[dict[str, Any]], compression: str = DEFAULT
     return table_to_parquet(records_to_table(records, **kwargs), compression)
 
 
+class _RefusePandas(importlib.abc.MetaPathFinder):
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+def skip_pandas_probe() -> None:
+    """Spare this process the pandas that pyarrow imports, unused, on its first conversion of Python values.
+
+    pyarrow asks once whether pandas is installed (any `pa.array` of a list asks, to tell pandas objects
+    apart) and keeps the answer. Asked here with pandas out of reach, it answers "no pandas": a run then
+    never loads pandas (30 MB and 0.4 s, README "What a run costs"). Conversions that need pandas
+    (`to_pandas`, `Table.from_pandas`) still import it when called. What changes is only that
+    `pa.array(a_pandas_series)` converts the Series as a plain sequence until then. The code location calls
+    this; the library (readers, analysts' notebooks) never does. Nothing happens if pandas is loaded already.
+    """
+    if "pandas" in sys.modules:
+        return
+    refuse = _RefusePandas()
+    sys.meta_path.insert(0, refuse)
+    try:
+        pa.array([], pa.int8())
+    finally:
+        sys.meta_path.remove(refuse)
+
+
 def read_parquet(data: bytes, columns: Iterable[str] | None = None) -> pa.Table:
-    # One small file: no thread pool. (pyarrow 26's pool can abort the process at exit, "terminate called
-    # without an active exception", measured here in about 4 of 10 short processes that read with threads.)
-    return pq.read_table(io.BytesIO(data), columns=list(columns) if columns is not None else None,
-                         use_threads=False)
+    # One small file: `ParquetFile`, not `read_table`, whose dataset machinery (and the pandas it imports)
+    # costs a run 0.1 s and 30 MB for nothing here; and no thread pool (pyarrow 26's pool can abort the
+    # process at exit, "terminate called without an active exception", measured here in about 4 of 10 short
+    # processes that read with threads).
+    return pq.ParquetFile(io.BytesIO(data)).read(columns=list(columns) if columns is not None else None,
+                                                 use_threads=False)
 
 
 def parquet_ids(data: bytes, id_field: str = ID_FIELD) -> list[str]:

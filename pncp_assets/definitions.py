@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from pncp_assets import bronze
 from pncp_assets.defs.alerts import freshness_checks, freshness_sensor, run_failure_alert, stale_asset_alert
 from pncp_assets.defs.assets import LAYER_GRAPHS
 from pncp_assets.defs.environment import SETTINGS, alert_webhook, bronze_storage, pncp_api
@@ -41,6 +42,8 @@ pncp_hourly_schedule = dg.build_schedule_from_partitioned_job(
 )
 
 pncp_day_close_schedule = day_close_schedule(pncp_hourly_ingestion, hour=SETTINGS.day_close_hour)
+
+bronze.skip_pandas_probe()  # every process that loads the code location: webserver, daemon, each run
 
 storage = bronze_storage()  # the environment is read here, through environment.py, and nowhere else
 

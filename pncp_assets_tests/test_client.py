@@ -208,12 +208,27 @@ def test_400_is_not_retried_and_carries_message_and_parameters(simulator):
     assert len(simulator.sim.log) == 1
 
 
-def test_per_modalidade_progress_is_logged(simulator, caplog):
-    with caplog.at_level(logging.INFO, logger="pncp_assets.pncp.client"):
-        make_client(simulator).sweep_day(DAY)
-    lines = [r.getMessage() for r in caplog.records]
-    assert any(line.startswith("Modalidade 8 (Dispensa): ") and "distinct records of" in line for line in lines)
-    assert any(line.startswith("Swept 2025-10-22: ") for line in lines)
+def test_sweep_progress_is_logged_at_most_every_interval_and_anything_unusual_always(simulator, caplog):
+    def swept_lines(**kwargs) -> list[str]:
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="pncp_assets.pncp.client"):
+            make_client(simulator, **kwargs).sweep_day(DAY)
+        return [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+
+    # As a slow sweep shows them (each modalidade past the interval): one line each, counted.
+    lines = swept_lines(progress_every_s=0)
+    assert any(line.startswith("Modalidade 8 (Dispensa): ") and "distinct records of" in line
+               and f"[{MODALIDADES.index(8) + 1} of {len(MODALIDADES)}]" in line for line in lines)
+    assert sum(line.startswith("Modalidade ") for line in lines) == len(MODALIDADES)
+    assert lines[-1].startswith("Swept 2025-10-22: ")
+    # A sweep faster than the interval: its start and its summary, no line per modalidade.
+    lines = swept_lines()
+    assert [line.split(" ")[0] for line in lines] == ["Sweeping", "Swept"]
+    # Anything unusual is shown whatever the interval: a modalidade that needed retries.
+    simulator.sim.configure(error_5xx_rate=0.3)
+    lines = swept_lines()
+    retried = [line for line in lines if line.startswith("Modalidade ")]
+    assert retried and all(" 0 retries" not in line for line in retried)
 
 
 def test_full_day_with_every_fault_on_comes_back_complete_exactly_once():

@@ -99,3 +99,51 @@ def test_schedule_asks_for_the_hour_just_finished():
         requests = schedule.evaluate_tick(context).run_requests
     assert [r.partition_key for r in requests] == ["2025-10-22-23:00"]
     assert requests[0].job_name == "pncp_hourly_ingestion"
+
+
+RUN_WITHOUT_PANDAS = """
+import datetime as dt, json, os, sys
+from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
+
+with RunningSimulator(SimulatorConfig(volume=600, now=dt.datetime(2025, 10, 22, 12, 5))) as sim:
+    os.environ.update(PNCP_API_BASE_URL=sim.base_url, PNCP_REQUEST_INTERVAL_S="0", PNCP_DATA_DIR=sys.argv[1],
+                      PNCP_START_DATE="2025-10-01", STORAGE_TYPE="local")
+    from pncp_assets.definitions import defs
+    result = defs.resolve_job_def("pncp_hourly_ingestion").execute_in_process(partition_key="2025-10-22-11:00")
+loaded_by_the_run = "pandas" in sys.modules
+from pathlib import Path
+from pncp_assets import bronze
+table = bronze.read_parquet(next(Path(sys.argv[1], "bronze", "pncp").rglob("*.parquet")).read_bytes())
+frame = table.to_pandas()  # pyarrow imports pandas once asked for it
+import pandas as pd, pyarrow as pa
+print(json.dumps({"success": result.success, "pandas_loaded_by_the_run": loaded_by_the_run,
+                  "rows": table.num_rows, "frame_rows": len(frame),
+                  "nan_to_null": pa.Table.from_pandas(pd.DataFrame({"v": [1.0, float("nan")]})).column(0).null_count}))
+"""
+
+
+def test_a_run_of_the_code_location_never_loads_pandas_and_pandas_still_converts(tmp_path):
+    """pyarrow would import pandas (30 MB) at a run's first conversion only to ask whether values are pandas
+    objects; the code location settles that question at load (`bronze.skip_pandas_probe`)."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", RUN_WITHOUT_PANDAS, str(tmp_path)], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["success"] and seen["rows"] > 0
+    assert seen["pandas_loaded_by_the_run"] is False
+    assert seen["frame_rows"] == seen["rows"] and seen["nan_to_null"] == 1
+
+
+def test_skipping_the_pandas_probe_changes_nothing_once_pandas_is_loaded():
+    import subprocess
+    import sys
+
+    script = ("import pandas as pd, pyarrow as pa\nfrom pncp_assets import bronze\nbronze.skip_pandas_probe()\n"
+              "print(pa.array(pd.Series([1.0, float('nan')])).null_count)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "1"  # a pandas Series still converts as pandas: NaN is null

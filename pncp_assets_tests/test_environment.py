@@ -29,9 +29,10 @@ def test_every_variable_reaches_its_field():
             storage.profile_name, storage.max_attempts, storage.compression) == (
         "minio", "/d", "b", "http://127.0.0.1:9", "sa-east-1", "p", 7, "snappy")
     api = pncp_api({"PNCP_API_BASE_URL": "http://x/api/", "PNCP_REQUEST_INTERVAL_S": "0.5",
-                    "PNCP_MODALIDADES": "6,8..9", "PNCP_STEP_RETRIES": "4", "PNCP_STEP_RETRY_DELAY_S": "3"})
-    assert (api.base_url, api.request_interval_s, api.modalidades, api.step_retries, api.step_retry_delay_s) == (
-        "http://x/api", 0.5, "6,8..9", 4, 3.0)
+                    "PNCP_MODALIDADES": "6,8..9", "PNCP_STEP_RETRIES": "4", "PNCP_STEP_RETRY_DELAY_S": "3",
+                    "PNCP_SWEEP_MAX_AGE_MINUTES": "0"})
+    assert (api.base_url, api.request_interval_s, api.modalidades, api.step_retries, api.step_retry_delay_s,
+            api.sweep_max_age_minutes) == ("http://x/api", 0.5, "6,8..9", 4, 3.0, 0.0)
     assert api.client().modalidades == (6, 8, 9)
 
 
@@ -43,6 +44,7 @@ def test_every_variable_reaches_its_field():
     (pncp_api, {"PNCP_REQUEST_INTERVAL_S": "fast"}, "PNCP_REQUEST_INTERVAL_S"),
     (pncp_api, {"PNCP_REQUEST_INTERVAL_S": "-1"}, "PNCP_REQUEST_INTERVAL_S"),
     (pncp_api, {"PNCP_MODALIDADES": "six"}, "PNCP_MODALIDADES"),
+    (pncp_api, {"PNCP_SWEEP_MAX_AGE_MINUTES": "-5"}, "PNCP_SWEEP_MAX_AGE_MINUTES"),
 ])
 def test_a_bad_value_names_its_variable(build, env, name):
     with pytest.raises(ConfigError, match=name):

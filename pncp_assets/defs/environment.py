@@ -37,6 +37,7 @@ API_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PNCP_MODALIDADES": ("modalidades", str),
     "PNCP_STEP_RETRIES": ("step_retries", int),
     "PNCP_STEP_RETRY_DELAY_S": ("step_retry_delay_s", float),
+    "PNCP_SWEEP_MAX_AGE_MINUTES": ("sweep_max_age_minutes", float),
 }
 
 
@@ -75,7 +76,7 @@ def bronze_storage(env: Mapping[str, str] | None = None) -> BronzeStorage:
 
 def pncp_api(env: Mapping[str, str] | None = None) -> PncpApi:
     """`PncpApi` from PNCP_API_BASE_URL, PNCP_REQUEST_INTERVAL_S, PNCP_MODALIDADES, PNCP_STEP_RETRIES and
-    PNCP_STEP_RETRY_DELAY_S."""
+    PNCP_STEP_RETRY_DELAY_S and PNCP_SWEEP_MAX_AGE_MINUTES."""
     return _build(PncpApi, API_VARIABLES, os.environ if env is None else env)
 
 

@@ -119,7 +119,7 @@ class PncpApi(dg.ConfigurableResource):
         parse_modalidades(value)
         return value
 
-    @field_validator("request_interval_s", "step_retry_delay_s")
+    @field_validator("request_interval_s", "step_retry_delay_s", "sweep_max_age_minutes")
     @classmethod
     def _not_negative(cls, value: float) -> float:
         if value < 0:

@@ -222,6 +222,7 @@ class PncpClient:
         logger: logging.Logger | Any | None = None,
         sleep: Callable[[float], None] = time.sleep,
         endpoint: Endpoint = PUBLICACAO,
+        progress_every_s: float = 30.0,
     ):
         if endpoint not in ENDPOINTS:
             raise ValueError(f"endpoint must be one of {', '.join(e.path for e in ENDPOINTS)}, not {endpoint!r}")
@@ -241,6 +242,7 @@ class PncpClient:
         self.log = logger or logging.getLogger(__name__)
         self._sleep = sleep
         self._pacer = _Pacer(request_interval_s, sleep=sleep)
+        self.progress_every_s = progress_every_s
 
     # --- one request ---------------------------------------------------------------------------
 
@@ -405,11 +407,18 @@ class PncpClient:
         lists: tuple[int | None, ...] = self.modalidades if self.endpoint.by_modalidade else (None,)
         self.log.info(f"Sweeping PNCP {self.endpoint.label} {day:%Y-%m-%d}: "
                       + (f"{len(lists)} modalidades" if self.endpoint.by_modalidade else "one list"))
-        for modalidade in lists:
+        last_line = started
+        for done, modalidade in enumerate(lists, 1):
             pages, report = self.sweep_modalidade(day, modalidade)
             result.pages.extend(pages)
             result.reports[modalidade] = report
-            self.log.info(report.line())
+            # Progress at most every `progress_every_s`, anything unusual always: a line is an event-log
+            # write, and one per modalidade cost a run more than the sweep's own parsing (README "What a
+            # run costs"). Every modalidade's report is in the stored sweep.
+            unusual = report.retries or report.short_pages_rerequested or report.shortfall
+            if unusual or time.monotonic() - last_line >= self.progress_every_s:
+                self.log.info(f"{report.line()} [{done} of {len(lists)}]")
+                last_line = time.monotonic()
         t = result.totals()
         self.log.info(f"Swept {day:%Y-%m-%d}: {t['distinct_ids']} distinct records of {t['total_registros']} "
                       f"totalRegistros in {t['pages']} pages, {t['requests']} requests, {t['retries']} retries, "
