@@ -111,10 +111,15 @@ class Bench:
         self.dagster = str(Path(sys.executable).with_name("dagster"))
         self.runs = 0
 
-    def env(self, data_dir: Path) -> dict[str, str]:
-        return {**os.environ, "DAGSTER_HOME": str(self.home), "PNCP_API_BASE_URL": self.sim.url,
-                "PNCP_DATA_DIR": str(data_dir), "PNCP_REQUEST_INTERVAL_S": "0", "PNCP_START_DATE": "2025-10-01",
-                "PYTHONWARNINGS": "ignore"}
+    def env(self, data_dir: Path, fresh_sweep: bool = False) -> dict[str, str]:
+        env = {**os.environ, "DAGSTER_HOME": str(self.home), "PNCP_API_BASE_URL": self.sim.url,
+               "PNCP_DATA_DIR": str(data_dir), "PNCP_REQUEST_INTERVAL_S": "0", "PNCP_START_DATE": "2025-10-01",
+               "PYTHONWARNINGS": "ignore"}
+        if fresh_sweep:
+            # The simulator's moments are hours apart, the pipeline's clock only seconds: a stored sweep must
+            # not look recent enough to serve an hour that a real run, an hour later, would sweep for.
+            env["PNCP_SWEEP_MAX_AGE_MINUTES"] = "0"
+        return env
 
     def fresh_dir(self) -> Path:
         self.runs += 1
@@ -126,33 +131,32 @@ class Bench:
         return measured([self.dagster, "asset", "materialize", "-f", str(REPO / "bench" / "floor_project.py"),
                          "-a", attribute, "--select", "*", "--partition", f"{DAY}-11:00"], self.env(self.work))
 
-    def layer_hour(self, data_dir: Path, hour: str, profile_to: Path | None = None) -> dict:
+    def layer_hour(self, data_dir: Path, hour: str, fresh_sweep: bool = False, profile_to: Path | None = None) -> dict:
         return measured([self.dagster, "asset", "materialize", "-m", "pncp_assets.definitions", "--select", FIRST_SEEN,
-                         "--partition", f"{DAY}-{hour}:00"], self.env(data_dir), profile_to=profile_to)
+                         "--partition", f"{DAY}-{hour}:00"], self.env(data_dir, fresh_sweep), profile_to=profile_to)
 
-    def job_hour(self, data_dir: Path, hour: str, profile_to: Path | None = None) -> dict:
+    def job_hour(self, data_dir: Path, hour: str, fresh_sweep: bool = False, profile_to: Path | None = None) -> dict:
         return measured([self.dagster, "job", "execute", "-m", "pncp_assets.definitions", "-j", "pncp_hourly_ingestion",
-                         "--tags", json.dumps({"dagster/partition": f"{DAY}-{hour}:00"})], self.env(data_dir),
-                        profile_to=profile_to)
+                         "--tags", json.dumps({"dagster/partition": f"{DAY}-{hour}:00"})],
+                        self.env(data_dir, fresh_sweep), profile_to=profile_to)
 
     def layer_range(self, data_dir: Path, first: str, last: str, profile_to: Path | None = None) -> dict:
         # What a backfill's run is: the job, the layer's ops, the range in the run's tags.
         tags = {"dagster/asset_partition_range_start": f"{DAY}-{first}:00",
                 "dagster/asset_partition_range_end": f"{DAY}-{last}:00"}
-        # The moments are hours apart for the simulator but seconds apart for the pipeline's clock: a stored
-        # sweep must not look recent enough to serve the next moment's hours (it would not, 4 hours later).
-        env = {**self.env(data_dir), "PNCP_SWEEP_MAX_AGE_MINUTES": "0"}
         return measured([self.dagster, "job", "execute", "-m", "pncp_assets.definitions", "-j", "pncp_hourly_ingestion",
-                         "-o", FIRST_SEEN, "--tags", json.dumps(tags)], env,
+                         "-o", FIRST_SEEN, "--tags", json.dumps(tags)], self.env(data_dir, fresh_sweep=True),
                         profile_to=profile_to)
 
-    def hourly_pair(self, hour_run) -> tuple[dict, dict]:
-        """(sweep, reuse): 11:00 sweeps the day, then 10:00 reuses that sweep."""
+    def hourly_runs(self, hour_run, profiles: Path | None = None) -> tuple[dict, dict]:
+        """(reuse, sweep), each filing one hour's new records as a steady pipeline does: 09:00 first (not
+        measured: the day so far filed, its sweep stored), then 10:00 reusing that sweep, then 11:00 sweeping."""
         self.sim.set_clock(HOURLY_CLOCK)
         data_dir = self.fresh_dir()
-        sweep = hour_run(data_dir, "11")
-        reuse = hour_run(data_dir, "10")
-        return sweep, reuse
+        hour_run(data_dir, "09")
+        reuse = hour_run(data_dir, "10", profile_to=profiles and profiles / "reuse.txt")
+        sweep = hour_run(data_dir, "11", fresh_sweep=True, profile_to=profiles and profiles / "sweep.txt")
+        return reuse, sweep
 
     def day(self) -> dict:
         data_dir = self.fresh_dir()
@@ -276,13 +280,13 @@ def main(argv: list[str] | None = None) -> int:
             bench.volume = args.volume
             # Warm-up: the simulator builds its world, the instance its tables, the OS its page cache.
             bench.floor("defs")
-            bench.hourly_pair(bench.job_hour)
+            bench.hourly_runs(bench.job_hour)
             print(f"{'run':>14} | {'CPU s':>6} | {'peak RSS MB':>11} | exact?")
             for _ in range(args.rounds):
                 shapes: list[tuple[str, dict]] = [(name, bench.floor(attr)) for name, attr in FLOORS.items()]
-                sweep, reuse = bench.hourly_pair(bench.layer_hour)
+                reuse, sweep = bench.hourly_runs(bench.layer_hour)
                 shapes += [("reuse", reuse), ("sweep", sweep)]
-                sweep, reuse = bench.hourly_pair(bench.job_hour)
+                reuse, sweep = bench.hourly_runs(bench.job_hour)
                 shapes += [("job reuse", reuse), ("job sweep", sweep), ("day", bench.day())]
                 if dlt_python:
                     shapes.append(("dlt", bench.dlt_day()))
@@ -310,18 +314,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.profile:
                 profiles = Path(tmp) / "profiles"
                 profiles.mkdir()
-                sim.set_clock(HOURLY_CLOCK)
-                data_dir = bench.fresh_dir()
-                shapes_run = [("sweep", bench.layer_hour, "11"), ("reuse", bench.layer_hour, "10")]
-                for name, run, hour in shapes_run:
-                    run(data_dir, hour, profile_to=profiles / f"{name}.txt")
-                    print_breakdown(f"{name} (first-seen layer, {hour}:00)", breakdown(profiles / f"{name}.txt"),
-                                    medians[name]["cpu_s"])
-                data_dir = bench.fresh_dir()
-                for name, hour in [("job sweep", "11"), ("job reuse", "10")]:
-                    bench.job_hour(data_dir, hour, profile_to=profiles / "job.txt")
-                    print_breakdown(f"{name} (15 assets, {hour}:00)", breakdown(profiles / "job.txt"),
-                                    medians[name]["cpu_s"])
+                for label, hour_run, shape in [("first-seen layer", bench.layer_hour, ""),
+                                               ("15 assets", bench.job_hour, "job ")]:
+                    bench.hourly_runs(hour_run, profiles)
+                    for name, hour in [("reuse", "10"), ("sweep", "11")]:
+                        print_breakdown(f"{shape}{name} ({label}, {hour}:00)", breakdown(profiles / f"{name}.txt"),
+                                        medians[shape + name]["cpu_s"])
                 data_dir = bench.fresh_dir()
                 parts: collections.Counter[str] = collections.Counter()
                 for now, first, last in MOMENTS:

@@ -249,7 +249,9 @@ def concat_tables(tables: Sequence[pa.Table | None], schema: pa.Schema = BRONZE_
     tables = [t for t in tables if t is not None and t.num_rows]
     if not tables:
         return schema.empty_table()
-    return pa.concat_tables([t.cast(schema) for t in tables])
+    # A cast only where a schema differs (a file of an older writer): casting loads pyarrow.compute (8 MB).
+    tables = [t if t.schema.equals(schema, check_metadata=True) else t.cast(schema) for t in tables]
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
 
 def raw_records(table: pa.Table) -> list[dict[str, Any]]:

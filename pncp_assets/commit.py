@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from pncp_assets import bronze, faults, layout
 from pncp_assets.brasilia import iso_utc, utc_now
@@ -186,6 +185,8 @@ class DeltaCommitter:
         data = self._whole(layout.delta_key(self.source, partition_key), want) or self._whole(claim.staged, want)
         if data is None:
             raise RuntimeError(f"partition {partition_key}: neither its delta nor its staged file holds its claim")
+        import pyarrow.compute as pc  # here only: a run that holds nothing back never loads it (8 MB)
+
         table = bronze.read_parquet(data)
         keep = pc.is_in(table.column(self.key_field), value_set=pa.array(sorted(want), type=pa.string()))
         return table.filter(keep)
@@ -293,8 +294,9 @@ class DeltaCommitter:
         faults.crash("after_claim")
         if done.superseded and done.superseded != done.staged:
             self.storage.delete(done.superseded)  # superseded: our delta holds all of it
-        self.log.info(self._filter_line(done))
-        self.log.info(f"{partition_key}: claimed {len(done.new_ids)} new + {len(done.held)} held records")
+        # One line, not two: each is an event-log write, per hour of a range run.
+        self.log.info(f"{self._filter_line(done)}; {partition_key}: claimed {len(done.new_ids)} new + "
+                      f"{len(done.held)} held records")
         return CommitResult(partition_key, key, "written", None, done.stats, len(done.held), done.new_ids,
                             done.output, rejected_key, attempts, **done.hour)
 

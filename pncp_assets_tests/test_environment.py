@@ -63,8 +63,8 @@ def test_only_the_environment_module_reads_the_environment():
     assert readers == {"defs/environment.py", "faults.py", "demo.py"}
 
 
-def test_storage_builds_on_dagster_aws_and_keeps_one_client_per_run(s3_env, seaweed):
-    assert issubclass(BronzeStorage, ResourceWithS3Configuration)
+def test_storage_keeps_dagster_aws_settings_and_one_client_per_run(s3_env, seaweed):
+    assert set(ResourceWithS3Configuration.model_fields) <= set(BronzeStorage.model_fields)  # test_definitions: equal
     storage = bronze_storage()
     with dg.build_init_resource_context() as context:
         storage.setup_for_execution(context)

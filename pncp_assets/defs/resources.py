@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_aws.s3.resources import ResourceWithS3Configuration
-from pydantic import ConfigDict, PrivateAttr, field_validator
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from pncp_assets import bronze
 from pncp_assets.config import parse_modalidades
@@ -21,11 +20,45 @@ from pncp_assets.storage import LocalObjectStore, ObjectStore, S3ObjectStore, ma
 STORAGE_TYPES = ("local", "s3", "minio")
 
 
-class BronzeStorage(ResourceWithS3Configuration):
+class S3Settings(dg.ConfigurableResource):
+    """dagster-aws' `ResourceWithS3Configuration` fields, as it declares them (names, types, defaults,
+    descriptions; `test_definitions.py` holds them equal), so the S3 settings are those Dagster users set
+    elsewhere. Declared here rather than inherited because importing `dagster_aws` loads boto3 and Dagster's
+    components: 0.3 s of CPU and 13 MB in every run, webserver and daemon process, S3 or not (README "What a
+    run costs"). boto3 is imported only when a run builds its S3 client."""
+
+    use_unsigned_session: bool = Field(default=False, description="Specifies whether to use an unsigned S3 session.")
+    region_name: str | None = Field(default=None, description="Specifies a custom region for the S3 session.")
+    endpoint_url: str | None = Field(default=None, description="Specifies a custom endpoint for the S3 session.")
+    max_attempts: int = Field(
+        default=5,
+        description=(
+            "This provides Boto3's retry handler with a value of maximum retry attempts, where the"
+            " initial call counts toward the max_attempts value that you provide."
+        ),
+    )
+    profile_name: str | None = Field(default=None, description="Specifies a profile to connect that session.")
+    use_ssl: bool = Field(default=True, description="Whether or not to use SSL. By default, SSL is used.")
+    verify: bool | None = Field(
+        default=None,
+        description="Whether or not to verify SSL certificates. By default SSL certificates are verified.",
+    )
+    aws_access_key_id: str | None = Field(
+        default=None, description="AWS access key ID to use when creating the boto3 session."
+    )
+    aws_secret_access_key: str | None = Field(
+        default=None, description="AWS secret access key to use when creating the boto3 session."
+    )
+    aws_session_token: str | None = Field(
+        default=None, description="AWS session token to use when creating the boto3 session."
+    )
+
+
+class BronzeStorage(S3Settings):
     """Where Bronze lives: local files (the embedded default) or an S3 bucket.
 
-    The S3 fields are dagster-aws' own (`region_name`, `endpoint_url`, `max_attempts`, `profile_name`,
-    `use_ssl`, `verify`); on top of them: path-style addressing (MinIO, SeaweedFS), timeouts and a
+    The S3 fields are dagster-aws' (`S3Settings`: `region_name`, `endpoint_url`, `max_attempts`,
+    `profile_name`, `use_ssl`, `verify`); on top of them: path-style addressing (MinIO, SeaweedFS), timeouts and a
     connection pool sized for concurrent writers, which dagster-aws' client does not expose.
     Credentials are read by boto3 from its own chain (the environment, a profile, an instance role):
     leave `aws_access_key_id` / `aws_secret_access_key` unset so they never pass through Dagster config.
