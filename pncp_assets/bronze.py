@@ -18,6 +18,7 @@ import datetime as dt
 import importlib.abc
 import io
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -229,6 +230,14 @@ def skip_pandas_probe() -> None:
         pa.array([], pa.int8())
     finally:
         sys.meta_path.remove(refuse)
+
+
+def use_system_allocator() -> None:
+    """pyarrow on the C library's allocator, unless ARROW_DEFAULT_MEMORY_POOL chooses: a run's Arrow data is
+    a few hourly files, and mimalloc's arenas, the default, held 8 to 20 MB more of a run's peak (README
+    "What a run costs") for no speed a run could measure. The code location calls this."""
+    if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        pa.set_memory_pool(pa.system_memory_pool())
 
 
 def read_parquet(data: bytes, columns: Iterable[str] | None = None) -> pa.Table:

@@ -43,7 +43,10 @@ pncp_hourly_schedule = dg.build_schedule_from_partitioned_job(
 
 pncp_day_close_schedule = day_close_schedule(pncp_hourly_ingestion, hour=SETTINGS.day_close_hour)
 
-bronze.skip_pandas_probe()  # every process that loads the code location: webserver, daemon, each run
+# Every process that loads the code location (webserver, daemon, each run): pyarrow without the pandas it
+# would load unused, on the system allocator.
+bronze.skip_pandas_probe()
+bronze.use_system_allocator()
 
 storage = bronze_storage()  # the environment is read here, through environment.py, and nowhere else
 

@@ -310,6 +310,16 @@ def test_the_io_manager_publishes_each_hour_and_reports_it(make_pipeline):
                 "written", layout.delta_key("pncp", hour), len(data), len(deltas[hour])), hour
         else:
             assert "published" not in md and md["dagster/row_count"] == 0, hour  # nothing new: nothing to publish
+    # The log: a line for the one hour; for the range one line in all (each line is an event-log write).
+    def published_lines(result) -> list[str]:
+        return [e.user_message for e in p.instance.all_logs(result.run_id) if "Bronze delta" in e.user_message]
+
+    assert published_lines(single) == [f"Bronze delta {layout.delta_key('pncp', hours[9])}: written "
+                                       f"({len(deltas[hours[9]])} rows, {reported[hours[9]]['bytes']} bytes)"]
+    filed = [h for h in hours[10:] if h in deltas]
+    assert published_lines(ranged) == [
+        f"Bronze deltas of {len(filed)} hours (pncp): {len(filed)} written "
+        f"({sum(len(deltas[h]) for h in filed)} rows, {sum(reported[h]['bytes'] for h in filed)} bytes)"]
 
 
 def test_a_failed_publish_fails_that_hours_check_not_only_the_step(make_pipeline, monkeypatch):

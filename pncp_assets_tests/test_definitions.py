@@ -114,13 +114,15 @@ with RunningSimulator(SimulatorConfig(volume=600, now=dt.datetime(2025, 10, 22, 
     result = defs.resolve_job_def("pncp_hourly_ingestion").execute_in_process(partition_key="2025-10-22-11:00")
 loaded_by_the_run = "pandas" in sys.modules
 compute_loaded = "pyarrow.compute" in sys.modules  # only a run that holds records back needs it
+import pyarrow as pa
+pool = pa.default_memory_pool().backend_name
 from pathlib import Path
 from pncp_assets import bronze
 table = bronze.read_parquet(next(Path(sys.argv[1], "bronze", "pncp").rglob("*.parquet")).read_bytes())
 frame = table.to_pandas()  # pyarrow imports pandas once asked for it
 import pandas as pd, pyarrow as pa
 print(json.dumps({"success": result.success, "pandas_loaded_by_the_run": loaded_by_the_run,
-                  "compute_loaded_by_the_run": compute_loaded,
+                  "compute_loaded_by_the_run": compute_loaded, "pool": pool,
                   "rows": table.num_rows, "frame_rows": len(frame),
                   "nan_to_null": pa.Table.from_pandas(pd.DataFrame({"v": [1.0, float("nan")]})).column(0).null_count}))
 """
@@ -140,6 +142,18 @@ def test_a_run_of_the_code_location_never_loads_pandas_and_pandas_still_converts
     assert seen["success"] and seen["rows"] > 0
     assert seen["pandas_loaded_by_the_run"] is False and seen["compute_loaded_by_the_run"] is False
     assert seen["frame_rows"] == seen["rows"] and seen["nan_to_null"] == 1
+    assert seen["pool"] == "system"  # `bronze.use_system_allocator`, ARROW_DEFAULT_MEMORY_POOL unset
+
+
+def test_arrow_default_memory_pool_still_chooses_the_allocator():
+    import subprocess
+    import sys
+
+    script = "import pncp_assets.definitions, pyarrow as pa\nprint(pa.default_memory_pool().backend_name)"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "jemalloc"
 
 
 def test_skipping_the_pandas_probe_changes_nothing_once_pandas_is_loaded():

@@ -12,6 +12,7 @@ the next run or by the state asset (`DeltaCommitter.recover`).
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import dagster as dg
@@ -42,6 +43,7 @@ class BronzeParquetIOManager(dg.ConfigurableIOManager):
             raise TypeError(f"BronzeParquetIOManager stores the deltas the delta assets return (`Deltas`), "
                             f"not a {type(obj).__name__}")
         committer = DeltaCommitter(self.storage.object_store(), obj.source, logger=context.log)
+        outcomes: Counter[str] = Counter()
         for hour, output in sorted(obj.by_hour.items(), key=lambda item: layout.parse_partition_key(item[0])):
             try:
                 outcome = committer.publish(output)
@@ -51,9 +53,17 @@ class BronzeParquetIOManager(dg.ConfigurableIOManager):
                 context.log.error(f"Bronze delta {output.key}: not published ({type(exc).__name__}: {exc})")
                 outcome = "failed"
             rows, size = output.table.num_rows, len(output.data)
-            context.log.info(f"Bronze delta {output.key}: {outcome} ({rows} rows, {size} bytes)")
+            outcomes[outcome] += 1
+            if len(obj.by_hour) == 1:
+                context.log.info(f"Bronze delta {output.key}: {outcome} ({rows} rows, {size} bytes)")
             _report(context, hour, {"bronze_key": dg.MetadataValue.path(output.key), "dagster/row_count": rows,
                                     "bytes": size, "published": outcome})
+        if len(obj.by_hour) > 1:  # a range: one line (each is an event-log write), each hour in its metadata
+            rows = sum(o.table.num_rows for o in obj.by_hour.values())
+            size = sum(len(o.data) for o in obj.by_hour.values())
+            counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
+            context.log.info(f"Bronze deltas of {len(obj.by_hour)} hours ({obj.source}): {counts} ({rows} rows, "
+                             f"{size} bytes)")
 
     def load_input(self, context: dg.InputContext) -> pa.Table:
         store = self.storage.object_store()
