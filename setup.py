@@ -31,6 +31,9 @@ setup(
     ],
     extras_require={
         "cluster": CLUSTER,
+        # bench/bench_run_cost.py --profile: where a run's CPU goes, sampled from outside the process (no code
+        # changed, the CLI run measured as it is). dlt, its baseline, goes in a venv of its own (the bench's doc).
+        "bench": ["py-spy>=0.4,<1"],
         "dev": [
             *CLUSTER,  # the cluster tests run in CI
             "pytest>=8,<10",

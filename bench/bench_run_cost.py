@@ -2,6 +2,9 @@
 
     python bench/bench_run_cost.py [--rounds 3] [--profile] [--dlt-python PATH]
 
+    pip install -e ".[bench]"                                       # py-spy, for --profile
+    python -m venv .venv-dlt && .venv-dlt/bin/pip install "dlt[parquet]>=1.31,<2"   # the dlt baseline
+
 Every run is a fresh process through the CLI a deployment uses (`dagster asset materialize` /
 `dagster job execute`, a SQLite instance with the project's dagster.yaml, local Bronze), against the
 simulator on loopback in its own process (paced at 0 s: this measures the pipeline, not PNCP's pacing),

@@ -15,11 +15,8 @@ Timestamps carry no offset in the API and are Brasília time; they are stored as
 from __future__ import annotations
 
 import datetime as dt
-import importlib.abc
 import io
 import json
-import os
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -203,41 +200,6 @@ def table_to_parquet(table: pa.Table, compression: str = DEFAULT_CODEC) -> bytes
 def encode_parquet(records: Sequence[dict[str, Any]], compression: str = DEFAULT_CODEC, **kwargs: Any) -> bytes:
     """Records -> Parquet bytes with the Bronze schema."""
     return table_to_parquet(records_to_table(records, **kwargs), compression)
-
-
-class _RefusePandas(importlib.abc.MetaPathFinder):
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "pandas" or name.startswith("pandas."):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-
-
-def skip_pandas_probe() -> None:
-    """Spare this process the pandas that pyarrow imports, unused, on its first conversion of Python values.
-
-    pyarrow asks once whether pandas is installed (any `pa.array` of a list asks, to tell pandas objects
-    apart) and keeps the answer. Asked here with pandas out of reach, it answers "no pandas": a run then
-    never loads pandas (30 MB and 0.4 s, README "What a run costs"). Conversions that need pandas
-    (`to_pandas`, `Table.from_pandas`) still import it when called. What changes is only that
-    `pa.array(a_pandas_series)` converts the Series as a plain sequence until then. The code location calls
-    this; the library (readers, analysts' notebooks) never does. Nothing happens if pandas is loaded already.
-    """
-    if "pandas" in sys.modules:
-        return
-    refuse = _RefusePandas()
-    sys.meta_path.insert(0, refuse)
-    try:
-        pa.array([], pa.int8())
-    finally:
-        sys.meta_path.remove(refuse)
-
-
-def use_system_allocator() -> None:
-    """pyarrow on the C library's allocator, unless ARROW_DEFAULT_MEMORY_POOL chooses: a run's Arrow data is
-    a few hourly files, and mimalloc's arenas, the default, held 8 to 20 MB more of a run's peak (README
-    "What a run costs") for no speed a run could measure. The code location calls this."""
-    if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
-        pa.set_memory_pool(pa.system_memory_pool())
 
 
 def read_parquet(data: bytes, columns: Iterable[str] | None = None) -> pa.Table:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pncp_assets import bronze
+from pncp_assets import arrow_runtime
 from pncp_assets.defs.alerts import freshness_checks, freshness_sensor, run_failure_alert, stale_asset_alert
 from pncp_assets.defs.assets import LAYER_GRAPHS
 from pncp_assets.defs.environment import SETTINGS, alert_webhook, bronze_storage, pncp_api
@@ -45,8 +45,8 @@ pncp_day_close_schedule = day_close_schedule(pncp_hourly_ingestion, hour=SETTING
 
 # Every process that loads the code location (webserver, daemon, each run): pyarrow without the pandas it
 # would load unused, on the system allocator.
-bronze.skip_pandas_probe()
-bronze.use_system_allocator()
+arrow_runtime.skip_pandas_probe()
+arrow_runtime.use_system_allocator()
 
 storage = bronze_storage()  # the environment is read here, through environment.py, and nowhere else
 

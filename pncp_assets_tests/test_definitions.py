@@ -130,7 +130,7 @@ print(json.dumps({"success": result.success, "pandas_loaded_by_the_run": loaded_
 
 def test_a_run_of_the_code_location_never_loads_pandas_and_pandas_still_converts(tmp_path):
     """pyarrow would import pandas (30 MB) at a run's first conversion only to ask whether values are pandas
-    objects; the code location settles that question at load (`bronze.skip_pandas_probe`)."""
+    objects; the code location settles that question at load (`arrow_runtime.skip_pandas_probe`)."""
     import json
     import subprocess
     import sys
@@ -142,7 +142,7 @@ def test_a_run_of_the_code_location_never_loads_pandas_and_pandas_still_converts
     assert seen["success"] and seen["rows"] > 0
     assert seen["pandas_loaded_by_the_run"] is False and seen["compute_loaded_by_the_run"] is False
     assert seen["frame_rows"] == seen["rows"] and seen["nan_to_null"] == 1
-    assert seen["pool"] == "system"  # `bronze.use_system_allocator`, ARROW_DEFAULT_MEMORY_POOL unset
+    assert seen["pool"] == "system"  # `arrow_runtime.use_system_allocator`, ARROW_DEFAULT_MEMORY_POOL unset
 
 
 def test_arrow_default_memory_pool_still_chooses_the_allocator():
@@ -160,8 +160,8 @@ def test_skipping_the_pandas_probe_changes_nothing_once_pandas_is_loaded():
     import subprocess
     import sys
 
-    script = ("import pandas as pd, pyarrow as pa\nfrom pncp_assets import bronze\nbronze.skip_pandas_probe()\n"
-              "print(pa.array(pd.Series([1.0, float('nan')])).null_count)")
+    script = ("import pandas as pd, pyarrow as pa\nfrom pncp_assets import arrow_runtime\n"
+              "arrow_runtime.skip_pandas_probe()\nprint(pa.array(pd.Series([1.0, float('nan')])).null_count)")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "1"  # a pandas Series still converts as pandas: NaN is null
