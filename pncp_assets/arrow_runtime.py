@@ -7,7 +7,6 @@ sessions. Measured by `bench/bench_run_cost.py` (README "What a run costs").
 from __future__ import annotations
 
 import importlib.abc
-import os
 import sys
 from typing import Any
 
@@ -42,8 +41,7 @@ def skip_pandas_probe() -> None:
 
 
 def use_system_allocator() -> None:
-    """pyarrow on the C library's allocator, unless ARROW_DEFAULT_MEMORY_POOL chooses: a run's Arrow data is
-    a few hourly files, and mimalloc's arenas, the default, held 3 to 20 MB more of a run's peak for no
-    speed a run could measure. The code location calls this."""
-    if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
-        pa.set_memory_pool(pa.system_memory_pool())
+    """pyarrow on the C library's allocator: a run's Arrow data is a few hourly files, and mimalloc's arenas,
+    the default, held 3 to 20 MB more of a run's peak for no speed a run could measure. The code location
+    calls this unless ARROW_DEFAULT_MEMORY_POOL chooses an allocator (`PipelineSettings.arrow_memory_pool`)."""
+    pa.set_memory_pool(pa.system_memory_pool())

@@ -46,7 +46,8 @@ pncp_day_close_schedule = day_close_schedule(pncp_hourly_ingestion, hour=SETTING
 # Every process that loads the code location (webserver, daemon, each run): pyarrow without the pandas it
 # would load unused, on the system allocator.
 arrow_runtime.skip_pandas_probe()
-arrow_runtime.use_system_allocator()
+if not SETTINGS.arrow_memory_pool:
+    arrow_runtime.use_system_allocator()
 
 storage = bronze_storage()  # the environment is read here, through environment.py, and nowhere else
 

@@ -92,7 +92,8 @@ def test_the_start_date_and_day_close_hour_come_from_the_environment():
     from pncp_assets.defs.environment import PipelineSettings
 
     assert PipelineSettings.from_env({}) == PipelineSettings()
-    assert PipelineSettings.from_env({"PNCP_START_DATE": "2024-06-01", "PNCP_DAY_CLOSE_HOUR": "3"}) == \
-        PipelineSettings(start_date="2024-06-01-00:00", day_close_hour=3)
+    assert PipelineSettings.from_env({"PNCP_START_DATE": "2024-06-01", "PNCP_DAY_CLOSE_HOUR": "3",
+                                      "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"}) == \
+        PipelineSettings(start_date="2024-06-01-00:00", day_close_hour=3, arrow_memory_pool="jemalloc")
     with pytest.raises(ConfigError, match="PNCP_START_DATE"):
         PipelineSettings.from_env({"PNCP_START_DATE": "June 2024"})

@@ -102,6 +102,7 @@ class PipelineSettings:
 
     start_date: str = "2025-01-01-00:00"  # the first hourly partition
     day_close_hour: int = 6  # Brasília hour at which yesterday is swept a last time
+    arrow_memory_pool: str = ""  # ARROW_DEFAULT_MEMORY_POOL, pyarrow's own: when set, its choice stands
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
@@ -114,7 +115,8 @@ class PipelineSettings:
         raw_hour = (env.get("PNCP_DAY_CLOSE_HOUR") or "").strip() or str(cls.day_close_hour)
         if not raw_hour.isdigit() or not 0 <= int(raw_hour) <= 23:
             raise ConfigError(f"PNCP_DAY_CLOSE_HOUR={raw_hour!r} is not an hour (0-23)")
-        return cls(start_date=start, day_close_hour=int(raw_hour))
+        return cls(start_date=start, day_close_hour=int(raw_hour),
+                   arrow_memory_pool=(env.get("ARROW_DEFAULT_MEMORY_POOL") or "").strip())
 
 
 SETTINGS = PipelineSettings.from_env()
