@@ -88,11 +88,15 @@ class Simulator:
         self.proc.wait(timeout=30)
 
 
+def py_spy_path() -> str | None:
+    beside = Path(sys.executable).with_name("py-spy")
+    return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
+
+
 def measured(args: list[str], env: dict[str, str], cwd: Path = REPO, profile_to: Path | None = None) -> dict:
     """Run one command to its end; its CPU and peak RSS as the kernel counted them."""
     if profile_to is not None:
-        py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-        args = [py_spy, "record", "--rate", "250", "--format", "raw", "--output", str(profile_to), "--", *args]
+        args = [py_spy_path(), "record", "--rate", "250", "--format", "raw", "--output", str(profile_to), "--", *args]
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -272,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.verify:
         verify_child(args.verify, Path(args.root), args.volume)
         return 0
+    if args.profile and py_spy_path() is None:
+        parser.error("--profile samples with py-spy: pip install -e '.[bench]'")
     dlt_python = args.dlt_python
     if dlt_python is None and subprocess.run([sys.executable, "-c", "import dlt"], capture_output=True).returncode == 0:
         dlt_python = sys.executable
