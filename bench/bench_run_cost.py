@@ -97,19 +97,20 @@ def measured(args: list[str], env: dict[str, str], cwd: Path = REPO, profile_to:
     """Run one command to its end; its CPU and peak RSS as the kernel counted them."""
     if profile_to is not None:
         args = [py_spy_path(), "record", "--rate", "250", "--format", "raw", "--output", str(profile_to), "--", *args]
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        log.seek(0)
-        raise RuntimeError(f"{' '.join(args[:6])}... exited {proc.returncode}:\n{log.read().decode()[-4000:]}")
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            log.seek(0)
+            raise RuntimeError(f"{' '.join(args[:6])}... exited {proc.returncode}:\n{log.read().decode()[-4000:]}")
     return {"cpu_s": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024}
 
 
 class Bench:
-    def __init__(self, sim: Simulator, work: Path, dlt_python: str | None):
+    def __init__(self, sim: Simulator, work: Path, dlt_python: str | None, volume: int | None):
         self.sim = sim
+        self.volume = volume
         self.work = work
         self.dlt_python = dlt_python
         self.home = work / "dagster_home"
@@ -190,8 +191,6 @@ class Bench:
         out = subprocess.run([sys.executable, __file__, "--verify", kind, "--root", str(root),
                               "--volume", str(self.volume or 0)], capture_output=True, text=True, cwd=REPO, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
-
-    volume: int | None = None
 
 
 def verify_child(kind: str, root: Path, volume: int) -> None:
@@ -285,8 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[dict]] = collections.defaultdict(list)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            bench = Bench(sim, Path(tmp), dlt_python)
-            bench.volume = args.volume
+            bench = Bench(sim, Path(tmp), dlt_python, args.volume)
             # Warm-up: the simulator builds its world, the instance its tables, the OS its page cache.
             bench.floor("defs")
             bench.hourly_runs(bench.job_hour)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 
 import dagster as dg
 
@@ -103,6 +106,14 @@ def test_schedule_asks_for_the_hour_just_finished():
     assert requests[0].job_name == "pncp_hourly_ingestion"
 
 
+def _python(script: str, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> str:
+    """The script's output, run in a fresh interpreter: what a process loads from its start is the point."""
+    out = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=timeout,
+                         env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout.strip()
+
+
 RUN_WITHOUT_PANDAS = """
 import datetime as dt, json, os, sys
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
@@ -120,7 +131,7 @@ from pathlib import Path
 from pncp_assets import bronze
 table = bronze.read_parquet(next(Path(sys.argv[1], "bronze", "pncp").rglob("*.parquet")).read_bytes())
 frame = table.to_pandas()  # pyarrow imports pandas once asked for it
-import pandas as pd, pyarrow as pa
+import pandas as pd
 print(json.dumps({"success": result.success, "pandas_loaded_by_the_run": loaded_by_the_run,
                   "compute_loaded_by_the_run": compute_loaded, "pool": pool,
                   "rows": table.num_rows, "frame_rows": len(frame),
@@ -131,14 +142,7 @@ print(json.dumps({"success": result.success, "pandas_loaded_by_the_run": loaded_
 def test_a_run_of_the_code_location_never_loads_pandas_and_pandas_still_converts(tmp_path):
     """pyarrow would import pandas (30 MB) at a run's first conversion only to ask whether values are pandas
     objects; the code location settles that question at load (`arrow_runtime.skip_pandas_probe`)."""
-    import json
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, "-c", RUN_WITHOUT_PANDAS, str(tmp_path)], capture_output=True, text=True,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    seen = json.loads(_python(RUN_WITHOUT_PANDAS, str(tmp_path), timeout=300).splitlines()[-1])
     assert seen["success"] and seen["rows"] > 0
     assert seen["pandas_loaded_by_the_run"] is False and seen["compute_loaded_by_the_run"] is False
     assert seen["frame_rows"] == seen["rows"] and seen["nan_to_null"] == 1
@@ -146,25 +150,14 @@ def test_a_run_of_the_code_location_never_loads_pandas_and_pandas_still_converts
 
 
 def test_arrow_default_memory_pool_still_chooses_the_allocator():
-    import subprocess
-    import sys
-
     script = "import pncp_assets.definitions, pyarrow as pa\nprint(pa.default_memory_pool().backend_name)"
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"})
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "jemalloc"
+    assert _python(script, env={**os.environ, "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"}) == "jemalloc"
 
 
 def test_skipping_the_pandas_probe_changes_nothing_once_pandas_is_loaded():
-    import subprocess
-    import sys
-
     script = ("import pandas as pd, pyarrow as pa\nfrom pncp_assets import arrow_runtime\n"
               "arrow_runtime.skip_pandas_probe()\nprint(pa.array(pd.Series([1.0, float('nan')])).null_count)")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "1"  # a pandas Series still converts as pandas: NaN is null
+    assert _python(script) == "1"  # a pandas Series still converts as pandas: NaN is null
 
 
 def test_the_s3_settings_are_dagster_aws_own():
@@ -182,12 +175,7 @@ def test_the_s3_settings_are_dagster_aws_own():
 
 def test_loading_the_code_location_loads_neither_boto3_nor_dagster_aws():
     """Their import is 0.3 s of CPU and 13 MB in every process; only a run on S3 needs boto3."""
-    import subprocess
-    import sys
-
     script = ("import sys, pncp_assets.definitions\n"
               "print(sorted({'boto3', 'botocore', 'dagster_aws'} & set(sys.modules)))")
     env = {**os.environ, "STORAGE_TYPE": "s3", "S3_ENDPOINT_URL": "http://127.0.0.1:9"}
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "[]"
+    assert _python(script, env=env) == "[]"

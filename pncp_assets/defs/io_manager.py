@@ -44,6 +44,7 @@ class BronzeParquetIOManager(dg.ConfigurableIOManager):
                             f"not a {type(obj).__name__}")
         committer = DeltaCommitter(self.storage.object_store(), obj.source, logger=context.log)
         outcomes: Counter[str] = Counter()
+        total_rows = total_bytes = 0
         for hour, output in sorted(obj.by_hour.items(), key=lambda item: layout.parse_partition_key(item[0])):
             try:
                 outcome = committer.publish(output)
@@ -54,16 +55,16 @@ class BronzeParquetIOManager(dg.ConfigurableIOManager):
                 outcome = "failed"
             rows, size = output.table.num_rows, len(output.data)
             outcomes[outcome] += 1
-            if len(obj.by_hour) == 1:
-                context.log.info(f"Bronze delta {output.key}: {outcome} ({rows} rows, {size} bytes)")
+            total_rows, total_bytes = total_rows + rows, total_bytes + size
             _report(context, hour, {"bronze_key": dg.MetadataValue.path(output.key), "dagster/row_count": rows,
                                     "bytes": size, "published": outcome})
-        if len(obj.by_hour) > 1:  # a range: one line (each is an event-log write), each hour in its metadata
-            rows = sum(o.table.num_rows for o in obj.by_hour.values())
-            size = sum(len(o.data) for o in obj.by_hour.values())
+        # One line per output, not per hour (each is an event-log write); each hour is in its own metadata.
+        if len(obj.by_hour) == 1:
+            context.log.info(f"Bronze delta {output.key}: {outcome} ({total_rows} rows, {total_bytes} bytes)")
+        elif obj.by_hour:
             counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
-            context.log.info(f"Bronze deltas of {len(obj.by_hour)} hours ({obj.source}): {counts} ({rows} rows, "
-                             f"{size} bytes)")
+            context.log.info(f"Bronze deltas of {len(obj.by_hour)} hours ({obj.source}): {counts} "
+                             f"({total_rows} rows, {total_bytes} bytes)")
 
     def load_input(self, context: dg.InputContext) -> pa.Table:
         store = self.storage.object_store()
