@@ -28,6 +28,9 @@ setup(
         "tenacity>=8.2,<10",
         # State files of a million IDs parse and encode several times faster than with json (bench_state.py).
         "orjson>=3.9,<4",
+        # Compact day states and their archives: standard zstd frames with a content checksum, which the
+        # `zstd` tool reads too (pyarrow's codec writes no frame checksum and needs the size given back).
+        "zstandard>=0.22,<1",
     ],
     extras_require={
         "cluster": CLUSTER,
@@ -49,7 +52,7 @@ setup(
             # Property-based tests of the commit protocol (random days and schedules of runs).
             "hypothesis>=6.100,<7",
             # Readers of Bronze as analysts use them: the README's snippets run in test_readers.py.
-            "polars>=1.0,<3",
+            "polars>=1.32,<3",  # missing_columns / extra_columns: the README snippet reads uploads beside deltas
             "duckdb>=1.0,<3",
             # The end-to-end tests and bench write the instance's dagster.yaml.
             "pyyaml>=6,<7",

@@ -57,7 +57,7 @@ def prepare(root: Path, size: int) -> None:
 
 
 def cycle_project(root: Path, records: list[dict], new_ids: list[str]) -> int:
-    from pncp_assets.state import StateManager
+    from pncp_assets.document_api import StateManager
     from pncp_assets.storage import LocalObjectStore
 
     manager = StateManager(LocalObjectStore(root))

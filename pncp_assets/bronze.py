@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pncp_assets.brasilia import UTC, to_brasilia, utc_now
-from pncp_assets.layout import bronze_key, layer_prefix, partition_key_for
+from pncp_assets.brasilia import UTC, utc_now
 from pncp_assets.pncp.records import ID_FIELD, VERSION_FIELD, api_time
 from pncp_assets.schemas import Fields, atas, contratacoes, contratos
 
@@ -216,6 +216,15 @@ def parquet_ids(data: bytes, id_field: str = ID_FIELD) -> list[str]:
     return read_parquet(data, columns=[id_field]).column(0).to_pylist()
 
 
+def ids_of(data: bytes, key_field: str = ID_FIELD) -> list[str] | None:
+    """The keys of a Parquet file, or None when it does not parse or has no such column (never trust a broken
+    object)."""
+    try:
+        return [x for x in parquet_ids(data, key_field) if isinstance(x, str)]
+    except Exception:
+        return None
+
+
 def concat_tables(tables: Sequence[pa.Table | None], schema: pa.Schema = BRONZE_SCHEMA) -> pa.Table:
     tables = [t for t in tables if t is not None and t.num_rows]
     if not tables:
@@ -230,40 +239,78 @@ def raw_records(table: pa.Table) -> list[dict[str, Any]]:
     return [json.loads(text) for text in table.column("_raw").to_pylist()]
 
 
-# --- One Bronze file from records (the seed's upload) ----------------------------------------------
+# --- Records handed over by a caller (the original document's upload) -------------------------------
 
-def write_bronze_file(store: Any, data: Any, source: str = "pncp", date: dt.datetime | None = None,
-                      format: str = "parquet") -> str:
-    """Write records (a DataFrame or a list of dicts) as one Bronze file on `store`; returns its key.
-
-    The key is `pncp/year=YYYY/month=MM/day=DD/pncp_YYYYMMDD_HHMMSS.parquet` for `date` (Brasília
-    time; default now). `format="json"` is the seed's legacy format: it is written under
-    `pncp/_legacy_json/...` so that the Parquet dataset under `pncp/` stays readable as one.
-    """
-    records = _as_records(data)
-    moment = to_brasilia(date or utc_now())
-    if format == "parquet":
-        key = bronze_key(source, moment)
-        body = encode_parquet(records, partition_key=partition_key_for(moment))
-    elif format == "json":
-        name = bronze_key(source, moment, extension="json").rsplit("/", 1)[1]
-        key = f"{layer_prefix(source, '_legacy_json', moment)}{name}"
-        body = json.dumps(records, ensure_ascii=False, default=str).encode("utf-8")
+def upload_table(record: RecordSchema, data: Any, *, partition_key: str | None = None,
+                 ingested_at: dt.datetime | None = None) -> pa.Table:
+    """A caller's records (a pandas DataFrame or a list of dicts) as one table: the layer's typed columns
+    and `_raw` as for API records, then every other column the caller gave, with its own type (a DataFrame's
+    dtypes, or what pyarrow infers from the values; a column of mixed values as JSON text). The schema keeps
+    pandas' metadata for those columns, so that pandas reads them back with their dtypes."""
+    if _is_frame(data):
+        frame = data
+        records = [{k: jsonable(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+        names = [str(c) for c in frame.columns]
+    elif isinstance(data, list) and all(isinstance(r, dict) for r in data):
+        records = [{k: jsonable(v) for k, v in r.items()} for r in data]
+        names = list(dict.fromkeys(str(k) for r in data for k in r))
     else:
-        raise ValueError(f"invalid format {format!r}: use 'parquet' or 'json'")
-    store.put(key, body)
-    return key
+        raise TypeError(f"Bronze files take a list of dicts or a pandas DataFrame, not {type(data).__name__}")
+    typed = {name for name, _ in record.fields}
+    clashes = [n for n in names if n.startswith("_")]
+    if clashes:
+        raise ValueError(f"columns {clashes[:5]} start with '_': such names are Bronze's (_raw, ...)")
+    extras = [n for n in names if n not in typed]
+    table = record.to_table(records, partition_key=partition_key, ingested_at=ingested_at)
+    if not extras:
+        return table
+    native = _native_columns(data, extras)
+    metadata = {**(table.schema.metadata or {}), **({b"pandas": native.schema.metadata[b"pandas"]}
+                                                    if native.schema.metadata and b"pandas" in native.schema.metadata
+                                                    else {})}
+    columns = [*table.columns, *native.columns]
+    fields = [*table.schema, *native.schema]
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata=metadata))
 
 
-def _as_records(data: Any) -> list[dict[str, Any]]:
-    if isinstance(data, list):
-        if not all(isinstance(r, dict) for r in data):
-            raise TypeError("Bronze files take a list of dicts or a pandas DataFrame")
-        return data
-    to_dict = getattr(data, "to_dict", None)
-    if callable(to_dict):  # a pandas DataFrame: NaN/NaT become None, as in the API's JSON
-        import pandas as pd
+def _is_frame(data: Any) -> bool:
+    module = type(data).__module__
+    return module.startswith("pandas") and hasattr(data, "to_dict") and hasattr(data, "columns")
 
-        frame = data.astype(object).where(pd.notna(data), None)
-        return frame.to_dict(orient="records")
-    raise TypeError(f"Bronze files take a list of dicts or a pandas DataFrame, not {type(data).__name__}")
+
+def _native_columns(data: Any, names: list[str]) -> pa.Table:
+    if _is_frame(data):
+        frame = data[names]
+        frame.columns = names
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    arrays = []
+    for name in names:
+        values = [r.get(name) for r in data]
+        try:
+            arrays.append(pa.array(values))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            arrays.append(pa.array([None if v is None else json.dumps(jsonable(v), ensure_ascii=False)
+                                    for v in values], type=pa.string()))
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def jsonable(value: Any) -> Any:
+    """A caller's value as the API would have sent it in JSON: times and dates as ISO text, numpy and pandas
+    scalars as Python ones, NaN and pandas' missing values (NaT, NA) as null; anything else as its text."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return None if value != value else value  # NaN: missing
+    pd = sys.modules.get("pandas")  # only a caller that loaded pandas can hand over its missing values
+    if pd is not None and pd.api.types.is_scalar(value) and pd.isna(value):
+        return None
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    tolist = getattr(value, "tolist", None)  # numpy scalars and arrays
+    if callable(tolist):
+        return jsonable(tolist())
+    return str(value)

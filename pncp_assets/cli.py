@@ -20,33 +20,47 @@ def _print(obj: Any) -> None:
 def state_main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineParser(
         prog="python -m pncp_assets.state",
-        description="Inspect a day's state, dry-run the duplicate filter on a JSON list of records, or rebuild "
-        "the state from the day's Bronze files.",
+        description="Inspect a day's state (as the original document's JSON), dry-run the pipeline's duplicate "
+        "filter on a JSON list of records, rebuild the state from the day's Bronze files, archive the states of "
+        "old days, or apply the whole retention policy (what the pncp_retention schedule runs).",
     )
     from pncp_assets.layers import LAYERS
 
-    parser.add_argument("--source", default="pncp", choices=[layer.source for layer in LAYERS],
-                        help="the layer (default pncp: " + ", ".join(f"{x.source} ({x.title})" for x in LAYERS) + ")")
-    parser.add_argument("--date", required=True, type=day_arg, help="YYYYMMDD or YYYY-MM-DD (Brasília day)")
-    parser.add_argument("--action", required=True, choices=["load", "summary", "filter", "rebuild"])
+    parser.add_argument("--source", default="pncp", choices=[layer.source for layer in LAYERS] + ["all"],
+                        help="the layer (default pncp: " + ", ".join(f"{x.source} ({x.title})" for x in LAYERS)
+                        + "); archive and retention also take all")
+    parser.add_argument("--date", type=day_arg, help="YYYYMMDD or YYYY-MM-DD (Brasília day): load, summary, filter, "
+                        "rebuild")
+    parser.add_argument("--action", required=True, choices=["load", "summary", "filter", "rebuild", "archive",
+                                                             "retention"])
+    parser.add_argument("--before", type=day_arg, help="archive: the states of the days before this one")
     parser.add_argument("--input", default="-", help="filter: a JSON file of records, or - for stdin")
-    parser.add_argument("--dry-run", action="store_true", help="rebuild: print what would be written, write nothing")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="rebuild, archive, retention: print what would be done, change nothing")
     args = parser.parse_args(argv)
+    day_actions = ("load", "summary", "filter", "rebuild")
+    if args.action in day_actions and not args.date:
+        parser.error(f"--action {args.action} needs --date")
+    if args.action == "archive" and not args.before:
+        parser.error("--action archive needs --before YYYYMMDD")
+    if args.source == "all" and args.action in day_actions:
+        parser.error(f"--action {args.action} takes one layer in --source, not all")
 
-    from pncp_assets import layout
     from pncp_assets.config import ConfigError
-    from pncp_assets.defs.environment import bronze_storage
+    from pncp_assets.defs.environment import bronze_storage, retention
     from pncp_assets.state import StateManager
     from pncp_assets.storage import StorageError
-    from pncp_assets.storage_client import StorageClient
 
     log_to_stderr()
+    sources = [layer.source for layer in LAYERS] if args.source == "all" else [args.source]
     try:
-        layout.validate_source(args.source)
         storage = bronze_storage()
-        existing_local_root(storage)  # inspecting never creates storage
+        existing_local_root(storage)  # never creates storage where a typo points
+        store = storage.object_store()
+        if args.action in ("archive", "retention"):
+            return _retention_action(args, store, sources, retention())
         records = _read_records(args.input) if args.action == "filter" else None
-        manager = StateManager(StorageClient(storage.object_store()))
+        manager = StateManager(store)
         if args.action == "load":
             _print(manager.load_state(args.source, args.date))
         elif args.action == "summary":
@@ -66,6 +80,28 @@ def state_main(argv: Sequence[str] | None = None) -> int:
     except StorageError as exc:
         print(f"{parser.prog}: storage error: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _retention_action(args: Any, store: Any, sources: list[str], settings: Any) -> int:
+    """`archive --before D`: the states of the days before D; `retention`: the whole policy, from today."""
+    import datetime as dt
+
+    from pncp_assets.brasilia import TZ, utc_now
+    from pncp_assets.retention import apply_retention, archive_states
+
+    if args.action == "archive":
+        before = parse_day(args.before)
+        if before > utc_now().astimezone(TZ).date() - dt.timedelta(days=2):
+            raise ValueError(f"--before {before}: a day that may still be ingested (the day close sweeps "
+                             "yesterday); archive finished days only")
+        reports = [archive_states(store, source, before, dry_run=args.dry_run) for source in sources]
+    else:
+        reports = apply_retention(store, sources, utc_now().astimezone(TZ).date(), settings.policy(),
+                                  dry_run=args.dry_run)
+    for report in reports:
+        print(("would: " if args.dry_run else "") + report.line(), file=sys.stderr)
+    _print([vars(r) for r in reports])
     return 0
 
 

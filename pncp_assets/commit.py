@@ -32,12 +32,32 @@ import pyarrow as pa
 
 from pncp_assets import bronze, faults, layout
 from pncp_assets.brasilia import iso_utc, utc_now
+from pncp_assets.bronze import ids_of
 from pncp_assets.layers import PUBLICATION_FIELD, Layer, layer_of
 from pncp_assets.pncp.records import ID_FIELD, api_time, filter_stats, format_filter_line, split
 from pncp_assets.state import Claim, DayState, StateManager, backoff
 from pncp_assets.storage import NotFound, ObjectStore, VersionConflict
 
 STAGING_GRACE = dt.timedelta(hours=24)
+
+
+# Why an hour filed nothing, as its `no_data_reason` says (the document's two, and two it could not tell apart).
+NO_DATA_WORDS = {
+    "no_data_from_api": "No new records to process (the API returned none for the day so far)",
+    "only_later_hours": "No new records to process (the API returned records of later hours only)",
+    "all_duplicates": "No new records to process (all duplicates)",
+    "all_rejected": "No new records to process (every record rejected by the ID rules)",
+}
+
+
+def no_data_reason(stats: dict[str, Any], swept: int) -> str:
+    """Why an hour that held nothing filed nothing: the sweep had no record at all, none up to the hour's
+    end, every eligible one already filed (or repeated), or every eligible one rejected."""
+    if not swept:
+        return "no_data_from_api"
+    if not stats["input_records"]:
+        return "only_later_hours"
+    return "all_duplicates" if stats["duplicates_filtered"] else "all_rejected"
 
 
 class PublishConflict(RuntimeError):
@@ -104,14 +124,6 @@ class _Attempt:
     staged: str | None = None
     output: DeltaOutput | None = None
     superseded: str | None = None  # the staged file of an earlier claim of H that ours replaces
-
-
-def ids_of(data: bytes, key_field: str = ID_FIELD) -> list[str] | None:
-    """The keys of a Parquet delta, or None when it does not parse (never trust a broken object)."""
-    try:
-        return [x for x in bronze.parquet_ids(data, key_field) if isinstance(x, str)]
-    except Exception:
-        return None
 
 
 def publish_delta(store: ObjectStore, key: str, data: bytes, ids: frozenset[str] | set[str],
@@ -262,8 +274,11 @@ class DeltaCommitter:
                                     if (api_time(r.get(PUBLICATION_FIELD)) or start) < start})}
             if attempts == 1:  # kept once: the rejected records do not depend on the state
                 rejected_key = self._keep_rejected(partition_key, rejected)
-            if not new:
-                return _Attempt(stats, hour, held_ids), False
+            execution = {k: v for k, v in stats.items() if k != "rejected_records"}
+            execution.update(partition=partition_key, run_id=run_id)
+            if not new:  # nothing to file, but the execution is on record all the same (the audit trail)
+                state.record_execution(iso_utc(), 0, execution)
+                return _Attempt(stats, hour, held_ids), True
             new_table = self.layer.to_table(new, partition_key=partition_key,
                                             provenance=[provenance[id(r)] for r in new])
             held_table = self._partition_rows(partition_key, claim) if claim else None
@@ -273,30 +288,31 @@ class DeltaCommitter:
             faults.put(self.storage, staged, data, "mid_staging_write")
             faults.crash("after_staging")
             new_ids = [layer_key.of(r) for r in new]
-            execution = {k: v for k, v in stats.items() if k != "rejected_records"}
-            execution.update(partition=partition_key, run_id=run_id)
             all_ids = state.claim(partition_key, new_ids, staged, iso_utc(), execution)
             output = DeltaOutput(partition_key, key, table, data, frozenset(all_ids))
             superseded = claim.staged if claim and claim.staged else None
             return _Attempt(stats, hour, held_ids, new_ids, staged, output, superseded), True
 
         def discard(attempt: _Attempt) -> None:
-            self.storage.delete(attempt.staged)  # ours alone: no claim names it
+            if attempt.staged:
+                self.storage.delete(attempt.staged)  # ours alone: no claim names it
             self.log.info(f"{partition_key}: another run committed first; recomputing on its state")
 
         _, done = self.state.transact(self.source, day, stage_and_claim, on_conflict=discard)
         if done.output is None:
-            self.log.info(self._filter_line(done))
             status = "unchanged" if done.held else "no_data"
-            reason = None if done.held else ("all_duplicates" if rows else "no_data_from_api")
+            why = no_data_reason(done.stats, len(records))
+            # One line per hour (each is an event-log write, per hour of a range run), in the document's words.
+            self.log.info(f"{self._filter_line(done)}; {NO_DATA_WORDS[why]}"
+                          + (f"; {partition_key} holds {len(done.held)}" if done.held else ""))
+            reason = None if done.held else why
             return CommitResult(partition_key, key, status, reason, done.stats, len(done.held),
                                 rejected_key=rejected_key, attempts=attempts, **done.hour)
         faults.crash("after_claim")
         if done.superseded and done.superseded != done.staged:
             self.storage.delete(done.superseded)  # superseded: our delta holds all of it
-        # One line, not two: each is an event-log write, per hour of a range run.
-        self.log.info(f"{self._filter_line(done)}; {partition_key}: claimed {len(done.new_ids)} new + "
-                      f"{len(done.held)} held records")
+        self.log.info(f"{self._filter_line(done)}; State updated: {len(done.new_ids)} new IDs added "
+                      f"({partition_key} holds {len(done.new_ids) + len(done.held)})")
         return CommitResult(partition_key, key, "written", None, done.stats, len(done.held), done.new_ids,
                             done.output, rejected_key, attempts, **done.hour)
 
@@ -353,17 +369,22 @@ class DeltaCommitter:
                 "hour_ids": {pk: len(state.partitions[pk].ids) if pk in state.partitions else 0
                              for pk in sorted(hours)}}
 
-    def remove_orphans(self, day: dt.date, now: dt.datetime | None = None) -> int:
+    def remove_orphans(self, day: dt.date, now: dt.datetime | None = None, dry_run: bool = False) -> int:
         """Delete staged files that no claim names and that are older than the grace period: a younger
-        one may belong to a run still in flight."""
+        one may belong to a run still in flight. Returns how many (would be, with `dry_run`) removed."""
+        return len(self.orphans(day, now, dry_run))
+
+    def orphans(self, day: dt.date, now: dt.datetime | None = None, dry_run: bool = False) -> list[str]:
+        """`remove_orphans`, returning the keys."""
         named = {c.staged for c in self.state.load_fresh(self.source, day).state.partitions.values()}
         now = now or utc_now()
-        removed = 0
+        removed = []
         staged = [*self.storage.list(layout.staging_prefix(self.source, day)),
                   *self.storage.list(layout.legacy_staging_prefix(self.source, day))]
         for key in staged:
             written = layout.staged_at(key)
             if key not in named and written is not None and now - written > self.staging_grace:
-                self.storage.delete(key)
-                removed += 1
+                if not dry_run:
+                    self.storage.delete(key)
+                removed.append(key)
         return removed

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pncp_assets import layout
-from pncp_assets.commit import ids_of
+from pncp_assets.bronze import ids_of
 from pncp_assets.layers import Layer, layer_of
 from pncp_assets.state import DayState, StateManager, backoff
 from pncp_assets.storage import ObjectStore
@@ -69,36 +69,40 @@ class ConsistencyCheck:
         """The check of each hour of `day` (all 24 by default), every ID the day's deltas hold, and the
         hours ingested, from one snapshot."""
         hours = hours or layout.day_hours(day)
-        state, files = self._snapshot(day)
+        state, files, uploaded = self._snapshot(day)
         where = _where(files)
-        day_problems, day_bad = self._day_agrees_with_state(files, where, state)
+        day_problems, day_bad = self._day_agrees_with_state(files, where, state, uploaded)
         reports = {hour: self._hour_report(hour, files, where, day_problems, day_bad, (published or {}).get(hour))
                    for hour in hours}
         ingested = state.ingested_hours() | {layout.partition_of_delta(name) for name in files}
         return DayCheck(reports, set(where), ingested)
 
-    def _snapshot(self, day: dt.date, tries: int = 50) -> tuple[DayState, dict[str, list[str]]]:
-        """The day's state and the IDs of its delta files as of one moment: the state read before the
-        files and unchanged after them. (A run that claims, publishes or finalizes meanwhile changes the
-        state; read again. Reading only once could pair an old state with newer files, or the reverse.)"""
+    def _snapshot(self, day: dt.date, tries: int = 50) -> tuple[DayState, dict[str, list[str]], set[str]]:
+        """The day's state, the IDs of its delta files and those of the files uploaded beside them (the
+        original document's `upload_to_bronze`) as of one moment: the state read before the files and
+        unchanged after them. (A run that claims, publishes or finalizes meanwhile changes the state; read
+        again. Reading only once could pair an old state with newer files, or the reverse.)"""
         key = layout.state_key(self.source, day)
         for attempt in range(1, tries + 1):
             loaded = self.state.load_fresh(self.source, day)
             files = {name: ids_of(self.storage.get(name).data, self.key_field) or []
                      for name in layout.day_delta_keys(self.storage, self.source, day)}
+            uploaded = {x for name in layout.day_upload_keys(self.storage, self.source, day)
+                        for x in ids_of(self.storage.get(name).data, self.key_field) or []}
             if self.storage.version(key) == loaded.version:
-                return loaded.state, files
+                return loaded.state, files, uploaded
             backoff(attempt)
         raise RuntimeError(f"{day}: the state kept changing while the check read Bronze ({tries} tries)")
 
     def _day_agrees_with_state(self, files: dict[str, list[str]], where: dict[str, list[str]],
-                               state: DayState) -> tuple[list[str], dict[str, list[str]]]:
+                               state: DayState, uploaded: set[str]) -> tuple[list[str], dict[str, list[str]]]:
         pending: set[str] = set()
         for pk, claim in state.open_claims().items():
             pending |= set(claim.ids) - set(files.get(layout.delta_key(self.source, pk), []))
         processed = state.ids
         not_in_state = set(where) - processed
-        not_in_bronze = processed - set(where) - pending
+        # An ID the original document's `update_state` recorded for its own upload is in Bronze too.
+        not_in_bronze = processed - set(where) - pending - uploaded
         problems: list[str] = []
         bad: dict[str, list[str]] = {}
         if not_in_state:

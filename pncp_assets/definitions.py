@@ -7,9 +7,10 @@ import dagster as dg
 from pncp_assets import arrow_runtime
 from pncp_assets.defs.alerts import freshness_checks, freshness_sensor, run_failure_alert, stale_asset_alert
 from pncp_assets.defs.assets import LAYER_GRAPHS
-from pncp_assets.defs.environment import SETTINGS, alert_webhook, bronze_storage, pncp_api
+from pncp_assets.defs.environment import SETTINGS, alert_webhook, bronze_storage, pncp_api, retention
 from pncp_assets.defs.io_manager import BronzeParquetIOManager
 from pncp_assets.defs.partitions import hourly_partitions
+from pncp_assets.defs.retention import pncp_retention, pncp_retention_schedule
 from pncp_assets.defs.schedules import day_close_schedule
 
 bronze_assets = [asset for graph in LAYER_GRAPHS for asset in graph.assets]  # first-seen records, versions
@@ -54,14 +55,15 @@ storage = bronze_storage()  # the environment is read here, through environment.
 defs = dg.Definitions(
     assets=bronze_assets,
     asset_checks=[*bronze_checks, *freshness_checks],
-    jobs=[pncp_hourly_ingestion, pncp_checks],
-    schedules=[pncp_hourly_schedule, pncp_day_close_schedule],
+    jobs=[pncp_hourly_ingestion, pncp_checks, pncp_retention],
+    schedules=[pncp_hourly_schedule, pncp_day_close_schedule, pncp_retention_schedule],
     sensors=[freshness_sensor, run_failure_alert, stale_asset_alert],
     resources={
         "bronze_storage": storage,
         "pncp_api": pncp_api(),
         "bronze_io_manager": BronzeParquetIOManager(storage=storage),
         "alert_webhook": alert_webhook(),
+        "retention": retention(),
     },
     executor=dg.in_process_executor,
 )

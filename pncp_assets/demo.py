@@ -18,6 +18,7 @@ from typing import Any
 
 from pncp_assets.brasilia import parse_day
 from pncp_assets.cli_args import OneLineParser, day_arg
+from pncp_assets.state import StateManager
 
 UPDATE_FRACTION = 0.3  # the simulated world of the demo and its UI: this share of records changes
 
@@ -108,7 +109,7 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
               f"{'passed' if checks and all(checks) else 'FAILED'}")
     files = layout.day_delta_keys(store, "pncp", day)
     ids = [x for k in files for x in bronze.parquet_ids(store.get(k).data)]
-    state = store.get_json(layout.state_key("pncp", day)) if files else {"total_processed": 0, "executions": []}
+    state = StateManager(store).load_state("pncp", day) if files else {"total_processed": 0, "executions": []}
     print(f"Summary ({'run succeeded' if result.success else 'RUN FAILED'} in {elapsed:.1f}s):")
     print(f"  records in Bronze:  {len(ids)} in {len(files)} hourly files ({requests_made} API requests, every feed)")
     print(f"  state:              {state['total_processed']} processed IDs, {len(state['executions'])} executions")

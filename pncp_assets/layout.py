@@ -1,7 +1,8 @@
 """The storage key layout of Bronze: every key the pipeline reads or writes, named in one place.
 
     pncp/year=YYYY/month=MM/day=DD/pncp_YYYYMMDD_HH0000.parquet    the published delta of hour H
-    pncp/_state/.../state_YYYYMMDD.json                            the day's state
+    pncp/_state/.../state_YYYYMMDD.zst                             the day's state (compact; `.json` before)
+    pncp/_archive/year=YYYY/month=MM/states_YYYYMM.zst              archived day states of a month
     pncp/_raw/.../sweep_YYYYMMDD_<UTC start>.json.gz                a stored sweep, and which sweep served H
     pncp/_rejected/.../pncp_YYYYMMDD_HH0000.jsonl                   records rejected by the ID rules
     _staging/pncp/.../pncp_YYYYMMDD_HH0000.<UTC>.<run>.parquet      a delta staged by a run (outside `pncp/`)
@@ -96,18 +97,88 @@ def bronze_key(source: str, moment: dt.datetime, extension: str = "parquet") -> 
     return f"{day_prefix(source, local)}{source}_{local:%Y%m%d_%H%M%S}.{extension}"
 
 
+def upload_key(source: str, moment: dt.datetime, attempt: int = 0, extension: str = "parquet") -> str:
+    """Where the original document's `upload_to_bronze` writes: its own name, `pncp_YYYYMMDD_HHMMSS.parquet`,
+    in the moment's day folder; `pncp_YYYYMMDD_HHMMSS_N.parquet` (N = `attempt`) when that name is taken or is
+    an hour's delta name (`..._HH0000`, kept for the pipeline even before its delta exists)."""
+    key = bronze_key(source, moment, extension)
+    if attempt == 0 and not (extension == "parquet" and is_delta_key(key)):
+        return key
+    return f"{key.rsplit('.', 1)[0]}_{max(attempt, 1)}.{extension}"
+
+
+def legacy_json_key(source: str, moment: dt.datetime, attempt: int = 0) -> str:
+    """The original document's `format="json"` upload, outside the Parquet dataset: `pncp/_legacy_json/...`."""
+    name = upload_key(source, moment, attempt, extension="json").rsplit("/", 1)[1]
+    return f"{layer_prefix(source, '_legacy_json', moment)}{name}"
+
+
 def delta_key(source: str, partition_key: str) -> str:
     """The Bronze delta of an hourly partition, named by the hour's start."""
     return bronze_key(source, parse_partition_key(partition_key))
 
 
 def state_key(source: str, day: str | dt.date | dt.datetime) -> str:
+    """The day's state, in its compact form (`state/day.py`)."""
+    d = parse_day(day)
+    return f"{layer_prefix(source, '_state', d)}state_{d:%Y%m%d}.zst"
+
+
+def legacy_state_key(source: str, day: str | dt.date | dt.datetime) -> str:
+    """Where the day's state lived as the seed's plain JSON; read until the first write moves it."""
     d = parse_day(day)
     return f"{layer_prefix(source, '_state', d)}state_{d:%Y%m%d}.json"
 
 
+_STATE_NAME = re.compile(r"/_state/year=\d{4}/month=\d{2}/day=\d{2}/state_(\d{8})\.(?:zst|json)$")
+
+
+def day_of_state_key(key: str) -> dt.date | None:
+    """The day a state key (compact or legacy) belongs to; None for any other key."""
+    match = _STATE_NAME.search(key)
+    return dt.datetime.strptime(match.group(1), "%Y%m%d").date() if match else None
+
+
+def archive_key(source: str, day: str | dt.date | dt.datetime) -> str:
+    """The archive holding the day states of `day`'s month: `pncp/_archive/year=YYYY/month=MM/states_YYYYMM.zst`."""
+    d = parse_day(day)
+    return f"{validate_source(source)}/_archive/year={d.year:04d}/month={d.month:02d}/states_{d:%Y%m}.zst"
+
+
+def day_of_side_key(key: str) -> dt.date | None:
+    """The day of any key under a `year=/month=/day=` folder (raw sweeps, rejects, staged deltas)."""
+    match = _DAY_FOLDER.search(key)
+    return dt.date(*map(int, match.groups())) if match else None
+
+
+_DAY_FOLDER = re.compile(r"/year=(\d{4})/month=(\d{2})/day=(\d{2})/")
+
+
+_DELTA_KEY = re.compile(r"^(?P<source>[a-z][a-z0-9_]*)/year=(?P<y>\d{4})/month=(?P<m>\d{2})/day=(?P<d>\d{2})/"
+                        r"(?P=source)_(?P=y)(?P=m)(?P=d)_\d{2}0000\.parquet$")
+
+
 def is_delta_key(key: str) -> bool:
-    return key.endswith(".parquet") and "/_" not in key and not key.startswith("_")
+    """A published delta: `<source>/year=YYYY/month=MM/day=DD/<source>_YYYYMMDD_HH0000.parquet`, its name
+    of its own folder's day. Other Parquet in a day's folder (the original document's uploads) is not the
+    pipeline's."""
+    return _DELTA_KEY.match(key) is not None
+
+
+_PIPELINE_SIDE = re.compile(r"^[a-z][a-z0-9_]*/_(?:state|archive|raw|rejected|staging)/")
+
+
+def is_pipeline_key(key: str) -> bool:
+    """A key the pipeline writes and relies on: a delta, a day state (either form), an archive, a stored sweep,
+    rejected records, a staged delta. The original document's `write_json_to_s3` refuses them."""
+    return key.startswith("_staging/") or is_delta_key(key) or _PIPELINE_SIDE.match(key) is not None
+
+
+def day_upload_keys(store: ObjectStore, source: str, day: str | dt.date | dt.datetime) -> list[str]:
+    """Parquet files in a day's folder that are not the pipeline's deltas: uploads through the original
+    document's `upload_to_bronze` (`document_api.py`)."""
+    return [k for k in store.list(day_prefix(source, day))
+            if k.endswith(".parquet") and "/_" not in k and not is_delta_key(k)]
 
 
 def day_delta_keys(store: ObjectStore, source: str, day: str | dt.date | dt.datetime) -> list[str]:

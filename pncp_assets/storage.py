@@ -105,6 +105,10 @@ class ObjectStore(ABC):
     def exists(self, key: str) -> bool:
         return self.version(key) is not None
 
+    def sizes(self, prefix: str = "") -> dict[str, int]:
+        """Every key starting with `prefix`, with its size in bytes (for retention and its report)."""
+        return {key: len(self.get(key).data) for key in self.list(prefix)}
+
     def get_json(self, key: str) -> Any:
         return json.loads(self.get(key).data)
 
@@ -212,6 +216,13 @@ class LocalObjectStore(ObjectStore):
         with self._locked(key), contextlib.suppress(FileNotFoundError):
             path.unlink()
 
+    def sizes(self, prefix: str = "") -> dict[str, int]:
+        out = {}
+        for key in self.list(prefix):
+            with contextlib.suppress(FileNotFoundError):
+                out[key] = self._path(key).stat().st_size
+        return out
+
 
 class S3ObjectStore(ObjectStore):
     """Objects in an S3 bucket. Conditions use `If-None-Match: *` / `If-Match: <ETag>`."""
@@ -286,15 +297,18 @@ class S3ObjectStore(ObjectStore):
         return response["ETag"].strip('"')
 
     def list(self, prefix: str = "") -> list[str]:
+        return sorted(self.sizes(prefix))
+
+    def sizes(self, prefix: str = "") -> dict[str, int]:
         validate_prefix(prefix)
-        keys: list[str] = []
+        sizes: dict[str, int] = {}
         try:
             paginator = self.client.get_paginator("list_objects_v2")
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                keys.extend(obj["Key"] for obj in page.get("Contents", []))
+                sizes.update((obj["Key"], int(obj.get("Size", 0))) for obj in page.get("Contents", []))
         except Exception as exc:
             raise self._error("list", prefix, exc) from None
-        return sorted(keys)
+        return dict(sorted(sizes.items()))
 
     def delete(self, key: str) -> None:
         validate_key(key)

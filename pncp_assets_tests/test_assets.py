@@ -10,6 +10,7 @@ import pytest
 from pncp_assets import bronze, layout
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.pncp.synthetic import generate_day
+from pncp_assets.state import StateManager
 from pncp_assets_tests.support.pipeline import (
     Pipeline,
     check_status_by_hour,
@@ -83,9 +84,16 @@ def test_the_seeds_three_executions(make_pipeline):
     state_md = metadata(third, "pncp_daily_state")
     assert state_md["day_total_processed"] == 5
     # The state keeps the seed's execution figures: duplicates over everything swept so far.
-    executions = p.store.get_json(layout.state_key("pncp", DAY))["executions"]
+    # Every hour run is on record, records or not (the document's "Execution count: ~24 per day").
+    state = StateManager(p.store).load_state("pncp", DAY)
+    executions = state["executions"]
     assert [(e["new_records"], e["duplicates_filtered"], e["filter_rate"]) for e in executions] == [
-        (3, 0, 0.0), (2, 3, 60.0)]
+        (3, 0, 0.0), (2, 3, 60.0), (0, 5, 100.0), (0, 5, 100.0)]
+    assert [e["partition"] for e in executions] == [partition(DAY, recs[2].published.hour),
+                                                    partition(DAY, recs[4].published.hour), partition(DAY, 23),
+                                                    partition(DAY, recs[4].published.hour)]
+    assert state["last_execution"] == executions[-1]["timestamp"]
+    assert StateManager(p.store).get_state_summary("pncp", DAY)["total_executions"] == 4
     p.assert_invariants(DAY, {r.record["numeroControlePNCP"] for r in recs})
 
 
@@ -95,6 +103,29 @@ def test_an_empty_api_day_is_no_data_from_api(make_pipeline):
     md = metadata(result, "pncp_new_records")
     assert md["no_data_reason"] == "no_data_from_api" and md["new"] == 0
     assert p.delta_ids(DAY) == {}
+
+
+def test_an_hour_that_files_nothing_says_why(make_pipeline):
+    """Records only of later hours, and records that the ID rules all reject, are not "no data" nor
+    "all duplicates": each has its own reason, and the run's log says it in the document's words."""
+    p = make_pipeline(SimulatorConfig(seed=12, volume=60))
+    first = min(hour_of(r) for r in p.sim.sim.all_records(DAY))
+    assert first > 0  # the seed's day starts after midnight
+    result = p.run(partition(DAY, first - 1), now=end_of_hour(DAY, 23))
+    early = metadata(result, "pncp_new_records")
+    assert (early["no_data_reason"], early["new"]) == ("only_later_hours", 0)
+    lines = [e.user_message for e in p.instance.all_logs(result.run_id)]
+    assert any(line.endswith("No new records to process (the API returned records of later hours only)")
+               for line in lines), lines
+    assert "Validation passed: 0 NEW records ingested" in lines
+
+    broken = make_pipeline(SimulatorConfig(seed=13, volume=4, bad_ids=4), modalidades="1..19")
+    md = metadata(broken.run(partition(DAY, 23), now=end_of_hour(DAY, 23)), "pncp_new_records")
+    assert (md["no_data_reason"], md["rejected"], md["new"]) == ("all_rejected", 4, 0)
+    executions = StateManager(broken.store).load_state("pncp", DAY)["executions"]
+    # Both runs on record all the same (they share the store), each with nothing new.
+    assert [(e["partition"], e["new_records"]) for e in executions] == [(partition(DAY, first - 1), 0),
+                                                                       (partition(DAY, 23), 0)]
 
 
 def test_a_whole_day_hour_by_hour_files_each_record_in_its_publication_hour(make_pipeline):
@@ -198,7 +229,7 @@ def test_midnight_partition_22h_is_day_22_everywhere(make_pipeline):
     assert result.success
     assert {e.params["dataInicial"] for e in p.sim.sim.log} == {"20251022"}
     assert p.store.exists("pncp/year=2025/month=10/day=22/pncp_20251022_220000.parquet")
-    assert p.store.exists("pncp/_state/year=2025/month=10/day=22/state_20251022.json")
+    assert p.store.exists("pncp/_state/year=2025/month=10/day=22/state_20251022.zst")
     assert not p.store.list("pncp/year=2025/month=10/day=23/")
     assert not p.store.list("pncp/_state/year=2025/month=10/day=23/")
 
@@ -370,7 +401,7 @@ def test_another_io_manager_cannot_break_exactly_once(make_pipeline, swap):
     result = dg.materialize(p.assets, resources=swapped, instance=p.instance, tags=tags, raise_on_error=False)
     assert not result.success  # loudly
     assert not [k for k in p.store.list("pncp") if layout.is_delta_key(k)]  # the run wrote no Bronze Parquet
-    state = p.store.get_json(layout.state_key("pncp", DAY))
+    state = StateManager(p.store).load_state("pncp", DAY)
     assert state["total_processed"] > 0 and all(c["staged"] for c in state["partitions"].values())  # claimed
     if swap == "in_memory":
         failed = {c.partition for c in result.get_asset_check_evaluations() if not c.passed}

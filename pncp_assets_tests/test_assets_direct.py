@@ -13,6 +13,7 @@ from pncp_assets.defs.assets import pncp_daily_state, pncp_new_records, pncp_raw
 from pncp_assets.defs.io_manager import BronzeParquetIOManager
 from pncp_assets.defs.resources import BronzeStorage, PncpApi
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
+from pncp_assets.state import StateManager
 from pncp_assets.storage import LocalObjectStore
 
 DAY = dt.date(2025, 10, 22)
@@ -67,7 +68,7 @@ def test_new_records_then_daily_state_file_every_record_once(world):
     confirmed: dict[str, dict] = {}
     pncp_daily_state(day_context(confirmed), bronze_storage=storage)
     assert {h: confirmed[h]["hour_ids"] for h in HOURS} == filed
-    state = store.get_json(layout.state_key("pncp", DAY))
+    state = StateManager(store).load_state("pncp", DAY)
     expected = {r["numeroControlePNCP"] for r in sim.sim.all_records(DAY) if r["modalidadeId"] in (6, 8, 9)}
     assert set(state["processed_ids"]) == expected
     assert not any(c["staged"] for c in state["partitions"].values())  # every claim retired

@@ -126,7 +126,7 @@ def test_dataset_reads_back_from_s3(seaweed, s3_store: ObjectStore, sample_recor
 
 def test_key_layout():
     assert layout.delta_key("pncp", "2025-10-22-08:00") == "pncp/year=2025/month=10/day=22/pncp_20251022_080000.parquet"
-    assert layout.state_key("pncp", "20251022") == "pncp/_state/year=2025/month=10/day=22/state_20251022.json"
+    assert layout.state_key("pncp", "20251022") == "pncp/_state/year=2025/month=10/day=22/state_20251022.zst"
     assert layout.day_prefix("pncp", dt.date(2025, 1, 2)) == "pncp/year=2025/month=01/day=02/"
     utc_moment = dt.datetime(2025, 10, 23, 1, 0, tzinfo=dt.UTC)  # 22:00 in Brasília
     assert layout.bronze_key("pncp", utc_moment).endswith("day=22/pncp_20251022_220000.parquet")

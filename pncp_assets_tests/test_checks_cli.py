@@ -13,9 +13,9 @@ import pytest
 from pncp_assets import bronze, layout
 from pncp_assets.checks import main
 from pncp_assets.defs.assets import LAYER_GRAPHS
+from pncp_assets.document_api import StateManager
 from pncp_assets.layers import LAYERS
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
-from pncp_assets.state import StateManager
 from pncp_assets.storage import LocalObjectStore
 from pncp_assets_tests.support.pipeline import Pipeline, end_of_hour, partition, storage_resource
 
@@ -86,7 +86,7 @@ def test_an_id_in_two_days_is_a_warning_with_the_id_and_the_days(two_days, capsy
     target = sorted(two_days.delta_ids(DAYS[1]))[0]
     moved = copy_row(store, layout.delta_key("pncp", source), layout.delta_key("pncp", target))
     StateManager(store).update_state("pncp", DAYS[1], [moved])
-    entry = store.get_json(layout.state_key("pncp", DAYS[1]))
+    entry = StateManager(store).load_state("pncp", DAYS[1])
     entry["partitions"][target]["ids"] = sorted([*entry["partitions"][target]["ids"], moved])
     store.put_json(layout.state_key("pncp", DAYS[1]), entry)
     assert main(["--from", "2025-10-22", "--to", "2025-10-23"]) == 0

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from pncp_assets.state import StateManager
+from pncp_assets.document_api import StateManager
 from pncp_assets.storage import LocalObjectStore
 
 
@@ -128,7 +128,7 @@ def test_rebuild_writes_the_state_from_bronze_and_its_dry_run_writes_nothing(tmp
     done = run_cli(["--date", "20251022", "--action", "rebuild"], tmp_path)
     assert done.returncode == 0 and json.loads(done.stdout)["written"] is True
     assert "rebuilt 5 IDs from 2 Bronze file(s)" in done.stderr
-    state = store.get_json(state_key)
+    state = StateManager(store).load_state("pncp", "20251022")
     assert state["processed_ids"] == sorted(r["numeroControlePNCP"] for r in sample_records[:5])
     assert run_cli(["--date", "20251022", "--action", "filter"], tmp_path,
                    stdin=json.dumps(sample_records[:6])).stdout.count('"new_records": 1') == 1

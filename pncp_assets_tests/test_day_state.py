@@ -29,7 +29,8 @@ def test_the_json_keeps_the_seeds_fields_in_order_and_every_unknown_field():
     assert state.to_json() == obj
     assert list(state.to_json())[:6] == ["date", "processed_ids", "last_execution", "total_processed",
                                          "executions", "created_at"]
-    assert json.loads(state.encode()) == obj
+    assert json.loads(state.encode_json()) == obj
+    assert DayState.decode(state.encode(), DAY).to_json() == obj  # the compact form holds the same
 
 
 def test_claim_then_retire_then_drop_lost():
@@ -108,13 +109,13 @@ def test_transact_retries_a_lost_swap_and_undoes_the_attempt(tmp_path):
         nonlocal calls
         calls += 1
         if calls == 1:  # another writer wins between our load and our swap
-            manager.update_state("pncp", DAY, ids(7))
+            StateManager(store).transact("pncp", DAY, lambda s: (s.add_ids(ids(7)), True))
         state.add_ids(ids(calls))
         return calls, True
 
     state, result = manager.transact("pncp", DAY, change, on_conflict=undone.append)
     assert (result, undone) == (2, [1])
-    assert state.processed_ids == ids(2, 7) == store.get_json(layout.state_key("pncp", DAY))["processed_ids"]
+    assert state.processed_ids == ids(2, 7) == StateManager(store).load_state("pncp", DAY)["processed_ids"]
 
 
 def test_transact_recognises_its_own_write_whose_answer_was_lost(tmp_path):
@@ -130,7 +131,7 @@ def test_transact_recognises_its_own_write_whose_answer_was_lost(tmp_path):
     undone: list[str] = []
     state, _ = manager.transact("pncp", DAY, lambda s: (s.add_ids(ids(1)), True), on_conflict=undone.append)
     assert undone == [] and state.processed_ids == ids(1)
-    assert store.get_json(layout.state_key("pncp", DAY))["processed_ids"] == ids(1)
+    assert StateManager(store).load_state("pncp", DAY)["processed_ids"] == ids(1)
 
 
 def test_transact_writes_nothing_when_the_change_says_so(tmp_path):

@@ -7,12 +7,13 @@ import signal
 
 import pytest
 
-from pncp_assets import faults, layout
+from pncp_assets import faults
 from pncp_assets.consistency import ConsistencyCheck
 from pncp_assets.defs.assets import LAYER_GRAPHS
 from pncp_assets.defs.resources import BronzeStorage
 from pncp_assets.layers import CONTRATOS, FIRST_SEEN, Layer
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
+from pncp_assets.state import StateManager
 from pncp_assets.storage import S3ObjectStore
 from pncp_assets_tests.support.feeds import assert_layer_exact, layer_keys
 from pncp_assets_tests.support.pipeline import Pipeline, end_of_hour, partition, visible_before
@@ -65,7 +66,7 @@ def test_sigkill_at_every_crash_point_then_the_day_carries_on(day_on_s3: Pipelin
         deltas = layer_keys(p.store, layer, DAY)
         for pk, ids in before.items():
             assert set(deltas[pk]) >= set(ids), f"{point}: partition {pk} shrank"
-        state = p.store.get_json(layout.state_key(layer.source, DAY))
+        state = StateManager(p.store).load_state(layer.source, DAY)
         assert not any(e.get("staged") for e in state["partitions"].values()), f"{point}: a claim left open"
         assert ConsistencyCheck(p.store, layer.source).check(partition(DAY, hour)).passed, point
 

@@ -1,14 +1,16 @@
-"""StateManager against both backends: the seed's executions, concurrency, corruption, midnight."""
+"""The original document's StateManager against both backends: its executions, concurrency, corruption, midnight;
+and the pipeline's own filter rules beside it."""
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 import logging
 
 import pytest
 
 from pncp_assets import bronze, layout
-from pncp_assets.state import StateManager
+from pncp_assets import state as core
+from pncp_assets.document_api import StateManager
 from pncp_assets.storage import ObjectStore
 from pncp_assets_tests.support.concurrency import run_together
 from pncp_assets_tests.support.records import make_id, record_like
@@ -56,7 +58,7 @@ def test_the_seeds_three_executions(manager: StateManager, sample_records):
     assert summary["total_processed"] == 5
     assert summary["total_executions"] == 3
     assert summary["last_execution"] is not None
-    state = json.loads(manager.storage.get(layout.state_key("pncp", DAY)).data)
+    state = StateManager(manager.storage).load_state("pncp", DAY)
     assert [e["new_records"] for e in state["executions"]] == [3, 2, 0]
     assert [e["duplicates_filtered"] for e in state["executions"]] == [0, 3, 5]
     assert [e["filter_rate"] for e in state["executions"]] == [0.0, 60.0, 100.0]
@@ -65,8 +67,8 @@ def test_the_seeds_three_executions(manager: StateManager, sample_records):
 def test_state_file_has_the_design_format(manager: StateManager, sample_records):
     ids = ["99999999000191-1-000002/2025", "11111111000191-1-000001/2025"]
     manager.update_state("pncp", DAY, ids, {"duplicates_filtered": 0, "input_records": 2})
-    key = "pncp/_state/year=2025/month=10/day=22/state_20251022.json"
-    state = json.loads(manager.storage.get(key).data)
+    key = "pncp/_state/year=2025/month=10/day=22/state_20251022.zst"
+    state = core.DayState.decode(manager.storage.get(key).data, dt.date(2025, 10, 22)).to_json()
     assert set(state) >= {"date", "processed_ids", "last_execution", "total_processed", "executions", "created_at"}
     assert state["date"] == "2025-10-22"
     assert state["processed_ids"] == sorted(ids)
@@ -96,7 +98,8 @@ def test_a_versions_state_filters_versions_not_ids(local_store: ObjectStore, sam
     assert new == [changed] and stats["already_processed"] == 1  # same ID, a new version
 
 
-def test_records_with_missing_or_malformed_ids_are_rejected_not_dropped(manager: StateManager, sample_records):
+def test_the_pipelines_filter_rejects_missing_or_malformed_ids_not_drops_them(store: ObjectStore, sample_records):
+    manager = core.StateManager(store)  # the pipeline's rules: the contratação mask
     good = record_like(sample_records[0], 7)
     missing = dict(sample_records[1])
     del missing["numeroControlePNCP"]
@@ -192,8 +195,8 @@ def test_midnight_each_brasilia_day_has_its_own_state(manager: StateManager, sam
     assert after == before  # the previous day's file is untouched
     assert manager.load_state("pncp", "20251023")["processed_ids"] == [make_id(2)]
     assert manager.storage.list("pncp/_state/") == [
-        "pncp/_state/year=2025/month=10/day=22/state_20251022.json",
-        "pncp/_state/year=2025/month=10/day=23/state_20251023.json",
+        "pncp/_state/year=2025/month=10/day=22/state_20251022.zst",
+        "pncp/_state/year=2025/month=10/day=23/state_20251023.zst",
     ]
 
 

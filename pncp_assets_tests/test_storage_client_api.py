@@ -10,8 +10,8 @@ import pytest
 from pncp_assets import bronze
 from pncp_assets.config import ConfigError
 from pncp_assets.defs.environment import bronze_storage
+from pncp_assets.document_api import get_storage_client, read_json_from_s3, upload_to_bronze, write_json_to_s3
 from pncp_assets.storage import LocalObjectStore, S3ObjectStore
-from pncp_assets.storage_client import get_storage_client, read_json_from_s3, upload_to_bronze, write_json_to_s3
 
 MOMENT = dt.datetime(2025, 10, 22, 14, 30, 5)
 
@@ -100,6 +100,6 @@ def test_the_seeds_own_usage_works_as_methods_of_the_client(env_backend: str, sa
     assert storage.read_json_from_s3("pncp/_meta/none.json") is None
     storage.write_json_to_s3("pncp/_meta/run.json", {"ok": True})
     assert storage.read_json_from_s3("pncp/_meta/run.json") == {"ok": True}
-    from pncp_assets.state import StateManager
+    from pncp_assets.document_api import StateManager
 
     assert StateManager().load_state("pncp", "20251022")["total_processed"] == 0  # the seed's no-argument form

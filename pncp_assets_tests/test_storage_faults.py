@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from pncp_assets import layout
 from pncp_assets.defs.resources import BronzeStorage
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
+from pncp_assets.state import StateManager
 from pncp_assets.storage import S3ObjectStore
 from pncp_assets_tests.support.pipeline import Pipeline, end_of_hour, partition, visible_before
 from pncp_assets_tests.support.s3_proxy import FaultProxy, Rule
@@ -79,7 +79,7 @@ def test_an_outage_fails_the_run_clearly_and_the_next_run_completes(proxied, sea
     assert any("SlowDown" in m and p.storage.bucket in m and proxy.endpoint in m for m in errors), errors
     assert outage.fired >= 2  # the client's own retry came first
     assert p.delta_ids(DAY) == before  # nothing half-done is visible as done
-    state = p.store.get_json(layout.state_key("pncp", DAY))
+    state = StateManager(p.store).load_state("pncp", DAY)
     assert set(state["processed_ids"]) >= {x for ids in before.values() for x in ids}
 
     proxy.clear()  # the outage ends

@@ -28,6 +28,7 @@ from pncp_assets.defs.assets import LAYER_GRAPHS
 from pncp_assets.pncp.records import version_key
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.pncp.synthetic import generate_day
+from pncp_assets.state import StateManager
 from pncp_assets.storage import LocalObjectStore
 from pncp_assets_tests.support.pipeline import Pipeline, metadata_by_hour, storage_resource
 from pncp_assets_tests.support.readme import readme_snippets
@@ -171,7 +172,7 @@ def test_reruns_backfills_and_a_crash_mid_commit_changed_nothing(week):
     assert crash is not None and crash["torn_bytes"] > 0  # the run died leaving half a delta behind
     assert week["after_backfills"] == week["before_backfills"]
     store = week["store"]
-    state = store.get_json(layout.state_key("pncp_versions", CRASH_AT[0]))
+    state = StateManager(store).load_state("pncp_versions", CRASH_AT[0])
     assert state["partitions"][crash["hour"]]["staged"] is None  # rolled forward and finalized since
 
 

@@ -226,14 +226,19 @@ def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: Bro
     committer = DeltaCommitter(store, layer.source, logger=context.log, compression=bronze_storage.compression)
     hours = sorted(context.partition_keys, key=layout.parse_partition_key)  # in order: records in their hour
     deltas = Deltas(layer.source, {})
+    filed = 0
     for hour in hours:
         sweep = sweeps.assigned(hour)
         result = committer.commit(hour, sweep.records(), context.run.run_id, swept_at=sweep.started)
         if result.output is not None:
             deltas.by_hour[hour] = result.output
+        filed += len(result.new_ids)
         context.add_asset_metadata(_delta_metadata(result, layer), partition_key=hour)
     yield dg.Output(deltas)  # handed to the IO manager, which publishes each hour's delta before we go on
     reports = ConsistencyCheck(store, layer.source, context.log).check_hours(hours, published=deltas.ids())
+    if all(r.passed for r in reports.values()):  # the document's line; a failure speaks in its verdict
+        context.log.info(f"Validation passed: {filed} NEW {layer.noun if layer.versioned else 'records'} ingested"
+                         + (f" in {len(hours)} hours" if len(hours) > 1 else ""))
     yield from check_evaluations(context.instance, reports, "no_duplicates", asset)
     yield from _check_done(context.op_execution_context, "no_duplicates")
     if layer.link_field is not None:

@@ -18,7 +18,7 @@ import dagster as dg
 from pydantic import ValidationError
 
 from pncp_assets.config import ConfigError
-from pncp_assets.defs.resources import AlertWebhook, BronzeStorage, PncpApi
+from pncp_assets.defs.resources import AlertWebhook, BronzeStorage, PncpApi, Retention
 
 # variable -> (resource field, parser)
 STORAGE_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
@@ -38,6 +38,12 @@ API_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PNCP_STEP_RETRIES": ("step_retries", int),
     "PNCP_STEP_RETRY_DELAY_S": ("step_retry_delay_s", float),
     "PNCP_SWEEP_MAX_AGE_MINUTES": ("sweep_max_age_minutes", float),
+}
+
+RETENTION_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "PNCP_STATE_RETENTION_DAYS": ("state_days", int),
+    "PNCP_RAW_RETENTION_DAYS": ("raw_days", int),
+    "PNCP_REJECTED_RETENTION_DAYS": ("rejected_days", int),
 }
 
 
@@ -78,6 +84,18 @@ def pncp_api(env: Mapping[str, str] | None = None) -> PncpApi:
     """`PncpApi` from PNCP_API_BASE_URL, PNCP_REQUEST_INTERVAL_S, PNCP_MODALIDADES, PNCP_STEP_RETRIES and
     PNCP_STEP_RETRY_DELAY_S and PNCP_SWEEP_MAX_AGE_MINUTES."""
     return _build(PncpApi, API_VARIABLES, os.environ if env is None else env)
+
+
+def retention(env: Mapping[str, str] | None = None) -> Retention:
+    """`Retention` from PNCP_STATE_RETENTION_DAYS, PNCP_RAW_RETENTION_DAYS and PNCP_REJECTED_RETENTION_DAYS;
+    a policy that would archive states the links check still reads is refused here."""
+    built = _build(Retention, RETENTION_VARIABLES, os.environ if env is None else env)
+    try:
+        built.policy()
+    except ValueError as exc:
+        raise ConfigError(f"PNCP_STATE_RETENTION_DAYS / PNCP_RAW_RETENTION_DAYS / PNCP_REJECTED_RETENTION_DAYS: {exc}"
+                          ) from None
+    return built
 
 
 ALERT_WEBHOOK_VARIABLE = "PNCP_ALERT_WEBHOOK_URL"

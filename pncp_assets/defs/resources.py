@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 from pncp_assets import bronze
 from pncp_assets.config import parse_modalidades
 from pncp_assets.pncp.client import MAX_RESPONSE_BYTES, PUBLICACAO, Endpoint, PncpClient
+from pncp_assets.retention import RetentionPolicy
 from pncp_assets.storage import LocalObjectStore, ObjectStore, S3ObjectStore, make_s3_client
 
 STORAGE_TYPES = ("local", "s3", "minio")
@@ -198,3 +199,22 @@ class AlertWebhook(dg.ConfigurableResource):
 
         if self.url:
             post_message(self.url, text, self.timeout_s, **fields)
+
+
+class Retention(dg.ConfigurableResource):
+    """How long a finished day keeps its live state, raw sweeps and rejected records (`retention.py`: what
+    each holds, and why the state is kept past the links check's 31 days)."""
+
+    state_days: int = 45
+    raw_days: int = 7
+    rejected_days: int = 90
+
+    @field_validator("state_days", "raw_days", "rejected_days")
+    @classmethod
+    def _whole_days(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be a positive number of days")
+        return value
+
+    def policy(self) -> RetentionPolicy:
+        return RetentionPolicy(self.state_days, self.raw_days, self.rejected_days)

@@ -1,10 +1,16 @@
 """StateManager: the per-day set of processed record IDs that makes every record land exactly once.
 
-The state file (`pncp/_state/year=YYYY/month=MM/day=DD/state_YYYYMMDD.json`, format in docs/DESIGN.md) is
+The state file (`pncp/_state/year=YYYY/month=MM/day=DD/state_YYYYMMDD.zst`, format in docs/DESIGN.md) is
 a `DayState` (`state/day.py`). Every change to it goes through `StateManager.transact`: a
 compare-and-swap on the file's version tag, retried on fresh state, so concurrent writers never lose an
 update. A state file that cannot be trusted is rebuilt from the day's Bronze files, never started empty:
-an empty state would ingest the whole day again and duplicate it.
+an empty state would ingest the whole day again and duplicate it. Nor is a day without a state file
+taken as empty before its older forms are read: the seed's plain JSON (`state_YYYYMMDD.json`, moved to the
+compact file by the first write) and the month's archive (`state/archive.py`), where an archived day's
+state file is a marker naming it.
+
+This is the pipeline's core: it takes its storage explicitly. The original document's no-argument
+`StateManager()` and `update_state` are in `document_api.py`.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import datetime as dt
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -21,6 +27,7 @@ from pncp_assets import bronze, faults, layout
 from pncp_assets.brasilia import iso_utc, parse_day
 from pncp_assets.layers import layer_of
 from pncp_assets.pncp.records import ID_FIELD, field_key, filter_stats, format_filter_line, split
+from pncp_assets.state.archive import ArchiveReader, parse_marker
 from pncp_assets.state.day import Claim, CorruptState, DayState
 from pncp_assets.storage import NotFound, ObjectStore, VersionConflict
 
@@ -40,11 +47,17 @@ class StateError(RuntimeError):
 @dataclass
 class Loaded:
     state: DayState
-    version: str | None  # None: no state file exists yet
+    version: str | None  # of the state file: None when there is none (yet) at the compact key
+    origin: str = "stored"  # stored | legacy (the seed's JSON file) | archive (a marker names it) | new
 
     @property
     def ids(self) -> set[str]:
         return self.state.ids
+
+    @property
+    def exists(self) -> bool:
+        """A state was ever written for the day (in whichever form)."""
+        return self.origin != "new"
 
 
 def backoff(attempt: int) -> None:
@@ -55,54 +68,61 @@ def backoff(attempt: int) -> None:
 class StateManager:
     """Filter incoming records against a day's state, and change it by compare-and-swap.
 
-    `StateManager(storage)` works on any `ObjectStore`; the seed's `StateManager()` uses the storage the
-    environment configures.
+    `StateManager(storage)` works on any `ObjectStore`.
     """
 
     def __init__(
         self,
-        storage: ObjectStore | None = None,
+        storage: ObjectStore,
         *,
         logger: logging.Logger | Any | None = None,
         max_attempts: int = 100,
         max_state_bytes: int = MAX_STATE_BYTES,
     ):
-        if storage is None:  # the seed's `StateManager()`: the storage the environment configures
-            from pncp_assets.storage_client import get_storage_client
-
-            storage = get_storage_client()
         self.storage = storage
         self.log = logger or logging.getLogger(__name__)
         self.max_attempts = max_attempts
         self.max_state_bytes = max_state_bytes
-        self._parsed: dict[str, tuple[str, DayState]] = {}  # the last state parsed, by its version tag
+        self.archives = ArchiveReader(storage)
+        self._parsed: dict[str, tuple[str, DayState, str]] = {}  # the last state parsed: version, state, origin
 
     # --- loading -------------------------------------------------------------------------------
 
     def load_fresh(self, source: str, date: str | dt.date | dt.datetime) -> Loaded:
-        """The day's state as stored now, with its version tag."""
+        """The day's state as stored now, with its version tag (of the compact file, or None when the day
+        has none there: a state still in the seed's JSON file, or none at all)."""
         source, day = layout.validate_source(source), parse_day(date)
         key = layout.state_key(source, day)
+        origin = "stored"
         try:
             stored = self.storage.get(key)
         except NotFound:
-            return Loaded(DayState.new(day, iso_utc()), None)
+            try:
+                stored, key, origin = self.storage.get(layout.legacy_state_key(source, day)), \
+                    layout.legacy_state_key(source, day), "legacy"
+            except NotFound:
+                return Loaded(DayState.new(day, iso_utc()), None, "new")
+        version = None if origin == "legacy" else stored.version  # the next write creates the compact file
         cached = self._parsed.get(key)
         if cached is not None and cached[0] == stored.version:
-            return Loaded(cached[1], stored.version)  # parsed already: a state is never changed in place
+            return Loaded(cached[1], version, cached[2])  # parsed already: a state is never changed in place
         try:
             if len(stored.data) > self.max_state_bytes:
                 raise CorruptState(f"the file is {len(stored.data):,} bytes, over the "
                                    f"{self.max_state_bytes:,}-byte cap for a state file")
-            state = DayState.decode(stored.data, day)
-            self._parsed = {key: (stored.version, state)}
+            marker = parse_marker(stored.data)
+            if marker is not None:
+                state, origin = self.archives.day_state(source, day, marker), "archive"
+            else:
+                state = DayState.decode(stored.data, day, max_bytes=self.max_state_bytes * 16)
+            self._parsed = {key: (stored.version, state, origin)}
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             reason = str(exc) if isinstance(exc, CorruptState) else f"not valid JSON ({exc})"
             self.log.warning(f"State file {key} is corrupted ({reason[:200]}): rebuilding it from the day's "
                              f"Bronze files")
             state = self.rebuild_from_bronze(source, day, reason=reason)
             self._log_rebuilt(source, day, state, "rebuilt")
-        return Loaded(state, stored.version)  # the version lets the next swap replace even a broken file
+        return Loaded(state, version, origin)  # the version lets the next swap replace even a broken file
 
     def load_state(self, source: str, date: str | dt.date | dt.datetime) -> dict[str, Any]:
         """The day's state in its JSON form; a fresh one when there is no file; rebuilt from Bronze when
@@ -110,7 +130,9 @@ class StateManager:
         return self.load_fresh(source, date).state.copy().to_json()  # the caller's to change
 
     def rebuild_from_bronze(self, source: str, date: str | dt.date | dt.datetime, reason: str = "") -> DayState:
-        """A state whose `processed_ids` are the union of the IDs in the day's Bronze delta files."""
+        """A state whose `processed_ids` are the union of the IDs in the day's Bronze delta files, and of the
+        files uploaded beside them through the original document's interface (their records are in the
+        dataset: filing them again would show them twice)."""
         day = parse_day(date)
         key_field = layer_of(source).key.field  # record IDs, or version keys
         state = DayState.new(day, iso_utc())
@@ -122,7 +144,11 @@ class StateManager:
             partition = layout.partition_of_delta(key)
             if partition is not None:
                 state.partitions[partition] = Claim(file_ids, None, {"rebuilt": True})
-        state.extra["recovered_from_bronze"] = {"at": iso_utc(), "reason": reason[:500], "files": len(files)}
+        uploads = layout.day_upload_keys(self.storage, source, day)
+        for key in uploads:
+            state.add_ids(x for x in bronze.ids_of(self.storage.get(key).data, key_field) or [] if x)
+        state.extra["recovered_from_bronze"] = {"at": iso_utc(), "reason": reason[:500], "files": len(files),
+                                                **({"uploads": len(uploads)} if uploads else {})}
         return state
 
     # --- filtering -----------------------------------------------------------------------------
@@ -151,11 +177,15 @@ class StateManager:
 
     def swap(self, source: str, date: str | dt.date | dt.datetime, loaded: Loaded, state: DayState) -> None:
         """One compare-and-swap of `state` over the version `loaded` came from; `VersionConflict` if
-        someone wrote in between."""
-        key = layout.state_key(layout.validate_source(source), parse_day(date))
+        someone wrote in between. A state read from the seed's JSON file moves to the compact one: created
+        only if absent, so one mover wins, then the JSON file is removed."""
+        source, day = layout.validate_source(source), parse_day(date)
+        key = layout.state_key(source, day)
         condition: dict[str, Any] = {"if_absent": True} if loaded.version is None else {"if_version": loaded.version}
         version = faults.put(self.storage, key, state.encode(), "mid_state_write", **condition)
-        self._parsed = {key: (version, state)}
+        self._parsed = {key: (version, state, "stored")}
+        if loaded.origin == "legacy":
+            self.storage.delete(layout.legacy_state_key(source, day))
 
     def transact(self, source: str, date: str | dt.date | dt.datetime,
                  change: Callable[[DayState], tuple[R, bool]],
@@ -196,44 +226,24 @@ class StateManager:
         except NotFound:
             return False
 
-    def update_state(
-        self,
-        source: str,
-        date: str | dt.date | dt.datetime,
-        new_ids: Iterable[str],
-        execution_metadata: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Add `new_ids` to the day's state by compare-and-swap, retried on fresh state until it wins.
-
-        Records one execution entry: `new_records` counts the IDs this call really added.
-        """
-        incoming = list(new_ids)
-        if incoming and (set(map(type, incoming)) != {str} or not all(incoming)):
-            raise ValueError("new_ids must be non-empty strings")
-
-        def add(state: DayState) -> tuple[int, bool]:
-            added = state.add_ids(incoming)
-            state.record_execution(iso_utc(), len(added), execution_metadata)
-            return len(added), True
-
-        state, added = self.transact(source, date, add)
-        self.log.info(f"State updated: {source} {parse_day(date)} +{added} IDs -> {state.total_processed} processed")
-        return state.copy().to_json()
-
     def rebuild_state(self, source: str, date: str | dt.date | dt.datetime, dry_run: bool = False) -> dict[str, Any]:
         """Replace the day's state by one rebuilt from its Bronze delta files (the seed's migration: a state
         for days ingested before there was one). Returns what was (or, with `dry_run`, would be) written."""
         before = self.load_fresh(source, date)
         rebuilt = self.rebuild_from_bronze(source, date, reason="rebuild requested")
-        # The hours' run records are not in Bronze: keep those of the state being replaced.
+        # The hours' run records and the executions (the audit trail) are not in Bronze: keep those of the
+        # state being replaced.
         rebuilt.materialized_hours = dict(before.state.materialized_hours)
+        if before.exists:
+            rebuilt.executions = list(before.state.executions)
+            rebuilt.last_execution, rebuilt.created_at = before.state.last_execution, before.state.created_at
         self._log_rebuilt(source, parse_day(date), rebuilt, "would rebuild" if dry_run else "rebuilt")
         if not dry_run:
             self.transact(source, date, lambda state: (state.replace_by(rebuilt.copy()), True))
         return {"date": rebuilt.date, "written": not dry_run, "total_processed": rebuilt.total_processed,
                 "files": rebuilt.extra["recovered_from_bronze"]["files"],
                 "partitions": {pk: len(c.ids) for pk, c in sorted(rebuilt.partitions.items())},
-                "replaces": None if before.version is None else {"total_processed": before.state.total_processed}}
+                "replaces": {"total_processed": before.state.total_processed} if before.exists else None}
 
     def _log_rebuilt(self, source: str, day: dt.date, state: DayState, verb: str) -> None:
         files = state.extra["recovered_from_bronze"]["files"]
@@ -243,11 +253,13 @@ class StateManager:
         loaded = self.load_fresh(source, date)
         state = loaded.state
         return {
-            "state_exists": loaded.version is not None,
+            "state_exists": loaded.exists,
             "date": state.date,
             "total_processed": state.total_processed,
             "total_executions": len(state.executions),
             "last_execution": state.last_execution,
-            "created_at": state.created_at if loaded.version is not None else None,  # no file: never created
+            "created_at": state.created_at if loaded.exists else None,  # no file: never created
             "recovered_from_bronze": "recovered_from_bronze" in state.extra,
+            "stored_as": {"stored": "compact", "legacy": "plain JSON (the seed's)", "archive": "archived",
+                          "new": None}[loaded.origin],
         }

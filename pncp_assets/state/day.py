@@ -5,6 +5,12 @@ The JSON keeps the seed's fields, names and order (`date`, `processed_ids`, `las
 `total_processed`, `executions`, `created_at`), then `partitions` (each hour's claim), `materialized_hours`
 (each hour whose ingestion the day-state asset confirmed, records or not) and any other field found in the
 file, untouched.
+
+Stored, a state is compact (`encode`, format `pncp_state/2`): one zstd frame, with zstd's content checksum,
+of that JSON with each ID written once. `processed_ids` holds every ID; a claim names no IDs but its number,
+and after the JSON (and a newline) comes one byte per processed ID: the number of the claim holding it (0:
+none). A day has at most 24 claims, so a byte suffices. `decode` reads that and the plain JSON of earlier
+files (format 1, the seed's), so that old states load unchanged; the first write stores them compact.
 """
 
 from __future__ import annotations
@@ -18,11 +24,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import zstandard
 
 from pncp_assets.pncp.records import filter_rate
 
 _SCALARS = (str, int, float, bool, type(None))
 SEED_FIELDS = ("date", "processed_ids", "last_execution", "total_processed", "executions", "created_at")
+FORMAT = "pncp_state/2"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+# Level 3 (zstd's default): on 100,000 IDs shaped like PNCP's, levels 6 and 9 save 3 % and 9 % more bytes for
+# 2x and 4x the time to write (bench/bench_state.py --format).
+ZSTD_LEVEL = 3
+MAX_DECODED_BYTES = 1024 * 1024 * 1024  # a frame claiming more was not written by us: refuse, never inflate it
 
 
 class CorruptState(ValueError):
@@ -186,16 +199,40 @@ class DayState:
         return obj
 
     def encode(self) -> bytes:
-        """Compact UTF-8 JSON (orjson: a million-ID day encodes in tens of milliseconds, not a second)."""
+        """The compact form (module docstring): each ID once, one zstd frame with its checksum."""
+        return compress(self.encode_body())
+
+    def encode_body(self) -> bytes:
+        """The compact form before compression: the JSON, a newline, one claim byte per processed ID."""
+        obj = self.to_json()
+        owners = _owners(self.processed_ids, self.partitions)
+        if owners is None:  # claims that share an ID (only a damaged Bronze rebuilds so): kept as lists
+            return orjson.dumps({"format": FORMAT, **obj}) + b"\n"
+        numbered = {pk: {**{k: v for k, v in c.to_json().items() if k != "ids"}, "claim": n, "count": len(c.ids)}
+                    for n, (pk, c) in enumerate(self.partitions.items(), start=1)}
+        body = {"format": FORMAT, **obj, **({"partitions": numbered} if numbered else {})}
+        return orjson.dumps(body) + b"\n" + bytes(owners)
+
+    def encode_json(self) -> bytes:
+        """The seed's plain JSON (format 1): what `load` prints, and what states were before the compact form."""
         return orjson.dumps(self.to_json())
 
     @classmethod
-    def decode(cls, data: bytes, day: dt.date) -> DayState:
-        """Parse and check a state file's bytes; `CorruptState` (a ValueError) when they are not one."""
-        try:
-            obj = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise CorruptState(f"not valid JSON ({exc})") from None
+    def decode(cls, data: bytes, day: dt.date, max_bytes: int = MAX_DECODED_BYTES) -> DayState:
+        """Parse and check a state file's bytes, compact or plain JSON; `CorruptState` (a ValueError) when
+        they are not one."""
+        if data[:4] != ZSTD_MAGIC:
+            return cls.from_json(_loads(data), day)
+        return cls.decode_body(decompress(data, max_bytes), day)
+
+    @classmethod
+    def decode_body(cls, body: bytes, day: dt.date) -> DayState:
+        """`encode_body`'s bytes back to a checked state."""
+        head, _, tail = body.partition(b"\n")
+        obj = _loads(head)
+        if not isinstance(obj, dict) or obj.pop("format", None) != FORMAT:
+            raise CorruptState(f"compact state is not of format {FORMAT}")
+        _expand_claims(obj, tail)
         return cls.from_json(obj, day)
 
     @classmethod
@@ -246,3 +283,65 @@ class DayState:
                    executions=executions, last_execution=obj.get("last_execution"),
                    created_at=obj.get("created_at"), partitions=claims, materialized_hours=dict(hours),
                    extra={k: v for k, v in obj.items() if k not in known}, _ids=unique)
+
+
+def compress(data: bytes) -> bytes:
+    """One zstd frame with its content checksum and size. A compressor per call: they are not thread-safe."""
+    return zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compress(data)
+
+
+def decompress(data: bytes, max_bytes: int = MAX_DECODED_BYTES) -> bytes:
+    """One zstd frame, its checksum verified; `CorruptState` when it is not one or would inflate past
+    `max_bytes`."""
+    size = zstandard.frame_content_size(data) if data[:4] == ZSTD_MAGIC else -2
+    if size < 0 or size > max_bytes:
+        raise CorruptState(f"not a compact state frame, or one declaring over {max_bytes:,} bytes")
+    try:
+        return zstandard.ZstdDecompressor().decompress(data)
+    except zstandard.ZstdError as exc:
+        raise CorruptState(f"compact state does not decompress ({exc})") from None
+
+
+def _loads(data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise CorruptState(f"not valid JSON ({exc})") from None
+
+
+def _owners(ids: list[str], claims: dict[str, Claim]) -> list[int] | None:
+    """Per processed ID, the number (1-based, in `claims`' order) of the claim holding it, 0 for none; None
+    when two claims hold one ID or a claim an ID that is not processed (the states `from_json` refuses)."""
+    if len(claims) > 255:
+        return None
+    owner: dict[str, int] = {}
+    for n, claim in enumerate(claims.values(), start=1):
+        owner.update(dict.fromkeys(claim.ids, n))
+    if len(owner) != sum(len(c.ids) for c in claims.values()):
+        return None
+    numbers = list(map(owner.get, ids, itertools.repeat(0)))
+    return numbers if len(owner) == len(ids) - numbers.count(0) else None
+
+
+def _expand_claims(obj: dict[str, Any], owners: bytes) -> None:
+    """Give each numbered claim its IDs back from the owner bytes (in `processed_ids` order: sorted)."""
+    partitions = obj.get("partitions")
+    ids = obj.get("processed_ids")
+    if not isinstance(partitions, dict) or not partitions or not isinstance(ids, list):
+        return
+    numbered = {e.get("claim"): e for e in partitions.values() if isinstance(e, dict) and "ids" not in e}
+    if not numbered:
+        return
+    if len(owners) != len(ids):
+        raise CorruptState(f"compact state has {len(owners)} claim bytes for {len(ids)} processed_ids")
+    buckets: list[list[str]] = [[] for _ in range(256)]
+    appends = [b.append for b in buckets]
+    for x, n in zip(ids, owners, strict=True):
+        appends[n](x)
+    for n, entry in numbered.items():
+        if type(n) is not int or not 1 <= n <= 255:
+            raise CorruptState(f"compact state names claim {n!r}")
+        entry["ids"] = buckets[n]
+        if entry.pop("count", None) != len(buckets[n]):
+            raise CorruptState(f"compact state: claim {n} does not hold the IDs it counts")
+        entry.pop("claim")

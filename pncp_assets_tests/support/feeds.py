@@ -10,6 +10,7 @@ from pncp_assets.layers import ATAS_VERSIONS, CONTRATOS, CONTRATOS_VERSIONS, Lay
 from pncp_assets.pncp.simulator import ATAS as ATAS_KIND
 from pncp_assets.pncp.simulator import CONTRATOS as CONTRATOS_KIND
 from pncp_assets.pncp.simulator import PncpSimulator
+from pncp_assets.state import StateManager
 from pncp_assets.storage import ObjectStore
 
 NEW_FEEDS = (CONTRATOS, CONTRATOS_VERSIONS, ATAS_VERSIONS)
@@ -44,7 +45,7 @@ def assert_layer_exact(store: ObjectStore, layer: Layer, day: dt.date, expected:
     counts = Counter(x for keys in deltas.values() for x in keys)
     twice = [x for x, n in counts.items() if n > 1]
     assert not twice, f"{layer.source} {day}: filed twice: {twice[:5]}"
-    state = store.get_json(layout.state_key(layer.source, day)) if deltas else {"processed_ids": []}
+    state = StateManager(store).load_state(layer.source, day) if deltas else {"processed_ids": []}
     assert state["processed_ids"] == sorted(counts), f"{layer.source} {day}: state disagrees with Bronze"
     missing, extra = set(expected) - set(counts), set(counts) - set(expected)
     assert not missing and not extra, f"{layer.source} {day}: missing {sorted(missing)[:3]}, extra {sorted(extra)[:3]}"

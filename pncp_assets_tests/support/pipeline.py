@@ -15,6 +15,7 @@ from pncp_assets.defs.io_manager import BronzeParquetIOManager
 from pncp_assets.defs.resources import BronzeStorage, PncpApi
 from pncp_assets.layers import layer_of
 from pncp_assets.pncp.simulator import PncpSimulator, RunningSimulator
+from pncp_assets.state import StateManager
 from pncp_assets.storage import ObjectStore
 
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)  # partitioned checks are "preview" in 1.13
@@ -97,7 +98,7 @@ class Pipeline:
         counts = Counter(x for ids in deltas.values() for x in ids)
         dupes = [x for x, n in counts.items() if n > 1]
         assert not dupes, f"duplicates across delta files: {dupes[:10]}"
-        state = self.store.get_json(layout.state_key("pncp", day))
+        state = StateManager(self.store).load_state("pncp", day)
         assert state["processed_ids"] == sorted(counts), "state disagrees with Bronze"
         assert state["total_processed"] == len(counts)
         if expected_ids is not None:
