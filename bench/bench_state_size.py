@@ -5,9 +5,11 @@ plain JSON (the list alone, no claims).
     python bench/bench_state_size.py [--sizes 6000,100000,1000000] [--repeat 5]
 
 IDs are shaped like PNCP's: an organisation's CNPJ (a pool of one per eight records, as the simulator has
-it) and its own sequence, `CNPJ-1-NNNNNN/2025`, filed over the day's 24 hours. Load + save is what a run does
-with a state: parse and check it (`DayState.decode`), then encode it again; the median of `--repeat` runs in
-this process. Also prints the level trade-off of zstd on the compact body.
+it) and its own sequence, `CNPJ-1-NNNNNN/2025`, filed over the day's 24 hours. Two cycles, each the median of
+`--repeat` runs in this process: load + save (parse and check the state, `DayState.decode`, then encode it
+again: what a write that changes no ID does, an execution recorded or an hour confirmed), and load + claim +
+save (an hour claims new IDs, a 24th of the day's, as a commit does). Also prints the level trade-off of
+zstd on the compact body.
 """
 
 from __future__ import annotations
@@ -67,19 +69,31 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"Day state bytes and load + save (python {sys.version.split()[0]}); medians of {args.repeat}")
     print(f"{'IDs':>9} | {'document JSON':>13} | {'before (JSON)':>13} | {'compact':>9} | {'/ document':>10} | "
-          f"{'/ before':>8} | {'load+save before':>16} | {'compact':>8} | {'ratio':>5}")
-    print("-" * 116)
+          f"{'/ before':>8} | {'load+save before':>16} | {'compact':>8} | {'ratio':>5} | "
+          f"{'+claim before':>13} | {'compact':>8} | {'ratio':>5}")
+    print("-" * 150)
     for size in (int(s) for s in args.sizes.split(",")):
         state = make_state(size)
-        document = orjson.dumps({k: v for k, v in state.to_json().items() if k not in ("partitions", "materialized_hours")})
+        seed_fields = ("date", "processed_ids", "last_execution", "total_processed", "executions", "created_at")
+        document = orjson.dumps({k: v for k, v in state.to_json().items() if k in seed_fields})
         before = state.encode_json()
         compact = state.encode()
         assert DayState.decode(compact, DAY).to_json() == state.to_json() == DayState.decode(before, DAY).to_json()
-        t_before = median_s(lambda: DayState.decode(before, DAY).encode_json(), args.repeat)
-        t_compact = median_s(lambda: DayState.decode(compact, DAY).encode(), args.repeat)
+        t_before = median_s(lambda b=before: DayState.decode(b, DAY).encode_json(), args.repeat)
+        t_compact = median_s(lambda c=compact: DayState.decode(c, DAY).encode(), args.repeat)
+        fresh = [f"99999999000191-1-{n:06d}/2025" for n in range(size // 24)]
+
+        def claimed(data: bytes, encode: str, fresh: list[str] = fresh) -> None:
+            state = DayState.decode(data, DAY).copy()
+            state.claim("2025-10-22-23:00", fresh, "", "2025-10-23T03:05:00Z", {"run_id": "bench"})
+            getattr(state, encode)()
+
+        c_before = median_s(lambda b=before: claimed(b, "encode_json"), args.repeat)
+        c_compact = median_s(lambda c=compact: claimed(c, "encode"), args.repeat)
         print(f"{size:>9,} | {len(document):>13,} | {len(before):>13,} | {len(compact):>9,} | "
               f"{len(compact) / len(document):>10.3f} | {len(compact) / len(before):>8.3f} | {t_before:>14.3f} s | "
-              f"{t_compact:>6.3f} s | {t_compact / t_before:>5.2f}")
+              f"{t_compact:>6.3f} s | {t_compact / t_before:>5.2f} | {c_before:>11.3f} s | {c_compact:>6.3f} s | "
+              f"{c_compact / c_before:>5.2f}")
     body = make_state(100_000).encode_body()
     print("\nzstd level on the compact body of 100,000 IDs (bytes, compression time):")
     for level in (1, 3, 6, 9, 19):

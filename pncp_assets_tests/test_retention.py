@@ -52,7 +52,8 @@ def test_an_archived_day_loads_reruns_and_backfills_filing_nothing_twice(filled:
     assert report.archived == [DAY.isoformat()] and not report.skipped
     assert report.state_bytes_before > 0
     marker = parse_marker(store.get(layout.state_key("pncp", DAY)).data)
-    assert marker["archived_in"] == layout.archive_key("pncp", DAY) == "pncp/_archive/year=2025/month=10/states_202510.zst"
+    assert marker["archived_in"] == layout.archive_key("pncp", DAY)
+    assert marker["archived_in"] == "pncp/_archive/year=2025/month=10/states_202510.zst"
 
     # Never empty: every reader goes through the archive.
     fresh = StateManager(store)
@@ -130,9 +131,9 @@ def test_a_policy_that_would_archive_what_the_links_check_reads_is_refused():
 
 
 def test_the_retention_schedule_is_off_by_default_and_its_tick_archives_through_the_job(filled: Pipeline):
+    from pncp_assets.definitions import defs
     from pncp_assets.defs.resources import Retention
     from pncp_assets.defs.retention import pncp_retention, pncp_retention_schedule
-    from pncp_assets.definitions import defs
 
     schedule = defs.resolve_schedule_def("pncp_retention_schedule")
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED

@@ -139,9 +139,42 @@ def _write_delta(store: ObjectStore, hour: str, records: list[dict]) -> str:
     return key
 
 
+def _compact(change=None) -> bytes:
+    """A compact state of DAY (two claimed IDs and one unclaimed), its encoded body changed by `change`."""
+    import zstandard
+
+    state = core.DayState.new(dt.date(2025, 10, 22), "2025-10-22T08:00:00Z")
+    state.add_ids(["a", "b", "c"])
+    state.partitions["2025-10-22-08:00"] = core.Claim(["a", "c"])
+    body = state.encode_body()
+    return zstandard.ZstdCompressor(write_checksum=True).compress(change(body) if change else body)
+
+
+def _flipped(data: bytes) -> bytes:
+    damaged = bytearray(data)
+    damaged[len(damaged) // 2] ^= 0x01
+    return bytes(damaged)
+
+
+COMPACT_DAMAGE = {
+    "compact-byte-flipped": _flipped(_compact()),  # zstd's content checksum fails
+    "compact-truncated": _compact()[:-6],
+    "compact-claims-short": _compact(lambda body: body[:-1]),  # one claim byte missing
+    "compact-claim-miscounted": _compact(lambda body: body.replace(b'"count":2', b'"count":3')),
+    "compact-wrong-format": _compact(lambda body: body.replace(b"pncp_state/2", b"pncp_state/9")),
+    "compact-claim-number-unknown": _compact(lambda body: body.replace(b'"claim":1', b'"claim":7')),
+    "compact-declares-4-GiB": b"\x28\xb5\x2f\xfd\xa4\x00\x00\x00\x00\x01\x00\x00\x00",
+    "archived-in-nowhere": b'{"archived_in": "pncp/_archive/year=2025/month=10/states_202510.zst",'
+                           b' "date": "2025-10-22", "sha256": "00"}',
+    "archived-elsewhere": b'{"archived_in": "pncp/_archive/year=2024/month=01/states_202401.zst",'
+                          b' "date": "2025-10-22", "sha256": "00"}',
+}
+
+
 @pytest.mark.parametrize(
     "content",
     [
+        *COMPACT_DAMAGE.values(),
         b"{not json",
         b'{"date": "2025-10-22", "processed_ids": ["a", "b"',  # truncated
         b'{"date": "2025-10-22", "processed_ids": "abc", "total_processed": 3, "executions": []}',
@@ -163,7 +196,8 @@ def _write_delta(store: ObjectStore, hour: str, records: list[dict]) -> str:
         b"[" * 100_000 + b"]" * 100_000,
         b"",
     ],
-    ids=["bad-json", "truncated", "ids-not-list", "ids-not-strings", "total-wrong-type", "total-disagrees",
+    ids=[*COMPACT_DAMAGE, "bad-json", "truncated", "ids-not-list", "ids-not-strings", "total-wrong-type",
+         "total-disagrees",
          "other-date", "not-object", "not-utf8", "date-wrong-type", "executions-not-list",
          "executions-not-objects", "last-execution-not-text", "created-at-not-text", "ids-repeated",
          "partitions-not-object", "partition-claims-unknown-id", "deeply-nested", "empty-file"],
@@ -226,3 +260,43 @@ def test_filter_log_line_speaks_the_users_language(manager: StateManager, sample
     with caplog.at_level(logging.INFO):
         manager.filter_new_records("pncp", DAY, sample_records[:4])
     assert "State filtering: 4 input -> 1 new (3 duplicates filtered)" in caplog.text
+
+
+def test_the_compact_state_holds_each_id_once_and_loads_back_whole(store: ObjectStore):
+    manager = core.StateManager(store)
+    ids = [make_id(n) for n in range(1, 301)]
+
+    def claim_hours(state: core.DayState):
+        for hour in range(3):
+            held = ids[hour * 100:(hour + 1) * 100]
+            state.claim(f"2025-10-22-{hour:02d}:00", held, "", "2025-10-22T10:00:00Z", {"run_id": "r"})
+        return None, True
+
+    manager.transact("pncp", DAY, claim_hours)
+    stored = store.get(layout.state_key("pncp", DAY)).data
+    body = core.DayState.decode(stored, dt.date(2025, 10, 22)).encode_body()
+    assert stored[:4] == b"\x28\xb5\x2f\xfd" and body.count(ids[150].encode()) == 1  # once, not twice
+    fresh = core.StateManager(store).load_state("pncp", DAY)
+    assert fresh["partitions"]["2025-10-22-01:00"]["ids"] == ids[100:200] and fresh["processed_ids"] == ids
+    assert len(stored) * 4 < len(core.DayState.decode(stored, dt.date(2025, 10, 22)).encode_json())
+
+
+def test_a_state_in_the_old_plain_json_file_loads_then_moves_to_the_compact_file(store: ObjectStore, caplog):
+    """States written before the compact form (the document's JSON at `state_YYYYMMDD.json`) load as they
+    are; the first write creates the compact file (only if absent: one mover wins) and removes the old one."""
+    old = {"date": "2025-10-22", "processed_ids": [make_id(1), make_id(2)],
+           "last_execution": "2025-10-22T12:00:00Z", "total_processed": 2,
+           "executions": [{"timestamp": "2025-10-22T12:00:00Z", "new_records": 2,
+                           "duplicates_filtered": 0, "filter_rate": 0}],
+           "created_at": "2025-10-22T08:00:00Z"}
+    store.put_json(layout.legacy_state_key("pncp", DAY), old)
+    manager = StateManager(store)
+    assert manager.load_state("pncp", DAY) == old
+    assert manager.get_state_summary("pncp", DAY)["stored_as"] == "plain JSON (the seed's)"
+    new, _ = manager.filter_new_records("pncp", DAY, [{"numeroControlePNCP": make_id(2)},
+                                                      {"numeroControlePNCP": make_id(3)}])
+    assert [r["numeroControlePNCP"] for r in new] == [make_id(3)]
+    manager.update_state("pncp", DAY, [make_id(3)])
+    assert not store.exists(layout.legacy_state_key("pncp", DAY)) and store.exists(layout.state_key("pncp", DAY))
+    state = StateManager(store).load_state("pncp", DAY)
+    assert state["processed_ids"] == [make_id(1), make_id(2), make_id(3)] and len(state["executions"]) == 2

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 import zstandard
 
@@ -34,7 +35,7 @@ FORMAT = "pncp_state/2"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 # Level 3 (zstd's default): on 100,000 IDs shaped like PNCP's, levels 6 and 9 save 3 % and 9 % more bytes for
 # 2x and 4x the time to write (bench/bench_state.py --format).
-ZSTD_LEVEL = 3
+ZSTD_LEVEL = 1
 MAX_DECODED_BYTES = 1024 * 1024 * 1024  # a frame claiming more was not written by us: refuse, never inflate it
 
 
@@ -82,6 +83,12 @@ class DayState:
     # set costs tens of milliseconds and tens of MB to copy); `_owns_ids` says whether it may change it.
     _ids: set[str] | None = field(default=None, repr=False, compare=False)
     _owns_ids: bool = field(default=True, repr=False, compare=False)
+    # The compact form's claim bytes (`encode_body`), with the very lists they were computed from: valid while
+    # `processed_ids` and every claim's `ids` are those same list objects (every change to IDs makes new
+    # lists), so a write that changes no ID (an execution, a retired claim, a confirmed hour) skips the
+    # million-entry mapping of IDs to claims.
+    _owners: tuple[list[str], tuple[tuple[str, list[str]], ...], bytes] | None = field(
+        default=None, repr=False, compare=False)
 
     # --- reading -----------------------------------------------------------------------------------
 
@@ -178,7 +185,24 @@ class DayState:
         twin.materialized_hours = dict(self.materialized_hours)
         twin.extra = copy.deepcopy(self.extra)
         self._owns_ids = twin._owns_ids = False  # both share `_ids`: whichever adds IDs builds its own
+        owners = self._cached_owners()
+        twin._owners = None if owners is None else twin._claim_lists(owners)  # equal lists: the bytes hold
         return twin
+
+    def _claim_lists(self, owners: bytes) -> tuple[list[str], tuple[tuple[str, list[str]], ...], bytes]:
+        return self.processed_ids, tuple((pk, c.ids) for pk, c in self.partitions.items()), owners
+
+    def _cached_owners(self) -> bytes | None:
+        cached = self._owners
+        if cached is None or cached[0] is not self.processed_ids or len(cached[1]) != len(self.partitions):
+            return None
+        claims = zip(cached[1], self.partitions.items(), strict=True)
+        if not all(pk == name and ids is claim.ids for (name, ids), (pk, claim) in claims):
+            return None
+        owners = cached[2]
+        # Cheap guards against a list changed in place (nothing here does; C-speed counts).
+        held = sum(len(c.ids) for c in self.partitions.values())
+        return owners if len(owners) == len(self.processed_ids) and len(owners) - owners.count(0) == held else None
 
     # --- JSON --------------------------------------------------------------------------------------
 
@@ -205,13 +229,16 @@ class DayState:
     def encode_body(self) -> bytes:
         """The compact form before compression: the JSON, a newline, one claim byte per processed ID."""
         obj = self.to_json()
-        owners = _owners(self.processed_ids, self.partitions)
+        owners = self._cached_owners()
+        if owners is None:
+            owners = _owners(self.processed_ids, self.partitions)
+            self._owners = None if owners is None else self._claim_lists(owners)
         if owners is None:  # claims that share an ID (only a damaged Bronze rebuilds so): kept as lists
             return orjson.dumps({"format": FORMAT, **obj}) + b"\n"
         numbered = {pk: {**{k: v for k, v in c.to_json().items() if k != "ids"}, "claim": n, "count": len(c.ids)}
                     for n, (pk, c) in enumerate(self.partitions.items(), start=1)}
         body = {"format": FORMAT, **obj, **({"partitions": numbered} if numbered else {})}
-        return orjson.dumps(body) + b"\n" + bytes(owners)
+        return orjson.dumps(body) + b"\n" + owners
 
     def encode_json(self) -> bytes:
         """The seed's plain JSON (format 1): what `load` prints, and what states were before the compact form."""
@@ -232,12 +259,16 @@ class DayState:
         obj = _loads(head)
         if not isinstance(obj, dict) or obj.pop("format", None) != FORMAT:
             raise CorruptState(f"compact state is not of format {FORMAT}")
-        _expand_claims(obj, tail)
-        return cls.from_json(obj, day)
+        drawn = _expand_claims(obj, tail)
+        state = cls.from_json(obj, day, drawn=drawn)
+        if drawn and len(drawn) == len(state.partitions) and state.processed_ids is obj["processed_ids"]:
+            state._owners = state._claim_lists(tail)
+        return state
 
     @classmethod
-    def from_json(cls, obj: Any, day: dt.date) -> DayState:
-        """Check the documented shape; raise `CorruptState` naming the first problem."""
+    def from_json(cls, obj: Any, day: dt.date, drawn: frozenset[str] = frozenset()) -> DayState:
+        """Check the documented shape; raise `CorruptState` naming the first problem. `drawn`: the claims whose
+        IDs were drawn from `processed_ids` itself (the compact form's), which need no membership check."""
         if not isinstance(obj, dict):
             raise CorruptState(f"state is a {type(obj).__name__}, not an object")
         if obj.get("date") != day.isoformat():
@@ -269,12 +300,12 @@ class DayState:
         for name, entry in partitions.items():
             if not isinstance(entry, dict) or not isinstance(entry.get("ids"), list):
                 raise CorruptState(f"partitions[{name!r}] has no ids list")
-            if not all(type(x) is str and x in unique for x in entry["ids"]):
+            if name not in drawn and not all(type(x) is str and x in unique for x in entry["ids"]):
                 raise CorruptState(f"partitions[{name!r}] names IDs missing from processed_ids")
             if entry.get("staged") is not None and not isinstance(entry["staged"], str):
                 raise CorruptState(f"partitions[{name!r}].staged is not a key")
             extra = {k: v for k, v in entry.items() if k not in ("ids", "staged")}
-            claims[name] = Claim(list(entry["ids"]), entry.get("staged"), extra)
+            claims[name] = Claim(entry["ids"] if name in drawn else list(entry["ids"]), entry.get("staged"), extra)
         hours = obj.get("materialized_hours", {})
         if not isinstance(hours, dict) or not all(isinstance(v, str) for v in hours.values()):
             raise CorruptState("materialized_hours is not an object of times")
@@ -309,39 +340,43 @@ def _loads(data: bytes) -> Any:
         raise CorruptState(f"not valid JSON ({exc})") from None
 
 
-def _owners(ids: list[str], claims: dict[str, Claim]) -> list[int] | None:
+def _owners(ids: list[str], claims: dict[str, Claim]) -> bytes | None:
     """Per processed ID, the number (1-based, in `claims`' order) of the claim holding it, 0 for none; None
     when two claims hold one ID or a claim an ID that is not processed (the states `from_json` refuses)."""
     if len(claims) > 255:
         return None
-    owner: dict[str, int] = {}
-    for n, claim in enumerate(claims.values(), start=1):
-        owner.update(dict.fromkeys(claim.ids, n))
-    if len(owner) != sum(len(c.ids) for c in claims.values()):
+    held = sum(len(c.ids) for c in claims.values())
+    owner = dict(zip(itertools.chain.from_iterable(c.ids for c in claims.values()),
+                     itertools.chain.from_iterable(itertools.repeat(n, len(c.ids))
+                                                   for n, c in enumerate(claims.values(), start=1)), strict=True))
+    if len(owner) != held:
         return None
-    numbers = list(map(owner.get, ids, itertools.repeat(0)))
-    return numbers if len(owner) == len(ids) - numbers.count(0) else None
+    numbers = bytes(map(owner.get, ids, itertools.repeat(0)))
+    return numbers if len(ids) - numbers.count(0) == held else None
 
 
-def _expand_claims(obj: dict[str, Any], owners: bytes) -> None:
-    """Give each numbered claim its IDs back from the owner bytes (in `processed_ids` order: sorted)."""
+def _expand_claims(obj: dict[str, Any], owners: bytes) -> frozenset[str]:
+    """Give each numbered claim its IDs back from the owner bytes (in `processed_ids` order: sorted); returns
+    the names of the claims so drawn."""
     partitions = obj.get("partitions")
     ids = obj.get("processed_ids")
     if not isinstance(partitions, dict) or not partitions or not isinstance(ids, list):
-        return
-    numbered = {e.get("claim"): e for e in partitions.values() if isinstance(e, dict) and "ids" not in e}
+        return frozenset()
+    numbered = {e.get("claim"): (name, e) for name, e in partitions.items() if isinstance(e, dict) and "ids" not in e}
     if not numbered:
-        return
+        return frozenset()
     if len(owners) != len(ids):
         raise CorruptState(f"compact state has {len(owners)} claim bytes for {len(ids)} processed_ids")
-    buckets: list[list[str]] = [[] for _ in range(256)]
-    appends = [b.append for b in buckets]
-    for x, n in zip(ids, owners, strict=True):
-        appends[n](x)
-    for n, entry in numbered.items():
+    # Group the IDs by their claim byte in C (numpy, which pyarrow loads anyway): a stable sort of the bytes.
+    numbers = np.frombuffer(owners, dtype=np.uint8)
+    order = np.argsort(numbers, kind="stable")
+    ends = np.cumsum(np.bincount(numbers, minlength=256))
+    grouped = np.array(ids, dtype=object)[order]
+    for n, (_, entry) in numbered.items():
         if type(n) is not int or not 1 <= n <= 255:
             raise CorruptState(f"compact state names claim {n!r}")
-        entry["ids"] = buckets[n]
-        if entry.pop("count", None) != len(buckets[n]):
+        entry["ids"] = grouped[ends[n - 1]:ends[n]].tolist()
+        if entry.pop("count", None) != len(entry["ids"]):
             raise CorruptState(f"compact state: claim {n} does not hold the IDs it counts")
         entry.pop("claim")
+    return frozenset(name for name, _ in numbered.values())
