@@ -18,6 +18,7 @@ sorting, validation, durability).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import functools
 import json
 import multiprocessing as mp
@@ -47,7 +48,16 @@ def prepare(root: Path, size: int) -> None:
     ids = sorted(make_id(i) for i in range(size))
     state = {"date": "2025-10-22", "processed_ids": ids, "last_execution": iso_utc(), "total_processed": size,
              "executions": [], "created_at": iso_utc()}
-    LocalObjectStore(root).put_json(layout.state_key("pncp", DAY), state)
+    store = LocalObjectStore(root)
+    store.put_json(STATE_PATH, state)  # the plain JSON that the baseline and the floor read and write
+    try:  # the project's own stored form (compact since issue 26; before it, the same plain JSON)
+        from pncp_assets.state import DayState
+
+        compact = layout.state_key("pncp", DAY)
+        if compact != STATE_PATH:
+            store.put(compact, DayState.from_json(state, dt.date(2025, 10, 22)).encode())
+    except ImportError:
+        pass
     old = [make_id(i) for i in range(size // 2)]
     fresh = [make_id(size + i) for i in range(size - size // 2)]
     incoming = old + fresh

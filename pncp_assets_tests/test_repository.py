@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 OUTSIDE = "../" + "shared"  # the team's notes beside the repository, which a user does not have
@@ -56,3 +59,18 @@ def test_the_package_has_no_import_cycle():
         return seen
 
     assert [m for m in sorted(imports) if m in reachable(m)] == []
+
+
+CORE = ("pncp_assets.state", "pncp_assets.state.day", "pncp_assets.state.archive", "pncp_assets.commit",
+        "pncp_assets.consistency", "pncp_assets.links", "pncp_assets.retention")
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_the_core_reaches_neither_the_documents_facade_nor_the_command_line_nor_dagster(module):
+    """The core takes its storage explicitly: loading it, in a fresh interpreter, loads no Dagster, no
+    command line, no environment reader and not the original document's interface."""
+    outside = "('pncp_assets.document_api', 'pncp_assets.cli', 'pncp_assets.cli_args')"
+    code = (f"import sys, {module}; bad = sorted(m for m in sys.modules if m.split('.')[0] == 'dagster' or m in "
+            f"{outside} or m.startswith('pncp_assets.defs')); print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout
+    assert out.strip() == "[]", out
