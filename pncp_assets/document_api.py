@@ -33,7 +33,7 @@ from typing import Any
 from pncp_assets import bronze, layout, state
 from pncp_assets.brasilia import iso_utc, parse_day, to_brasilia, utc_now
 from pncp_assets.layers import layer_of
-from pncp_assets.pncp.records import ID_FIELD, any_id, filter_stats, format_filter_line, id_key, split, versions_key
+from pncp_assets.pncp.records import ID_FIELD, RecordKey, any_id, id_key, versions_key
 from pncp_assets.storage import NotFound, ObjectStore, StoredObject, VersionConflict
 
 MAX_NAME_ATTEMPTS = 1000
@@ -55,6 +55,12 @@ class StateManager(state.StateManager):
         super().__init__(storage if storage is not None else environment_store(), **kwargs)
         self._last_stats: dict[tuple[str, dt.date], dict[str, Any]] = {}
 
+    def record_key(self, source: str, id_field: str = ID_FIELD) -> RecordKey:
+        """The caller's IDs as given: any non-empty text without spaces in `id_field` (a version layer adds
+        `@dataAtualizacaoGlobal`)."""
+        rule = any_id(id_field)
+        return versions_key(rule) if layer_of(source).versioned else id_key(rule)
+
     def filter_new_records(
         self,
         source: str,
@@ -63,21 +69,14 @@ class StateManager(state.StateManager):
         id_field: str = ID_FIELD,
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """The records the day's state has not seen, and the stats of the filtering (the document's
-        `new_records`, `already_processed`, `duplicates_filtered`, `filter_rate`, ...).
-
-        A record is named by `id_field` as given (any non-empty text without spaces; a version layer adds
-        `@dataAtualizacaoGlobal`). Duplicates inside `records` keep the first copy; records without a usable
-        ID come back in `stats["rejected_records"]` with the reason."""
-        day = parse_day(date)
-        rule = any_id(id_field)
-        key = versions_key(rule) if layer_of(source).versioned else id_key(rule)
-        new, rejected, already, in_input = split(records, self.load_fresh(source, day).ids, key)
-        stats = filter_stats(len(records), len(new), already, in_input, rejected)
-        self._last_stats[(source, day)] = stats
-        self.log.info(format_filter_line(stats))
+        `new_records`, `already_processed`, `duplicates_filtered`, `filter_rate`, ...), remembered for the
+        next `update_state` of the day. Records are named as `record_key` says; duplicates inside `records`
+        keep the first copy; records without a usable ID come back in `stats["rejected_records"]`."""
+        new, stats = super().filter_new_records(source, date, records, id_field)
+        self._last_stats[(source, parse_day(date))] = stats
         if not new and records:
-            self.log.warning("No new records to process (all duplicates)" if not rejected
-                             else f"No new records to process ({len(rejected)} rejected, the rest duplicates)")
+            self.log.warning("No new records to process (all duplicates)" if not stats["rejected"]
+                             else f"No new records to process ({stats['rejected']} rejected, the rest duplicates)")
         return new, stats
 
     def update_state(

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from pncp_assets import bronze, faults, layout
 from pncp_assets.brasilia import iso_utc, parse_day
 from pncp_assets.layers import layer_of
-from pncp_assets.pncp.records import ID_FIELD, field_key, filter_stats, format_filter_line, split
+from pncp_assets.pncp.records import ID_FIELD, RecordKey, field_key, filter_stats, format_filter_line, split
 from pncp_assets.state.archive import ArchiveReader, parse_marker
 from pncp_assets.state.day import Claim, CorruptState, DayState
 from pncp_assets.storage import NotFound, ObjectStore, VersionConflict
@@ -167,11 +167,14 @@ class StateManager:
         For `pncp_versions` a record is new when its version (ID and `dataAtualizacaoGlobal`) is.
         """
         seen = self.load_fresh(source, date).ids
-        key = layer_of(source).key if id_field == ID_FIELD else field_key(id_field)
-        new, rejected, already, in_input = split(records, seen, key)
+        new, rejected, already, in_input = split(records, seen, self.record_key(source, id_field))
         stats = filter_stats(len(records), len(new), already, in_input, rejected)
         self.log.info(format_filter_line(stats))
         return new, stats
+
+    def record_key(self, source: str, id_field: str = ID_FIELD) -> RecordKey:
+        """How the filter names a record: the layer's own rules (its ID mask, or its version key)."""
+        return layer_of(source).key if id_field == ID_FIELD else field_key(id_field)
 
     # --- changing --------------------------------------------------------------------------------
 
