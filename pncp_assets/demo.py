@@ -195,7 +195,11 @@ def ui_main(argv: Sequence[str] | None = None) -> int:
     def stop(*_: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop)  # a service manager's stop ends `dagster dev` and the simulator too
+    # Both signals stop everything, however this was started: a shell's background job (`&`, a CI step) begins
+    # with SIGINT ignored, and that would be inherited by `dagster dev` and its webserver and daemon (Dagster
+    # turns SIGTERM into its SIGINT handling), which would then never stop.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     home = _demo_home()
     world = SimulatorConfig(seed=args.seed, volume=args.volume, live=True, update_fraction=UPDATE_FRACTION)
     with RunningSimulator(world) as sim:
@@ -214,9 +218,37 @@ def ui_main(argv: Sequence[str] | None = None) -> int:
         # Run in the instance's folder: from the checkout, Dagster would warn that the dagster.yaml there is
         # not the instance's (it is the template this one was copied from).
         dev = subprocess.Popen([str(bin_dir / "dagster"), "dev", "-m", "pncp_assets.definitions", "-h", "127.0.0.1",
-                                "-p", str(args.port)], env=env, cwd=home)
+                                "-p", str(args.port)], env=env, cwd=home, preexec_fn=_default_signals,
+                               start_new_session=True)  # its own group: stopped whole, below
         try:
             return dev.wait()
         except KeyboardInterrupt:
-            dev.terminate()
-            return dev.wait()
+            print("Stopping the Dagster UI and the simulator...", flush=True)
+            return _stop_group(dev)
+
+
+def _default_signals() -> None:
+    """In the child, before `dagster dev` starts: SIGINT and SIGTERM as a fresh process has them (not ignored)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _stop_group(process: Any, grace_s: float = 20.0) -> int:
+    """Ask `dagster dev` to stop as Ctrl-C does (it stops its webserver and daemon), then, after `grace_s`,
+    end whatever of its process group is left: nothing outlives the command."""
+    import signal
+    import subprocess
+
+    try:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        code = -signal.SIGKILL
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # anything of the group still there (the group outlives its leader)
+    except ProcessLookupError:
+        pass
+    process.wait()
+    return code

@@ -7,6 +7,7 @@ daemon's sensors posting alerts to a webhook (a local HTTP server).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import json
@@ -16,6 +17,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -268,8 +270,13 @@ def test_the_demo_runs_as_the_readme_says_and_its_ui_continues_the_same_world(tm
 
     # The printed command: the UI on the same instance, with the same simulated PNCP behind it.
     port = free_port()
+
+    def as_a_background_job() -> None:  # what `cmd &` in a script or a CI step starts with
+        os.setsid()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     ui = subprocess.Popen(["bash", str(demo), *command.split()[2:], "--port", str(port)], env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=as_a_background_job)
     output: list[str] = []
     try:
         first = ui.stdout.readline()  # type: ignore[union-attr]
@@ -302,6 +309,51 @@ def test_the_demo_runs_as_the_readme_says_and_its_ui_continues_the_same_world(tm
         noise = [line for line in output if re.search(r"dagster\.yaml|BetaWarning|PreviewWarning|SupersessionWarning|"
                                                       r"DeprecationWarning", line)]
         assert not noise, "".join(noise)[:3000]
+        # A process manager's stop: SIGTERM to the command alone. It ends within seconds, leaving nothing behind
+        # (dagster dev, its webserver, its daemon, their code servers).
+        started = _descendants(ui.pid)
+        assert len(started) >= 3, started  # dagster dev, the webserver and the daemon at least
+        ui.send_signal(signal.SIGTERM)
+        assert ui.wait(timeout=40) is not None
+        deadline = time.monotonic() + 10
+        while _alive(started) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(started), f"left behind: {_alive(started)}"
+        with pytest.raises(requests.RequestException):
+            requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2)
     finally:
-        os.killpg(ui.pid, signal.SIGTERM)
+        for pid in [ui.pid, *_alive(_descendants(ui.pid))]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         ui.wait(timeout=30)
+
+
+def _parents() -> dict[int, int]:
+    """Every live process (not a zombie) and its parent, from Linux's /proc."""
+    out = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if fields[0] != "Z":
+                out[int(stat.parent.name)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def _descendants(pid: int) -> dict[int, str]:
+    """The live processes below `pid`, with their command lines."""
+    parents, found, todo = _parents(), {}, [pid]
+    while todo:
+        parent = todo.pop()
+        for child, ppid in parents.items():
+            if ppid == parent and child not in found:
+                with contextlib.suppress(OSError):
+                    found[child] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
+                    todo.append(child)
+    return found
+
+
+def _alive(processes: dict[int, str]) -> dict[int, str]:
+    parents = _parents()
+    return {pid: cmd for pid, cmd in processes.items() if pid in parents}
