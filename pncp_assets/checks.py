@@ -9,9 +9,13 @@ ID twice in its delta, none of its IDs in another delta of its day, the day's st
 Bronze IDs. Beyond what a single hour's check can see: every hour that is due (ended
 `layout.DUE_AFTER_END` ago) was ingested, its run recorded in the day's state (`materialized_hours`) or its
 delta in Bronze, so a hole in the data fails even when what is there is consistent; and IDs present in two
-different days (the API moved a record's publication date) are reported as a warning. Exit 0 when every
-rule holds, 1 on any failure (offending IDs and files, or the hours never ingested, listed), 2 on bad
-input (an unknown source among them).
+different days (the API moved a record's publication date) are reported as a warning. Days before the
+pipeline's first partition (`PNCP_START_DATE`) are not judged, and said so.
+
+Exit codes: 0 every rule holds; 1 the data failed (offending IDs and files, or the hours never ingested,
+listed); 2 bad input (an unknown source, a range wholly in the future or wholly before the start date, a
+local storage folder that does not exist); 3 the storage could not be reached or read (S3 credentials,
+endpoint, bucket): the data was not judged at all.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pncp_assets.layers import FIRST_SEEN, LAYERS
 from pncp_assets.storage import ObjectStore
 
 MAX_DAYS = 3660  # ten years: a larger range is a typo
+EXIT_STORAGE = 3  # the storage could not be reached or read: not a verdict on the data
 
 
 @dataclass
@@ -43,6 +48,8 @@ class RangeReport:
     failures: list[dict[str, Any]] = field(default_factory=list)  # {"day", "hours", "problems", "offending"}
     across_days: dict[str, list[str]] = field(default_factory=dict)  # ID -> the days it is in
     not_due: int = 0  # hours of the range not yet due: not checked for gaps
+    before_start: int = 0  # days of the range before the pipeline's first partition: not judged
+    start: dt.date | None = None
 
     @property
     def passed(self) -> bool:
@@ -53,14 +60,18 @@ NEVER_INGESTED = "never ingested: no run recorded in the day's state and no delt
 
 
 def check_range(store: ObjectStore, first: dt.date, last: dt.date, source: str = "pncp",
-                logger: Any = None, now: dt.datetime | None = None) -> RangeReport:
+                logger: Any = None, now: dt.datetime | None = None, start: dt.date | None = None) -> RangeReport:
     """Run the check rules for every hour of every day in [first, last], reading each day once; hours due by
-    `now` (the present by default) that were never ingested fail too."""
+    `now` (the present by default) that were never ingested fail too. Days before `start` (the pipeline's
+    first partition) are counted, not judged."""
     checker = ConsistencyCheck(store, source, logger=logger or logging.getLogger(__name__))
-    report = RangeReport(first, last, checker.source)
+    report = RangeReport(first, last, checker.source, start=start)
     now = now or utc_now()
     days_of: dict[str, list[str]] = {}
     day = first
+    if start is not None and first < start:
+        report.before_start = (min(last + dt.timedelta(days=1), start) - first).days
+        day = start
     while day <= last:
         checked = checker.check_day(day)
         per_hour = checked.reports
@@ -118,6 +129,9 @@ def format_report(report: RangeReport, limit: int = 20) -> list[str]:
             lines.append(f"  {x}: {', '.join(days)}")
     verdict = "passed" if report.passed else f"FAILED ({sum(len(f['hours']) for f in report.failures)} partitions)"
     pending = f" ({report.not_due} hours not yet due, not checked for gaps)" if report.not_due else ""
+    if report.before_start:
+        pending += (f" ({report.before_start} days before the pipeline's start, {report.start}: not judged; "
+                    "PNCP_START_DATE)")
     lines.append(f"Checked {report.partitions} partitions of {report.source} from {report.first} to {report.last}: "
                  f"{report.files} files, {report.rows} rows{pending}; {verdict}")
     return lines
@@ -140,22 +154,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (last - first).days >= MAX_DAYS:
         parser.error(f"the range holds more than {MAX_DAYS} days")
 
+    from pncp_assets.brasilia import TZ
     from pncp_assets.cli_args import existing_local_root, log_to_stderr
     from pncp_assets.config import ConfigError
-    from pncp_assets.defs.environment import bronze_storage
+    from pncp_assets.defs.environment import SETTINGS, bronze_storage
     from pncp_assets.storage import StorageError
 
+    today = utc_now().astimezone(TZ).date()
+    if first > today:
+        parser.error(f"--from {first} is in the future (today is {today}, Brasília time): no hour of the range is "
+                     "due yet")
+    start = layout.parse_partition_key(SETTINGS.start_date).date()
+    if last < start:
+        parser.error(f"the range ends before the pipeline's first day, {start} (PNCP_START_DATE): nothing there "
+                     "is ever ingested")
     log_to_stderr(logging.WARNING)  # e.g. a state file found broken, and rebuilt in memory for the check
     try:
         sources = [x.source for x in LAYERS] if args.source == "all" else [args.source]
         storage = bronze_storage()
         existing_local_root(storage)  # checking never creates storage
-        reports = [check_range(storage.object_store(), first, last, source) for source in sources]
+        reports = [check_range(storage.object_store(), first, last, source, start=start) for source in sources]
     except (ConfigError, ValueError) as exc:
         parser.error(str(exc))
     except StorageError as exc:
-        print(f"{parser.prog}: storage error: {exc}", file=sys.stderr)
-        return 1
+        print(f"{parser.prog}: storage error (exit {EXIT_STORAGE}: the data was not checked): {exc}", file=sys.stderr)
+        return EXIT_STORAGE
     print("\n".join(line for report in reports for line in format_report(report)))
     return 0 if all(report.passed for report in reports) else 1
 

@@ -79,7 +79,7 @@ def state_main(argv: Sequence[str] | None = None) -> int:
         return 2
     except StorageError as exc:
         print(f"{parser.prog}: storage error: {exc}", file=sys.stderr)
-        return 1
+        return 3  # as the checks command: the storage could not be reached or read
     return 0
 
 

@@ -179,3 +179,34 @@ def test_the_range_check_runs_against_s3(s3_env, seaweed, tmp_path):
                              "pncp"], env=dict(os.environ), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("Checked 24 partitions of pncp from 2025-10-22 to 2025-10-22:")
+
+
+def _checks(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pncp_assets.checks", *args], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_a_typo_is_a_usage_error_and_a_range_before_the_start_names_it(two_days):
+    env = dict(os.environ)
+    future = _checks(["--from", "2027-01-01", "--to", "2027-01-02"], env)  # a typo'd year
+    assert future.returncode == 2 and "is in the future" in future.stderr
+    before = _checks(["--from", "2024-03-01", "--to", "2024-03-02"], {**env, "PNCP_START_DATE": "2025-01-01"})
+    assert before.returncode == 2 and "before the pipeline's first day, 2025-01-01 (PNCP_START_DATE)" in before.stderr
+    # A range that starts before it: the days before are counted, named, not judged; the rest as usual.
+    straddling = _checks(["--from", "2025-10-20", "--to", "2025-10-23", "--source", "pncp"],
+                         {**env, "PNCP_START_DATE": "2025-10-22"})
+    assert straddling.returncode == 0, straddling.stdout + straddling.stderr
+    assert "(2 days before the pipeline's start, 2025-10-22: not judged; PNCP_START_DATE); passed" in straddling.stdout
+
+
+def test_storage_that_cannot_be_reached_has_its_own_exit_code(s3_env, seaweed, tmp_path):
+    """S3 with a wrong secret, or an endpoint where nothing listens: exit 3, never 1 (1 says the data failed)."""
+    from pncp_assets_tests.support.seaweed import free_port
+
+    wrong_key = {**os.environ, "AWS_SECRET_ACCESS_KEY": "not-the-secret", "S3_MAX_ATTEMPTS": "1"}
+    nothing_there = {**os.environ, "S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "S3_MAX_ATTEMPTS": "1"}
+    for env in (wrong_key, nothing_there):
+        result = _checks(["--from", "2025-10-22", "--source", "pncp"], env)
+        assert result.returncode == 3, result.stdout + result.stderr
+        assert "storage error (exit 3: the data was not checked)" in result.stderr
+        assert "not-the-secret" not in result.stderr + result.stdout
