@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from pncp_assets import arrow_runtime
-from pncp_assets.defs.alerts import freshness_checks, freshness_sensor, run_failure_alert, stale_asset_alert
+from pncp_assets.defs.alerts import alert_sensors, freshness_checks, freshness_sensor
 from pncp_assets.defs.assets import LAYER_GRAPHS
 from pncp_assets.defs.environment import SETTINGS, alert_webhook, bronze_storage, pncp_api, retention
 from pncp_assets.defs.io_manager import BronzeParquetIOManager
@@ -51,18 +51,19 @@ if not SETTINGS.arrow_memory_pool:
     arrow_runtime.use_system_allocator()
 
 storage = bronze_storage()  # the environment is read here, through environment.py, and nowhere else
+webhook = alert_webhook()
 
 defs = dg.Definitions(
     assets=bronze_assets,
     asset_checks=[*bronze_checks, *freshness_checks],
     jobs=[pncp_hourly_ingestion, pncp_checks, pncp_retention],
     schedules=[pncp_hourly_schedule, pncp_day_close_schedule, pncp_retention_schedule],
-    sensors=[freshness_sensor, run_failure_alert, stale_asset_alert],
+    sensors=[freshness_sensor, *alert_sensors(enabled=webhook.url is not None)],
     resources={
         "bronze_storage": storage,
         "pncp_api": pncp_api(),
         "bronze_io_manager": BronzeParquetIOManager(storage=storage),
-        "alert_webhook": alert_webhook(),
+        "alert_webhook": webhook,
         "retention": retention(),
     },
     executor=dg.in_process_executor,

@@ -211,6 +211,9 @@ def ui_main(argv: Sequence[str] | None = None) -> int:
             env["PNCP_DATA_DIR"] = str(Path(env["PNCP_DATA_DIR"]).resolve())
         print(f"PNCP simulator on {sim.base_url} (seed {args.seed}, real clock); Dagster UI on "
               f"http://127.0.0.1:{args.port}, instance {home}", flush=True)
+        if not env.get("PNCP_ALERT_WEBHOOK_URL"):
+            print("Alerts: off (PNCP_ALERT_WEBHOOK_URL is not set: the failed-run and stale-asset sensors are "
+                  "stopped). Set it to a webhook URL to turn them on.", flush=True)
         bin_dir = Path(sys.executable).parent
         # The instance's schema first: webserver and daemon must not both create it at once.
         subprocess.run([str(bin_dir / "dagster"), "instance", "migrate"], env=env, check=True,

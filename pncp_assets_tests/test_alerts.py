@@ -15,10 +15,9 @@ from pncp_assets.config import ConfigError
 from pncp_assets.defs.alerts import (
     ALERTS_OFF,
     DEADLINE_CRON,
+    alert_sensors,
     freshness_checks,
     freshness_transitions,
-    run_failure_alert,
-    stale_asset_alert,
 )
 from pncp_assets.defs.environment import alert_webhook
 from pncp_assets.defs.resources import AlertWebhook
@@ -28,6 +27,7 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 DELTAS = ["pncp_new_ata_versions", "pncp_new_contrato_versions", "pncp_new_contratos", "pncp_new_records",
           "pncp_new_versions"]
 SECRET_PATH = "/hooks/T0FAKE/B0FAKE/FakeWebhookToken0123456789"
+run_failure_alert, stale_asset_alert = alert_sensors(enabled=True)  # as the code location builds them with a URL
 
 
 def messages(server: HTTPServer) -> list[dict]:
@@ -110,6 +110,28 @@ def test_without_a_webhook_alerts_are_off_and_say_so():
     instance = _stale_instance()
     skipped = stale_asset_alert(dg.build_sensor_context(instance=instance, resources={"alert_webhook": AlertWebhook()}))
     assert isinstance(skipped, dg.SkipReason) and skipped.skip_message == ALERTS_OFF
+    # In the UI: stopped, not "Running", and the description says why and how to turn them on.
+    for sensor in alert_sensors(enabled=False):
+        assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+        assert sensor.description.startswith("OFF: PNCP_ALERT_WEBHOOK_URL is not set. To turn alerts on, set it")
+    assert all(s.default_status == dg.DefaultSensorStatus.RUNNING and not s.description.startswith("OFF")
+               for s in alert_sensors(enabled=True))
+
+
+def test_the_code_location_turns_the_alert_sensors_on_only_with_a_webhook():
+    import os
+    import subprocess
+    import sys
+
+    code = ("from pncp_assets.definitions import defs; "
+            "print(sorted((s.name, s.default_status.value) for s in defs.sensors))")
+    env = {k: v for k, v in os.environ.items() if k != "PNCP_ALERT_WEBHOOK_URL"}
+    off = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    on = subprocess.run([sys.executable, "-c", code], env={**env, "PNCP_ALERT_WEBHOOK_URL": "https://hooks.example/x"},
+                        capture_output=True, text=True, check=True).stdout
+    assert "('pncp_run_failure_alert', 'STOPPED')" in off and "('pncp_stale_asset_alert', 'STOPPED')" in off
+    assert "('pncp_freshness_checks', 'RUNNING')" in off  # freshness itself is judged either way
+    assert "('pncp_run_failure_alert', 'RUNNING')" in on and "('pncp_stale_asset_alert', 'RUNNING')" in on
 
 
 def test_the_webhook_url_is_read_from_the_environment_never_shown(monkeypatch):

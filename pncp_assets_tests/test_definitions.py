@@ -52,10 +52,12 @@ def test_graph_names_and_pool():
     links = {(asset, "contratacao_links") for asset in deltas[2:]}  # contratos and atas point at contratações
     assert checks == {(asset, name) for asset in deltas
                       for name in ("no_duplicates", "bronze_consistent", "freshness_check")} | links
-    # The sensors the daemon runs from the start: freshness evaluated, failures and stale assets announced.
+    # The sensors: freshness evaluated from the start; failures and stale assets announced once a webhook is set
+    # (the tests' environment has none: test_alerts.py loads the code location with one).
     sensors = {s.name: s.default_status for s in defs.sensors}
-    assert sensors == dict.fromkeys(("pncp_freshness_checks", "pncp_run_failure_alert", "pncp_stale_asset_alert"),
-                                    dg.DefaultSensorStatus.RUNNING)
+    assert sensors == {"pncp_freshness_checks": dg.DefaultSensorStatus.RUNNING,
+                       "pncp_run_failure_alert": dg.DefaultSensorStatus.STOPPED,
+                       "pncp_stale_asset_alert": dg.DefaultSensorStatus.STOPPED}
     for state in ("pncp_daily_state", "pncp_versions_state", "pncp_contratos_state", "pncp_contratos_versions_state",
                   "pncp_atas_versions_state"):
         assert defs.resolve_assets_def(state).op.pool == "pncp_state"

@@ -11,7 +11,9 @@ Alerts: `pncp_run_failure_alert` posts one message per failed run of this code l
 checks job, UI), naming the run, its job and partitions and the failed steps' errors.
 `pncp_stale_asset_alert` posts one message when an asset's freshness check goes from passing (or never run) to
 failing, naming the asset and the hour it misses, and one when it passes again; a check that stays failed
-posts nothing more. Both sensors run by default; without a webhook URL they skip, saying why.
+posts nothing more. With PNCP_ALERT_WEBHOOK_URL set both sensors run by default; without it they are
+stopped by default and their description says alerts are off and how to turn them on (a tick that runs all
+the same skips, saying why).
 """
 
 from __future__ import annotations
@@ -60,10 +62,30 @@ def _root_cause(error: Any) -> str:
     return error.message.strip()
 
 
-@dg.run_failure_sensor(name="pncp_run_failure_alert", default_status=dg.DefaultSensorStatus.RUNNING,
-                       description="Posts a message to PNCP_ALERT_WEBHOOK_URL for every failed run of this code "
-                       "location: the run, its job, its partitions, the failed steps' errors.")
+ALERTS_OFF_NOTE = ("OFF: PNCP_ALERT_WEBHOOK_URL is not set. To turn alerts on, set it to a webhook that takes a "
+                   "JSON POST with a `text` (Slack, Mattermost, Google Chat, Rocket.Chat) where the code location, "
+                   "the webserver and the daemon run, and restart them. ")
+
+
+def alert_sensors(enabled: bool) -> list[dg.SensorDefinition]:
+    """The two alert sensors: running by default when a webhook is set (`enabled`), otherwise stopped, their
+    description saying alerts are off and how to turn them on, so that the UI does not show them "Running"
+    while they post nothing."""
+    status = dg.DefaultSensorStatus.RUNNING if enabled else dg.DefaultSensorStatus.STOPPED
+    note = "" if enabled else ALERTS_OFF_NOTE
+    failure = dg.run_failure_sensor(
+        name="pncp_run_failure_alert", default_status=status,
+        description=note + "Posts a message to PNCP_ALERT_WEBHOOK_URL for every failed run of this code location: "
+        "the run, its job, its partitions, the failed steps' errors.")(run_failure_alert)
+    stale = dg.sensor(
+        name="pncp_stale_asset_alert", default_status=status, minimum_interval_seconds=30,
+        description=note + "Posts a message to PNCP_ALERT_WEBHOOK_URL when a delta asset's freshness check fails "
+        "(a due hour is missing), and when it passes again.")(stale_asset_alert)
+    return [failure, stale]
+
+
 def run_failure_alert(context: dg.RunFailureSensorContext, alert_webhook: AlertWebhook) -> dg.SkipReason | None:
+    """Announce a failed run (the body of the sensor `pncp_run_failure_alert`)."""
     if not alert_webhook.enabled:
         return dg.SkipReason(ALERTS_OFF)
     run = context.dagster_run
@@ -98,11 +120,8 @@ def freshness_transitions(cursor: Mapping[str, Any], latest: Mapping[str, tuple[
     return announce, seen
 
 
-@dg.sensor(name="pncp_stale_asset_alert", default_status=dg.DefaultSensorStatus.RUNNING,
-           minimum_interval_seconds=30,
-           description="Posts a message to PNCP_ALERT_WEBHOOK_URL when a delta asset's freshness check fails "
-           "(a due hour is missing), and when it passes again.")
 def stale_asset_alert(context: dg.SensorEvaluationContext, alert_webhook: AlertWebhook) -> dg.SkipReason:
+    """Announce freshness changes (the body of the sensor `pncp_stale_asset_alert`)."""
     if not alert_webhook.enabled:
         return dg.SkipReason(ALERTS_OFF)
     keys = [spec.key for checks in freshness_checks for spec in checks.check_specs]
