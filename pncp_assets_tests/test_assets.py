@@ -65,17 +65,17 @@ def test_the_seeds_three_executions(make_pipeline):
                       modalidades=",".join(sorted({str(r.record["modalidadeId"]) for r in recs})))
     first = p.run(partition(DAY, recs[2].published.hour), now=recs[2].published)
     md = metadata(first, "pncp_new_records")
-    assert (md["new"], md["already_in_bronze"], md["filter_rate"]) == (3, 0, 0.0)
+    assert (md["new"], md["filed_earlier"], md["filter_rate"]) == (3, 0, 0.0)
 
     second = p.run(partition(DAY, recs[4].published.hour), now=recs[4].published)
     md = metadata(second, "pncp_new_records")
     # The hour's own records are all new: a clean run reads 0 %, whatever the earlier hours hold.
-    assert (md["new"], md["already_in_bronze"], md["filter_rate"]) == (2, 3, 0.0)
+    assert (md["new"], md["filed_earlier"], md["filter_rate"]) == (2, 3, 0.0)
     assert md["late"] == sum(r.published.hour < recs[4].published.hour for r in recs[3:5])
 
     third = p.run(partition(DAY, 23), now=end_of_hour(DAY, 23))
     md = metadata(third, "pncp_new_records")
-    assert (md["new"], md["already_in_bronze"], md["filter_rate"]) == (0, 5, 0.0)
+    assert (md["new"], md["filed_earlier"], md["filter_rate"]) == (0, 5, 0.0)
     assert md["status"] == "no_data" and md["no_data_reason"] == "all_duplicates"
     assert not p.store.exists(layout.delta_key("pncp", partition(DAY, 23)))  # no file
     assert all(r.success for r in (first, second, third))
@@ -238,7 +238,7 @@ def test_materialization_metadata_tells_the_pipelines_health(make_pipeline):
     p = make_pipeline(SimulatorConfig(seed=10, volume=400))
     result = p.run(partition(DAY, 15), now=end_of_hour(DAY, 15))
     md = metadata(result, "pncp_new_records")
-    for name in ("new", "late", "already_in_bronze", "rejected", "filter_rate", "bronze_key", "bytes",
+    for name in ("new", "late", "filed_earlier", "rejected", "filter_rate", "bronze_key", "bytes",
                  "dagster/row_count", "preview", "status"):
         assert name in md, name
     assert not {"requests", "pages", "fetched"} & set(md)  # sweep figures live on pncp_raw_pages

@@ -179,7 +179,7 @@ def test_reruns_backfills_and_a_crash_mid_commit_changed_nothing(week):
 def test_versions_metadata_and_log_line(week):
     result = week["last_run"]
     (metadata,) = metadata_by_hour(result, "pncp_new_versions").values()
-    assert {"versions_fetched", "new", "records_changed", "already_in_bronze", "late"} <= set(metadata)
+    assert {"versions_fetched", "new", "records_changed", "filed_earlier", "late"} <= set(metadata)
     assert metadata["versions_fetched"] >= metadata["new"] >= metadata["records_changed"]
     logs = week["instance"].all_logs(result.run_id)
     lines = [e.user_message for e in logs if "Version filtering:" in e.user_message]

@@ -146,7 +146,8 @@ def _delta_metadata(result: CommitResult, layer: Layer) -> dict[str, Any]:
     metadata: dict[str, Any] = {
         "new": stats["new_records"],
         "late": result.late,
-        "already_in_bronze": stats["already_processed"],
+        # Records up to H's end that earlier hours (or an earlier run of H) filed: not duplicates in Bronze.
+        "filed_earlier": stats["already_processed"],
         "rejected": stats["rejected"],
         "filter_rate": result.filter_rate,
         "commit_attempts": result.attempts,  # above 1: other runs of the day committed first
