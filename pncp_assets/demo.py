@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import sys
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -90,23 +91,17 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
         resources = {"bronze_storage": storage, "pncp_api": api,
                      "bronze_io_manager": BronzeParquetIOManager(storage=storage)}
         started = time.monotonic()
-        result = dg.materialize([*bronze_assets, *bronze_checks], resources=resources,
-                                instance=dg.DagsterInstance.get(), raise_on_error=False,
-                                tags={"pncp/demo": "true", "dagster/asset_partition_range_start": hours[0],
-                                      "dagster/asset_partition_range_end": hours[-1]})
+        job = dg.Definitions(assets=bronze_assets, asset_checks=bronze_checks,
+                             resources=resources).resolve_implicit_global_asset_job_def()
+        instance = dg.DagsterInstance.get()
+        run_id = str(uuid.uuid4())
+        progress = _Progress(hours, started)
+        instance.add_event_listener(run_id, progress.on_event)  # each step's news as it happens, not at the end
+        result = job.execute_in_process(instance=instance, raise_on_error=False, run_id=run_id,
+                                        tags={"pncp/demo": "true", "dagster/asset_partition_range_start": hours[0],
+                                              "dagster/asset_partition_range_end": hours[-1]})
         elapsed = time.monotonic() - started
         requests_made = len(sim.sim.log)
-    new, new_versions = _new_by_hour(result, "pncp_new_records"), _new_by_hour(result, "pncp_new_versions")
-    contratos, atas = _new_by_hour(result, "pncp_new_contratos"), _new_by_hour(result, "pncp_new_ata_versions")
-    verdicts: dict[str, list[bool]] = {}
-    for c in result.get_asset_check_evaluations():
-        if c.blocking:  # the consistency checks; the links check is a report (below)
-            verdicts.setdefault(c.partition, []).append(c.passed)
-    for n, hour in enumerate(hours, 1):
-        checks = verdicts.get(hour, [])
-        print(f"  [{n:2d}/24] {hour}: {new.get(hour, '?'):>5} new records, {new_versions.get(hour, '?'):>5} new "
-              f"versions, {contratos.get(hour, '?'):>5} contratos, {atas.get(hour, '?'):>4} atas, checks "
-              f"{'passed' if checks and all(checks) else 'FAILED'}")
     files = layout.day_delta_keys(store, "pncp", day)
     ids = [x for k in files for x in bronze.parquet_ids(store.get(k).data)]
     state = StateManager(store).load_state("pncp", day) if files else {"total_processed": 0, "executions": []}
@@ -133,10 +128,55 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     return 1 if not result.success or len(ids) != len(set(ids)) else 0
 
 
-def _new_by_hour(result: Any, asset: str) -> dict[str, int]:
-    """Partition -> the `new` count a delta asset reported for it in a run."""
-    return {e.partition: e.materialization.metadata["new"].value for e in result.get_asset_materialization_events()
-            if e.asset_key.path[-1] == asset}
+_FEEDS = {"pncp_new_versions": "versions", "pncp_new_contratos": "contratos",
+          "pncp_new_contrato_versions": "contrato versions", "pncp_new_ata_versions": "ata versions"}
+
+
+class _Progress:
+    """Prints the run's progress from its events as they are stored: each sweep as it starts, each hour of the
+    contratações as it is filed, with its checks, then each other feed's day."""
+
+    def __init__(self, hours: list[str], started: float):
+        import time
+
+        self.hours, self.started, self.clock = hours, started, time.monotonic
+        self.new: dict[str, dict[str, int]] = {}  # asset -> hour -> new
+        self.verdicts: dict[str, dict[str, list[bool]]] = {}  # asset -> hour -> blocking verdicts
+
+    def _print(self, text: str) -> None:
+        print(f"  {self.clock() - self.started:5.1f}s {text}", flush=True)
+
+    def on_event(self, entry: Any) -> None:
+        event = entry.dagster_event
+        if event is None:
+            return
+        step = event.step_key or ""
+        if event.event_type_value == "STEP_START" and step.endswith("_pages"):
+            self._print(f"sweeping: {step} ...")
+        elif event.event_type_value == "ASSET_MATERIALIZATION":
+            asset = event.asset_key.path[-1]
+            metadata = event.event_specific_data.materialization.metadata
+            if "new" in metadata and event.partition:
+                self.new.setdefault(asset, {})[event.partition] = metadata["new"].value
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if evaluation.blocking and evaluation.partition:
+                asset = evaluation.asset_key.path[-1]
+                self.verdicts.setdefault(asset, {}).setdefault(evaluation.partition, []).append(evaluation.passed)
+        elif event.event_type_value == "STEP_SUCCESS" and step in ("pncp_new_records", *_FEEDS):
+            self._step_done(step)
+
+    def _step_done(self, asset: str) -> None:
+        new, verdicts = self.new.get(asset, {}), self.verdicts.get(asset, {})
+        if asset == "pncp_new_records":
+            for n, hour in enumerate(self.hours, 1):
+                checks = verdicts.get(hour, [])
+                print(f"  [{n:2d}/24] {hour}: {new.get(hour, '?'):>5} new records, checks "
+                      f"{'passed' if checks and all(checks) else 'FAILED'}", flush=True)
+            return
+        passed = all(all(v) for v in verdicts.values()) and len(verdicts) == len(self.hours)
+        self._print(f"{_FEEDS[asset]}: {sum(new.values())} new in 24 hours, checks "
+                    f"{'passed' if passed else 'FAILED'}")
 
 
 def _versions_line(store: Any, day: dt.date) -> str:

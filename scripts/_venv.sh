@@ -13,7 +13,9 @@ fi
 source .venv/bin/activate
 stamp=.venv/.installed-$(cat setup.py | sha1sum | cut -c1-12)
 if [ ! -f "$stamp" ]; then
+  echo "Installing pncp_assets and its dependencies (Dagster, pyarrow, the test tools) into ./.venv: a minute or two, once..."
   python -m pip install --quiet --upgrade pip
   python -m pip install --quiet -e ".[dev]"
   touch "$stamp"
+  echo "Installed."
 fi
