@@ -40,6 +40,29 @@ def _demo_home() -> Path:
     return home
 
 
+def _remember_first_day(home: Path, day: dt.date) -> dt.date:
+    """The earliest day the demo has filled in this instance (kept in `pncp_demo.json` beside its dagster.yaml),
+    `day` included: the UI command starts the partitions there too."""
+    import json
+
+    marker = home / "pncp_demo.json"
+    try:
+        first = min(day, dt.date.fromisoformat(json.loads(marker.read_text())["first_day"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        first = day
+    marker.write_text(json.dumps({"first_day": first.isoformat()}))
+    return first
+
+
+def _demo_first_day(home: Path) -> str | None:
+    import json
+
+    try:
+        return dt.date.fromisoformat(json.loads((home / "pncp_demo.json").read_text())["first_day"]).isoformat()
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _demo_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
     parser = OneLineParser(prog=prog, description=description)
     parser.add_argument("--seed", type=int, default=1, help="the simulated world (default 1)")
@@ -60,6 +83,12 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
 
     warnings.filterwarnings("ignore")  # Dagster's preview/deprecation notices are not for the demo's reader
     logging.disable(logging.WARNING)
+
+    # The demo's instance starts its partitions on its own first day (unless PNCP_START_DATE says otherwise), so
+    # that the UI shows the demo's range as filled, not "0 %" of every hour since 2025. Set before the code
+    # location is imported: the partitions are built then.
+    demo_day = parse_day(args.day or _yesterday())
+    os.environ.setdefault("PNCP_START_DATE", _remember_first_day(_demo_home(), demo_day).isoformat())
 
     import dagster as dg
     import pyarrow.dataset as ds
@@ -247,6 +276,9 @@ def ui_main(argv: Sequence[str] | None = None) -> int:
                "PNCP_REQUEST_INTERVAL_S": "0",
                # `dagster dev` is superseded by `dg dev` (dagster-dg-cli, not a dependency): no notice for it.
                "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded"}
+        first_day = _demo_first_day(home)
+        if first_day and not env.get("PNCP_START_DATE"):  # the partitions start where the demo's data does
+            env["PNCP_START_DATE"] = first_day
         if env.get("PNCP_DATA_DIR"):  # `dagster dev` runs in the instance's folder (below): keep the data's
             env["PNCP_DATA_DIR"] = str(Path(env["PNCP_DATA_DIR"]).resolve())
         print(f"PNCP simulator on {sim.base_url} (seed {args.seed}, real clock); Dagster UI on "

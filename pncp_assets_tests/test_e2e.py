@@ -267,6 +267,9 @@ def test_the_demo_runs_as_the_readme_says_and_its_ui_continues_the_same_world(tm
     assert re.search(r"current view: +\d+ contratações", result.stdout)
     command = result.stdout.strip().splitlines()[-1].strip()
     assert command == "bash scripts/demo.sh ui --seed 1 --volume 400"
+    assert re.search(r"^ +\d+\.\ds sweeping: pncp_raw_pages \.\.\.$", result.stdout, flags=re.M)  # progress as it goes
+    # The demo's instance starts its partitions on the demo's day (the UI shows its range filled, not 0 %).
+    assert json.loads((tmp_path / "home" / "pncp_demo.json").read_text()) == {"first_day": yesterday.isoformat()}
 
     # The printed command: the UI on the same instance, with the same simulated PNCP behind it.
     port = free_port()
@@ -299,6 +302,11 @@ def test_the_demo_runs_as_the_readme_says_and_its_ui_continues_the_same_world(tm
         in_bronze = {x for ids in Pipeline(None, store, None).delta_ids(yesterday).values() for x in ids}  # type: ignore[arg-type]
         served = {r["numeroControlePNCP"] for r in page["data"]}
         assert served and served <= in_bronze  # the same seed, the same day: the demo's records
+        # Its partitions start on the demo's day: the UI's "filled" counts the demo's hours among a day or two.
+        query = '{ assetNodes(assetKeys: [{path: ["pncp_new_records"]}]) { partitionKeys } }'
+        nodes = requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": query}, timeout=30).json()
+        keys = nodes["data"]["assetNodes"][0]["partitionKeys"]
+        assert keys[0] == f"{yesterday:%Y-%m-%d}-00:00" and len(keys) <= 48, (keys[:2], len(keys))
 
         # Quiet: once the daemon has loaded the code location and ticked its sensors, no warning about an
         # ignored dagster.yaml and none of the framework's notices for the APIs the project chose.
