@@ -177,14 +177,23 @@ def _verdict(report: CheckReport) -> dict[str, Any]:
 
 
 def _link_verdict(report: LinkReport) -> dict[str, Any]:
-    """Not an error of the pipeline: such records are in Bronze like any other, and the check says so."""
+    """Not an error of the pipeline: such records are in Bronze like any other, and the check says so. It fails
+    only where Bronze should hold the contratação (every day of the window ingested)."""
+    if report.missing:
+        description = (f"{report.missing} of {report.records} records point at a contratação that Bronze does not "
+                       f"hold (pncp/ or pncp_versions/, within {LOOKBACK_DAYS} days, every one of them ingested)")
+    elif report.outside_coverage:
+        description = (f"{report.outside_coverage} of {report.records} records point at a contratação Bronze does not "
+                       f"hold, possibly of a day never ingested ({' .. '.join(report.uncovered)}): outside coverage, "
+                       "not a failure")
+    else:
+        description = f"all {report.records} records point at a contratação in Bronze"
     return {
         "passed": report.missing == 0,
         "severity": dg.AssetCheckSeverity.WARN,
-        "description": (f"{report.missing} of {report.records} records point at a contratação that Bronze does not "
-                        f"hold (pncp/ or pncp_versions/, within {LOOKBACK_DAYS} days)" if report.missing else
-                        f"all {report.records} records point at a contratação in Bronze"),
+        "description": description,
         "metadata": {"records": report.records, "missing_contratacao": report.missing,
+                     "outside_coverage": report.outside_coverage,
                      "examples": dg.MetadataValue.json(report.examples)},
     }
 
