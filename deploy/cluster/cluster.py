@@ -193,6 +193,15 @@ def down() -> int:
             os.killpg(pid, signal.SIGKILL)
     if (root / "pgdata" / "postmaster.pid").exists():
         _stop_postgres(root / "pgdata")
+    # pg_ctl's wait ends when the pid file is gone; the postmaster exits a moment after (seen here: still there
+    # when `down` returned, on a loaded machine). `down` returns once it has.
+    postgres = pids.get("postgres")
+    deadline = time.monotonic() + 60
+    while postgres and _alive(postgres) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if postgres and _alive(postgres):
+        print("cluster: PostgreSQL still running 60 s after it was stopped; killing it", file=sys.stderr)
+        os.kill(postgres, signal.SIGKILL)
     _pids_file(root).unlink()
     print(f"cluster down: stopped {', '.join(pids)}")
     return 0
