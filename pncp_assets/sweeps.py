@@ -107,10 +107,10 @@ class SweepStore:
         return self.sweep_hours([partition_key], client, now, max_age)[partition_key]
 
     def sweep_hours(self, partition_keys: Sequence[str], client: PncpClient, now: dt.datetime | None = None,
-                    max_age: dt.timedelta = DEFAULT_MAX_AGE) -> dict[str, StoredSweep]:
+                    max_age: dt.timedelta = DEFAULT_MAX_AGE, run_id: str | None = None) -> dict[str, StoredSweep]:
         """One sweep per day for a range of hours: a recent stored sweep that covers the day's last hour
-        in the range, or a new one. Every hour is recorded as served by it; only the first hour served
-        by a new sweep reports it as fetched (`reused` is False), the others as reused."""
+        in the range, or a new one. Every hour is recorded as served by it (and by which run); only the first
+        hour served by a new sweep reports it as fetched (`reused` is False), the others as reused."""
         chosen: dict[str, StoredSweep] = {}
         for day, hours in layout.hours_by_day(partition_keys).items():
             key = self.reusable_for(hours[-1], now, max_age)
@@ -124,10 +124,17 @@ class SweepStore:
                 served = sweep if i == 0 else dataclasses.replace(sweep, reused=True)
                 self.storage.put_json(layout.raw_assignment_key(self.source, hour),
                                       {"partition": hour, "sweep": sweep.key, "reused": served.reused,
-                                       "assigned_at": iso_utc()})
+                                       "assigned_at": iso_utc(), "run_id": run_id})
                 chosen[hour] = served
             faults.crash("after_sweep")
         return chosen
+
+    def assigned_by(self, partition_key: str) -> str | None:
+        """The run that last chose H's sweep (None when none did, or before runs were recorded)."""
+        try:
+            return self.storage.get_json(layout.raw_assignment_key(self.source, partition_key)).get("run_id")
+        except NotFound:
+            return None
 
     def assigned(self, partition_key: str) -> StoredSweep:
         """The sweep that pncp_raw_pages chose for H."""

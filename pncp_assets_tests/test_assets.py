@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+import dagster as dg
 import pytest
 
 from pncp_assets import bronze, layout
@@ -20,6 +21,7 @@ from pncp_assets_tests.support.pipeline import (
     metadata_by_hour,
     partition,
     storage_resource,
+    visible_before,
 )
 
 DAY = dt.date(2025, 10, 22)
@@ -432,3 +434,22 @@ def test_a_sweep_that_keeps_failing_is_retried_by_dagster_with_the_resources_del
     retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
     assert len(retries) == 2  # PncpApi.step_retries, in any kind of run (no RetryPolicy on the asset)
     assert len(p.sim.sim.log) == 3  # one request per attempt: the client gave up at once (max_attempts=1)
+
+
+def test_the_delta_asset_launched_alone_sweeps_its_hours_itself(make_pipeline):
+    """The UI's first click, Materialize on pncp_new_records alone: no failed run for want of a sweep. It gets
+    the sweep as pncp_raw_pages would (in the pncp_api pool, which it holds too) and files every record once."""
+    p = make_pipeline(SimulatorConfig(seed=14, volume=200))
+    hour = partition(DAY, 23)
+    result = dg.materialize(p.assets, partition_key=hour, resources=p.resources(), instance=p.instance,
+                            selection=["pncp_new_records"], raise_on_error=False)
+    assert result.success
+    md = metadata(result, "pncp_new_records")
+    assert md["new"] > 0 and md["status"] == "written"
+    assert [c.passed for c in result.get_asset_check_evaluations()] == [True]  # no_duplicates, on Bronze
+    lines = [e.user_message for e in p.instance.all_logs(result.run_id)]
+    assert "pncp_raw_pages did not run for 1 of the hours in this run: pncp_new_records gets their sweeps itself" \
+        in lines
+    assert p.store.list("pncp/_raw/")  # the sweep is stored as the sweep asset stores it
+    assert p.run(hour, now=end_of_hour(DAY, 23)).success  # then the whole layer: nothing twice
+    p.assert_invariants(DAY, visible_before(p.sim.sim, DAY, 24))

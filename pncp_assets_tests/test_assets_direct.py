@@ -58,7 +58,8 @@ def test_new_records_then_daily_state_file_every_record_once(world):
     invoked assets."""
     sim, api, storage, store = world
     pncp_raw_pages(day_context({}), pncp_api=api, bronze_storage=storage)
-    resources = {"bronze_storage": storage, "bronze_io_manager": BronzeParquetIOManager(storage=storage)}
+    resources = {"bronze_storage": storage, "bronze_io_manager": BronzeParquetIOManager(storage=storage),
+                 "pncp_api": api}  # alone in its run, it takes the stored sweep as pncp_raw_pages would
     result = dg.materialize([pncp_new_records], resources=resources,
                             tags={"dagster/asset_partition_range_start": HOURS[0],
                                   "dagster/asset_partition_range_end": HOURS[-1]})

@@ -64,6 +64,8 @@ def test_graph_names_and_pool():
     for sweep in ("pncp_raw_pages", "pncp_update_pages", "pncp_contratos_raw_pages", "pncp_contratos_update_pages",
                   "pncp_atas_update_pages"):  # the steps that talk to PNCP: one budget
         assert defs.resolve_assets_def(sweep).op.pool == "pncp_api"
+    for delta in deltas:  # launched alone, a delta asset sweeps its hours itself: the same budget
+        assert defs.resolve_assets_def(delta).op.pool == "pncp_api"
     job = defs.resolve_job_def("pncp_hourly_ingestion")
     assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == keys
 

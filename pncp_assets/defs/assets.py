@@ -81,9 +81,29 @@ def _sweep(context: dg.AssetExecutionContext, layer: Layer, pncp_api: PncpApi,
            bronze_storage: BronzeStorage) -> dg.MaterializeResult:
     """Sweep the layer's endpoint for the days of the run's hours (or reuse a recent sweep)."""
     sweeps = SweepStore(bronze_storage.object_store(), layer.source, logger=context.log)
+    served = _sweep_hours(context, layer, pncp_api, sweeps, context.partition_keys)
+    for hour, sweep in served.items():
+        context.add_asset_metadata(_sweep_metadata(sweep), partition_key=hour)
+        if not sweep.reused and sweep.totals()["shortfall"]:
+            context.log.warning(f"Sweep of {sweep.day} is short of totalRegistros by "
+                                f"{sweep.totals()['shortfall']} records")
+    return dg.MaterializeResult()
+
+
+def _run_id(context: dg.AssetExecutionContext) -> str | None:
+    try:
+        return context.run.run_id
+    except dg.DagsterError:  # invoked directly (a test): no run (DagsterInvalidPropertyError, not exported)
+        return None
+
+
+def _sweep_hours(context: dg.AssetExecutionContext, layer: Layer, pncp_api: PncpApi, sweeps: SweepStore,
+                 hours: Sequence[str]) -> dict[str, StoredSweep]:
+    """The sweeps serving `hours` (a recent stored one, or a new one per day), with Dagster's step retries for
+    trouble that outlasted the client's own; the caller holds the `pncp_api` pool."""
     client = pncp_api.client(context.log, endpoint=layer.endpoint)
     try:
-        served = sweeps.sweep_hours(context.partition_keys, client, max_age=pncp_api.sweep_max_age)
+        return sweeps.sweep_hours(hours, client, max_age=pncp_api.sweep_max_age, run_id=_run_id(context))
     except PncpRequestError:
         raise  # the API refused the request itself (400/422): trying again cannot help
     except Exception as exc:
@@ -98,12 +118,6 @@ def _sweep(context: dg.AssetExecutionContext, layer: Layer, pncp_api: PncpApi,
     finally:
         # The pool passes to the next run only a full interval after our last request (none: no wait).
         client.wait_out_interval()
-    for hour, sweep in served.items():
-        context.add_asset_metadata(_sweep_metadata(sweep), partition_key=hour)
-        if not sweep.reused and sweep.totals()["shortfall"]:
-            context.log.warning(f"Sweep of {sweep.day} is short of totalRegistros by "
-                                f"{sweep.totals()['shortfall']} records")
-    return dg.MaterializeResult()
 
 
 _CONTRATO = [("numeroControlePNCP", "numeroControlePNCP"), ("numeroControlePncpCompra", "contratação"),
@@ -227,18 +241,30 @@ def _latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey,
                                                          timestamp=records[0].timestamp)
 
 
-def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: BronzeStorage,
-            asset: str) -> Iterator[Any]:
+def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: BronzeStorage, pncp_api: PncpApi,
+            asset: str, raw: str) -> Iterator[Any]:
     """Stage and claim each hour's delta in time order (steps 1-3 of the commit protocol) and return them:
-    the IO manager publishes them (step 4). Then each hour's check verdict, on Bronze as published."""
+    the IO manager publishes them (step 4). Then each hour's check verdict, on Bronze as published.
+
+    Run without its sweep asset (the UI's Materialize on the delta asset alone, a retry from this step), it
+    gets its hours' sweeps itself, as the sweep asset would (a recent stored one, or a new one, in the
+    `pncp_api` pool that this asset holds too), rather than fail on a sweep nobody made."""
     store = bronze_storage.object_store()
     sweeps = SweepStore(store, layer.source, logger=context.log)
     committer = DeltaCommitter(store, layer.source, logger=context.log, compression=bronze_storage.compression)
     hours = sorted(context.partition_keys, key=layout.parse_partition_key)  # in order: records in their hour
+    # Hours whose sweep this run's sweep asset did not choose: it is not in the run (Materialize on this asset
+    # alone, or a retry from this step). They get theirs as the sweep asset would.
+    unswept = [h for h in hours if sweeps.assigned_by(h) != _run_id(context)]
+    served: dict[str, StoredSweep] = {}
+    if unswept:
+        context.log.info(f"{raw} did not run for {len(unswept)} of the hours in this run: {asset} gets their "
+                         "sweeps itself")
+        served = _sweep_hours(context, layer, pncp_api, sweeps, unswept)
     deltas = Deltas(layer.source, {})
     filed = 0
     for hour in hours:
-        sweep = sweeps.assigned(hour)
+        sweep = served.get(hour) or sweeps.assigned(hour)
         result = committer.commit(hour, sweep.records(), context.run.run_id, swept_at=sweep.started)
         if result.output is not None:
             deltas.by_hour[hour] = result.output
@@ -329,6 +355,9 @@ def layer_graph(layer: Layer, raw: str, deltas: str, state: str, check: str,
 
     @dg.asset(
         name=deltas,
+        # The API budget too: launched alone, it sweeps its hours itself (`_commit`). Filing a day takes seconds
+        # against minutes for its sweep at PNCP's pacing, so holding the pool while filing costs little.
+        pool=API_POOL,
         io_manager_key="bronze_io_manager",  # publishes the claimed deltas (step 4) and reads them back
         metadata={SOURCE_METADATA: layer.source},
         kinds={"python", "parquet"},
@@ -343,8 +372,8 @@ def layer_graph(layer: Layer, raw: str, deltas: str, state: str, check: str,
         description=delta_description,
         **common,
     )
-    def new_rows(context: dg.AssetExecutionContext, bronze_storage: BronzeStorage) -> Iterator[Any]:
-        yield from _commit(context, layer, bronze_storage, deltas)
+    def new_rows(context: dg.AssetExecutionContext, bronze_storage: BronzeStorage, pncp_api: PncpApi) -> Iterator[Any]:
+        yield from _commit(context, layer, bronze_storage, pncp_api, deltas, raw)
 
     @dg.asset(
         name=state,
