@@ -265,9 +265,7 @@ def upload_table(record: RecordSchema, data: Any, *, partition_key: str | None =
     if not extras:
         return table
     native = _native_columns(data, extras)
-    metadata = {**(table.schema.metadata or {}), **({b"pandas": native.schema.metadata[b"pandas"]}
-                                                    if native.schema.metadata and b"pandas" in native.schema.metadata
-                                                    else {})}
+    metadata = {**(table.schema.metadata or {}), **(native.schema.metadata or {})}  # pandas' own, for a frame
     columns = [*table.columns, *native.columns]
     fields = [*table.schema, *native.schema]
     return pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata=metadata))

@@ -372,13 +372,9 @@ class DeltaCommitter:
     def remove_orphans(self, day: dt.date, now: dt.datetime | None = None, dry_run: bool = False) -> int:
         """Delete staged files that no claim names and that are older than the grace period: a younger
         one may belong to a run still in flight. Returns how many (would be, with `dry_run`) removed."""
-        return len(self.orphans(day, now, dry_run))
-
-    def orphans(self, day: dt.date, now: dt.datetime | None = None, dry_run: bool = False) -> list[str]:
-        """`remove_orphans`, returning the keys."""
         named = {c.staged for c in self.state.load_fresh(self.source, day).state.partitions.values()}
         now = now or utc_now()
-        removed = []
+        removed = 0
         staged = [*self.storage.list(layout.staging_prefix(self.source, day)),
                   *self.storage.list(layout.legacy_staging_prefix(self.source, day))]
         for key in staged:
@@ -386,5 +382,5 @@ class DeltaCommitter:
             if key not in named and written is not None and now - written > self.staging_grace:
                 if not dry_run:
                     self.storage.delete(key)
-                removed.append(key)
+                removed += 1
         return removed

@@ -85,10 +85,9 @@ class ConsistencyCheck:
         key = layout.state_key(self.source, day)
         for attempt in range(1, tries + 1):
             loaded = self.state.load_fresh(self.source, day)
-            files = {name: ids_of(self.storage.get(name).data, self.key_field) or []
-                     for name in layout.day_delta_keys(self.storage, self.source, day)}
-            uploaded = {x for name in layout.day_upload_keys(self.storage, self.source, day)
-                        for x in ids_of(self.storage.get(name).data, self.key_field) or []}
+            deltas, uploads = layout.day_files(self.storage, self.source, day)
+            files = {name: ids_of(self.storage.get(name).data, self.key_field) or [] for name in deltas}
+            uploaded = {x for name in uploads for x in ids_of(self.storage.get(name).data, self.key_field) or []}
             if self.storage.version(key) == loaded.version:
                 return loaded.state, files, uploaded
             backoff(attempt)

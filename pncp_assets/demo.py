@@ -40,27 +40,23 @@ def _demo_home() -> Path:
     return home
 
 
-def _remember_first_day(home: Path, day: dt.date) -> dt.date:
-    """The earliest day the demo has filled in this instance (kept in `pncp_demo.json` beside its dagster.yaml),
-    `day` included: the UI command starts the partitions there too."""
-    import json
-
-    marker = home / "pncp_demo.json"
-    try:
-        first = min(day, dt.date.fromisoformat(json.loads(marker.read_text())["first_day"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        first = day
-    marker.write_text(json.dumps({"first_day": first.isoformat()}))
-    return first
-
-
-def _demo_first_day(home: Path) -> str | None:
+def _demo_first_day(home: Path) -> dt.date | None:
+    """The earliest day the demo has filled in this instance (`pncp_demo.json`, beside its dagster.yaml)."""
     import json
 
     try:
-        return dt.date.fromisoformat(json.loads((home / "pncp_demo.json").read_text())["first_day"]).isoformat()
+        return dt.date.fromisoformat(json.loads((home / "pncp_demo.json").read_text())["first_day"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _remember_first_day(home: Path, day: dt.date) -> dt.date:
+    """Keep `day` as the demo's first day if it is earlier than the one kept; returns the first day."""
+    import json
+
+    first = min(day, _demo_first_day(home) or day)
+    (home / "pncp_demo.json").write_text(json.dumps({"first_day": first.isoformat()}))
+    return first
 
 
 def _demo_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
@@ -87,8 +83,9 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     # The demo's instance starts its partitions on its own first day (unless PNCP_START_DATE says otherwise), so
     # that the UI shows the demo's range as filled, not "0 %" of every hour since 2025. Set before the code
     # location is imported: the partitions are built then.
-    demo_day = parse_day(args.day or _yesterday())
-    os.environ.setdefault("PNCP_START_DATE", _remember_first_day(_demo_home(), demo_day).isoformat())
+    day = parse_day(args.day or _yesterday())
+    home = _demo_home()
+    os.environ.setdefault("PNCP_START_DATE", _remember_first_day(home, day).isoformat())
 
     import dagster as dg
     import pyarrow.dataset as ds
@@ -101,9 +98,7 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     from pncp_assets.defs.resources import PncpApi
     from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 
-    day = parse_day(args.day or _yesterday())
     hours = layout.day_hours(day)
-    home = _demo_home()
     storage = bronze_storage()
     store = storage.object_store()
     print(f"Bronze: {store.describe()}\nDagster instance: {home}")
@@ -281,7 +276,7 @@ def ui_main(argv: Sequence[str] | None = None) -> int:
                "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded"}
         first_day = _demo_first_day(home)
         if first_day and not env.get("PNCP_START_DATE"):  # the partitions start where the demo's data does
-            env["PNCP_START_DATE"] = first_day
+            env["PNCP_START_DATE"] = first_day.isoformat()
         if env.get("PNCP_DATA_DIR"):  # `dagster dev` runs in the instance's folder (below): keep the data's
             env["PNCP_DATA_DIR"] = str(Path(env["PNCP_DATA_DIR"]).resolve())
         print(f"PNCP simulator on {sim.base_url} (seed {args.seed}, real clock); Dagster UI on "

@@ -27,7 +27,7 @@ What differs from the pipeline, and why:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from pncp_assets import bronze, layout, state
@@ -152,7 +152,8 @@ class StorageClient(ObjectStore):
             return self._put_new(lambda n: layout.legacy_json_key(source, moment, n), body)
         raise ValueError(f"invalid format {format!r}: use 'parquet' or 'json'")
 
-    def _put_new(self, key_for: Any, body: bytes) -> str:
+    def _put_new(self, key_for: Callable[[int], str], body: bytes) -> str:
+        """`body` at the first free key of `key_for(0)`, `key_for(1)`, ...: written only if absent."""
         for attempt in range(MAX_NAME_ATTEMPTS):
             key = key_for(attempt)
             try:

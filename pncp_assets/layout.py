@@ -174,16 +174,16 @@ def is_pipeline_key(key: str) -> bool:
     return key.startswith("_staging/") or is_delta_key(key) or _PIPELINE_SIDE.match(key) is not None
 
 
-def day_upload_keys(store: ObjectStore, source: str, day: str | dt.date | dt.datetime) -> list[str]:
-    """Parquet files in a day's folder that are not the pipeline's deltas: uploads through the original
-    document's `upload_to_bronze` (`document_api.py`)."""
-    return [k for k in store.list(day_prefix(source, day))
-            if k.endswith(".parquet") and "/_" not in k and not is_delta_key(k)]
+def day_files(store: ObjectStore, source: str, day: str | dt.date | dt.datetime) -> tuple[list[str], list[str]]:
+    """A day's Parquet in `store`, from one listing: the published deltas, and the files uploaded beside them
+    through the original document's `upload_to_bronze` (`document_api.py`), which are not the pipeline's."""
+    parquet = [k for k in store.list(day_prefix(source, day)) if k.endswith(".parquet") and "/_" not in k]
+    return [k for k in parquet if is_delta_key(k)], [k for k in parquet if not is_delta_key(k)]
 
 
 def day_delta_keys(store: ObjectStore, source: str, day: str | dt.date | dt.datetime) -> list[str]:
-    """The keys of a day's published deltas in `store` (its state, sweeps and rejects left out)."""
-    return [k for k in store.list(day_prefix(source, day)) if is_delta_key(k)]
+    """The keys of a day's published deltas in `store` (its state, sweeps, rejects and uploads left out)."""
+    return day_files(store, source, day)[0]
 
 
 _DELTA_NAME = re.compile(r"^[a-z][a-z0-9_]*_(\d{8})_(\d{2})0000\.parquet$")

@@ -209,12 +209,6 @@ class Retention(dg.ConfigurableResource):
     raw_days: int = 7
     rejected_days: int = 90
 
-    @field_validator("state_days", "raw_days", "rejected_days")
-    @classmethod
-    def _whole_days(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError("must be a positive number of days")
-        return value
-
     def policy(self) -> RetentionPolicy:
+        """The domain's policy, which checks the days (`environment.retention` calls it at load)."""
         return RetentionPolicy(self.state_days, self.raw_days, self.rejected_days)

@@ -97,9 +97,9 @@ class StateManager:
         try:
             stored = self.storage.get(key)
         except NotFound:
+            key, origin = layout.legacy_state_key(source, day), "legacy"
             try:
-                stored, key, origin = self.storage.get(layout.legacy_state_key(source, day)), \
-                    layout.legacy_state_key(source, day), "legacy"
+                stored = self.storage.get(key)
             except NotFound:
                 return Loaded(DayState.new(day, iso_utc()), None, "new")
         version = None if origin == "legacy" else stored.version  # the next write creates the compact file
@@ -136,7 +136,7 @@ class StateManager:
         day = parse_day(date)
         key_field = layer_of(source).key.field  # record IDs, or version keys
         state = DayState.new(day, iso_utc())
-        files = layout.day_delta_keys(self.storage, source, day)
+        files, uploads = layout.day_files(self.storage, source, day)
         for key in files:
             data = self.storage.get(key).data
             file_ids = sorted({x for x in bronze.parquet_ids(data, key_field) if isinstance(x, str)})
@@ -144,7 +144,6 @@ class StateManager:
             partition = layout.partition_of_delta(key)
             if partition is not None:
                 state.partitions[partition] = Claim(file_ids, None, {"rebuilt": True})
-        uploads = layout.day_upload_keys(self.storage, source, day)
         for key in uploads:
             state.add_ids(x for x in bronze.ids_of(self.storage.get(key).data, key_field) or [] if x)
         state.extra["recovered_from_bronze"] = {"at": iso_utc(), "reason": reason[:500], "files": len(files),

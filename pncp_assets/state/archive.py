@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,7 +129,7 @@ class ArchivedMonth:
     bytes_after: int = 0  # their markers, plus the growth of the archive object
 
 
-def archive_month(store: ObjectStore, source: str, days: Iterable[dt.date], load: Any,
+def archive_month(store: ObjectStore, source: str, days: Iterable[dt.date], load: Callable[[str, dt.date], Any],
                   dry_run: bool = False, attempts: int = 20) -> ArchivedMonth:
     """Archive the given days of one month: their states into the month's archive, then each state file
     replaced by a marker, by compare-and-swap. `load(source, day)` is `StateManager.load_fresh`."""
