@@ -21,6 +21,7 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from pncp_assets import bronze
+    from pncp_assets.layers import FIRST_SEEN
     from pncp_assets.pncp.synthetic import generate_day
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         by_hour: dict[int, list[dict]] = {}
         for r in synthetic:
             by_hour.setdefault(r.published.hour, []).append(r.record)
-        tables = [bronze.records_to_table(recs, partition_key=f"{day}-{h:02d}:00") for h, recs in by_hour.items()]
+        tables = [FIRST_SEEN.to_table(recs, partition_key=f"{day}-{h:02d}:00") for h, recs in by_hour.items()]
         for codec in codecs:
             start = time.perf_counter()
             sizes[codec] += sum(len(bronze.table_to_parquet(t, codec)) for t in tables)

@@ -32,6 +32,7 @@ def build(root: Path, days: int, volume: int) -> dict[str, tuple[int, int]]:
     from pncp_assets import bronze, layout
     from pncp_assets.brasilia import TZ
     from pncp_assets.commit import DeltaCommitter
+    from pncp_assets.layers import layer_named
     from pncp_assets.pncp.simulator import PncpSimulator, SimulatorConfig
     from pncp_assets.storage import LocalObjectStore
 
@@ -44,7 +45,7 @@ def build(root: Path, days: int, volume: int) -> dict[str, tuple[int, int]]:
               "pncp_atas_versions": lambda day: sim.updated_records(day, kind="atas")}
     built = {}
     for source, sweep in sweeps.items():
-        committer = DeltaCommitter(store, source)
+        committer = DeltaCommitter(store, layer_named(source))
         files = rows = 0
         for n in range(days):
             day = FIRST_DAY + dt.timedelta(days=n)

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         manager = StateManager(store)
         json_state = {layer: len(manager.load_fresh(layer, DAY).state.encode_json()) for layer in layers}
         before = {layer: {**compact[layer], "_state": json_state[layer]} for layer in layers}
-        apply_retention(store, layers, DAY + dt.timedelta(days=100), RetentionPolicy())
+        apply_retention(store, [g.layer for g in LAYER_GRAPHS], DAY + dt.timedelta(days=100), RetentionPolicy())
         after = sizes(store, layers)
         for layer in layers:
             assert manager.load_fresh(layer, DAY).origin == "archive"

@@ -26,8 +26,8 @@ REAL_INTERVAL_S = 2.0
 
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from pncp_assets.layers import LAYERS
-    from pncp_assets.pncp.client import CONTRATOS, PncpClient
+    from pncp_assets.layers import CONTRATOS, LAYERS
+    from pncp_assets.pncp.client import PncpClient
     from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{'all five':>24} | {'':>24} | {total:>8} | {'':>7} | {'':>6} | "
                   f"{total * REAL_INTERVAL_S / 60:5.1f} min ({total * REAL_INTERVAL_S / 3600:.0%} of an hour)")
         sim.sim.configure(now=moments["backfilled day"])
-        sizes = {size: PncpClient(sim.base_url, request_interval_s=0, endpoint=CONTRATOS, page_size=size)
+        sizes = {size: PncpClient(sim.base_url, request_interval_s=0, endpoint=CONTRATOS.endpoint, page_size=size)
                  .sweep_day(DAY).totals() for size in (50, 500)}
         print(f"\ncontratos at pages of 50: {sizes[50]['requests']} requests for {sizes[50]['distinct_ids']} records; "
               f"at 500: {sizes[500]['requests']} for {sizes[500]['distinct_ids']} "

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from pncp_assets.brasilia import UTC, utc_now
 from pncp_assets.pncp.records import ID_FIELD, VERSION_FIELD, api_time
-from pncp_assets.schemas import Fields, atas, contratacoes, contratos
+from pncp_assets.schemas import Fields
 
 # --- Schema ---------------------------------------------------------------------------------------
 
@@ -168,17 +168,6 @@ class RecordSchema:
         return pa.Table.from_arrays(arrays, schema=schema)
 
 
-CONTRATACAO = RecordSchema("contratacao", contratacoes.FIELDS, contratacoes.TEXT_FIELDS)
-CONTRATO = RecordSchema("contrato", contratos.FIELDS, contratos.TEXT_FIELDS)
-ATA = RecordSchema("ata", atas.FIELDS, atas.TEXT_FIELDS)
-
-# The contratação's, as the seed named them.
-RECORD_FIELDS = contratacoes.FIELDS
-BRONZE_SCHEMA = CONTRATACAO.schema
-VERSION_SCHEMA = CONTRATACAO.version_schema
-records_to_table = CONTRATACAO.to_table
-
-
 # zstd by default: measured on a simulated day in 24 hourly files, 0.20 of the JSON size against Snappy's
 # 0.31, and faster to write (bench/bench_bronze.py); pyarrow, pandas, polars, DuckDB and Spark read it.
 CODECS = ("zstd", "snappy", "gzip", "none")
@@ -195,11 +184,6 @@ def table_to_parquet(table: pa.Table, compression: str = DEFAULT_CODEC) -> bytes
     sink = io.BytesIO()
     pq.write_table(table, sink, compression=validate_compression(compression))
     return sink.getvalue()
-
-
-def encode_parquet(records: Sequence[dict[str, Any]], compression: str = DEFAULT_CODEC, **kwargs: Any) -> bytes:
-    """Records -> Parquet bytes with the Bronze schema."""
-    return table_to_parquet(records_to_table(records, **kwargs), compression)
 
 
 def read_parquet(data: bytes, columns: Iterable[str] | None = None) -> pa.Table:
@@ -225,7 +209,7 @@ def ids_of(data: bytes, key_field: str = ID_FIELD) -> list[str] | None:
         return None
 
 
-def concat_tables(tables: Sequence[pa.Table | None], schema: pa.Schema = BRONZE_SCHEMA) -> pa.Table:
+def concat_tables(tables: Sequence[pa.Table | None], schema: pa.Schema) -> pa.Table:
     tables = [t for t in tables if t is not None and t.num_rows]
     if not tables:
         return schema.empty_table()

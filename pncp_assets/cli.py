@@ -24,7 +24,7 @@ def state_main(argv: Sequence[str] | None = None) -> int:
         "filter on a JSON list of records, rebuild the state from the day's Bronze files, archive the states of "
         "old days, or apply the whole retention policy (what the pncp_retention schedule runs).",
     )
-    from pncp_assets.layers import LAYERS
+    from pncp_assets.layers import LAYERS, layer_named
 
     parser.add_argument("--source", default="pncp", choices=[layer.source for layer in LAYERS] + ["all"],
                         help="the layer (default pncp: " + ", ".join(f"{x.source} ({x.title})" for x in LAYERS)
@@ -52,13 +52,13 @@ def state_main(argv: Sequence[str] | None = None) -> int:
     from pncp_assets.storage import StorageError
 
     log_to_stderr()
-    sources = [layer.source for layer in LAYERS] if args.source == "all" else [args.source]
+    layers = list(LAYERS) if args.source == "all" else [layer_named(args.source)]
     try:
         storage = bronze_storage()
         existing_local_root(storage)  # never creates storage where a typo points
         store = storage.object_store()
         if args.action in ("archive", "retention"):
-            return _retention_action(args, store, sources, retention())
+            return _retention_action(args, store, layers, retention())
         records = _read_records(args.input) if args.action == "filter" else None
         manager = StateManager(store)
         if args.action == "load":
@@ -83,7 +83,7 @@ def state_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _retention_action(args: Any, store: Any, sources: list[str], settings: Any) -> int:
+def _retention_action(args: Any, store: Any, layers: list[Any], settings: Any) -> int:
     """`archive --before D`: the states of the days before D; `retention`: the whole policy, from today."""
     import datetime as dt
 
@@ -95,9 +95,9 @@ def _retention_action(args: Any, store: Any, sources: list[str], settings: Any) 
         if before > utc_now().astimezone(TZ).date() - dt.timedelta(days=2):
             raise ValueError(f"--before {before}: a day that may still be ingested (the day close sweeps "
                              "yesterday); archive finished days only")
-        reports = [archive_states(store, source, before, dry_run=args.dry_run) for source in sources]
+        reports = [archive_states(store, layer, before, dry_run=args.dry_run) for layer in layers]
     else:
-        reports = apply_retention(store, sources, utc_now().astimezone(TZ).date(), settings.policy(),
+        reports = apply_retention(store, layers, utc_now().astimezone(TZ).date(), settings.policy(),
                                   dry_run=args.dry_run)
     for report in reports:
         print(("would: " if args.dry_run else "") + report.line(), file=sys.stderr)

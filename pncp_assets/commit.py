@@ -33,7 +33,7 @@ import pyarrow as pa
 from pncp_assets import bronze, faults, layout
 from pncp_assets.brasilia import iso_utc, utc_now
 from pncp_assets.bronze import ids_of
-from pncp_assets.layers import PUBLICATION_FIELD, Layer, layer_of
+from pncp_assets.layers import FIRST_SEEN, PUBLICATION_FIELD, Layer
 from pncp_assets.pncp.records import ID_FIELD, api_time, filter_stats, format_filter_line, split
 from pncp_assets.state import Claim, DayState, StateManager, backoff
 from pncp_assets.storage import NotFound, ObjectStore, VersionConflict
@@ -80,7 +80,7 @@ class Deltas:
     """What a run of a delta asset returns for its IO manager to publish (step 4): the claimed, staged delta
     of each of its hours that filed something new (hours without one are absent)."""
 
-    source: str
+    layer: Layer
     by_hour: dict[str, DeltaOutput]
 
     def ids(self) -> dict[str, frozenset[str]]:
@@ -161,12 +161,14 @@ class DeltaCommitter:
     """Runs the protocol for one layer (`layers.py`: first-seen records, or versions) on one ObjectStore
     (framework-free). Its "IDs" are the layer's keys: record IDs, or version keys."""
 
-    def __init__(self, storage: ObjectStore, source: str = "pncp", logger: Any = None,
+    def __init__(self, storage: ObjectStore, layer: Layer = FIRST_SEEN, logger: Any = None,
                  staging_grace: dt.timedelta = STAGING_GRACE, compression: str = bronze.DEFAULT_CODEC):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"layer must be a Layer (layers.layer_named for a name), not {layer!r}")
         self.storage = storage
         self.compression = bronze.validate_compression(compression)
-        self.layer: Layer = layer_of(source)
-        self.source = self.layer.source
+        self.layer = layer
+        self.source = layer.source
         self.key_field = self.layer.key.field
         self.log = logger or logging.getLogger(__name__)
         self.state = StateManager(storage, logger=self.log)
@@ -231,7 +233,7 @@ class DeltaCommitter:
             state.drop_lost(lost)
             return (notes, lost), bool(lost)
 
-        _, (notes, lost) = self.state.transact(self.source, day, roll_forward)
+        _, (notes, lost) = self.state.transact(self.layer, day, roll_forward)
         for pk, ids in lost.items():
             self.log.warning(f"Recovery: {len(ids)} {self.layer.noun} claimed by {pk} are in no whole file; they "
                              f"will be ingested again")
@@ -298,7 +300,7 @@ class DeltaCommitter:
                 self.storage.delete(attempt.staged)  # ours alone: no claim names it
             self.log.info(f"{partition_key}: another run committed first; recomputing on its state")
 
-        _, done = self.state.transact(self.source, day, stage_and_claim, on_conflict=discard)
+        _, done = self.state.transact(self.layer, day, stage_and_claim, on_conflict=discard)
         if done.output is None:
             status = "unchanged" if done.held else "no_data"
             why = no_data_reason(done.stats, len(records))
@@ -359,11 +361,11 @@ class DeltaCommitter:
             confirmed = state.confirm_hours(sorted(hours), iso_utc())  # ingested, with or without records
             return done, bool(done) or confirmed  # type: ignore[return-value]
 
-        _, retired = self.state.transact(self.source, day, retire)
+        _, retired = self.state.transact(self.layer, day, retire)
         for staged in retired.values():
             self.storage.delete(staged)
         removed = self.remove_orphans(day)
-        state = self.state.load_fresh(self.source, day).state
+        state = self.state.load_fresh(self.layer, day).state
         return {"total_processed": state.total_processed, "executions": len(state.executions),
                 "partitions": len(state.partitions), "orphans_removed": removed,
                 "hour_ids": {pk: len(state.partitions[pk].ids) if pk in state.partitions else 0
@@ -372,7 +374,7 @@ class DeltaCommitter:
     def remove_orphans(self, day: dt.date, now: dt.datetime | None = None, dry_run: bool = False) -> int:
         """Delete staged files that no claim names and that are older than the grace period: a younger
         one may belong to a run still in flight. Returns how many (would be, with `dry_run`) removed."""
-        named = {c.staged for c in self.state.load_fresh(self.source, day).state.partitions.values()}
+        named = {c.staged for c in self.state.load_fresh(self.layer, day).state.partitions.values()}
         now = now or utc_now()
         removed = 0
         staged = [*self.storage.list(layout.staging_prefix(self.source, day)),

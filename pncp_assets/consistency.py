@@ -9,12 +9,13 @@ import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pncp_assets import layout
+from pncp_assets.brasilia import utc_now
 from pncp_assets.bronze import ids_of
-from pncp_assets.layers import Layer, layer_of
+from pncp_assets.layers import FIRST_SEEN, Layer
 from pncp_assets.state import DayState, StateManager, backoff
 from pncp_assets.storage import ObjectStore
 
@@ -42,10 +43,12 @@ class ConsistencyCheck:
     """The check rules for one layer on one ObjectStore. Its "IDs" are the layer's keys: record IDs, or
     version keys."""
 
-    def __init__(self, storage: ObjectStore, source: str = "pncp", logger: Any = None):
+    def __init__(self, storage: ObjectStore, layer: Layer = FIRST_SEEN, logger: Any = None):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"layer must be a Layer (layers.layer_named for a name), not {layer!r}")
         self.storage = storage
-        self.layer: Layer = layer_of(source)
-        self.source = self.layer.source
+        self.layer = layer
+        self.source = layer.source
         self.key_field = self.layer.key.field
         self.state = StateManager(storage, logger=logger or logging.getLogger(__name__))
 
@@ -84,7 +87,7 @@ class ConsistencyCheck:
         again. Reading only once could pair an old state with newer files, or the reverse.)"""
         key = layout.state_key(self.source, day)
         for attempt in range(1, tries + 1):
-            loaded = self.state.load_fresh(self.source, day)
+            loaded = self.state.load_fresh(self.layer, day)
             deltas, uploads = layout.day_files(self.storage, self.source, day)
             files = {name: ids_of(self.storage.get(name).data, self.key_field) or [] for name in deltas}
             uploaded = {x for name in uploads for x in ids_of(self.storage.get(name).data, self.key_field) or []}
@@ -147,3 +150,105 @@ def _where(files: dict[str, list[str]]) -> dict[str, list[str]]:
         for x in ids:
             where.setdefault(x, []).append(key)
     return where
+
+
+# --- A range of days, as the checks command judges it ----------------------------------------------
+
+@dataclass
+class RangeReport:
+    first: dt.date
+    last: dt.date
+    source: str = FIRST_SEEN.source
+    partitions: int = 0
+    files: int = 0
+    rows: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)  # {"day", "hours", "problems", "offending"}
+    across_days: dict[str, list[str]] = field(default_factory=dict)  # ID -> the days it is in
+    not_due: int = 0  # hours of the range not yet due: not checked for gaps
+    before_start: int = 0  # days of the range before the pipeline's first partition: not judged
+    start: dt.date | None = None
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+NEVER_INGESTED = "never ingested: no run recorded in the day's state and no delta file"
+
+
+def check_range(store: ObjectStore, first: dt.date, last: dt.date, layer: Layer = FIRST_SEEN,
+                logger: Any = None, now: dt.datetime | None = None, start: dt.date | None = None) -> RangeReport:
+    """Run the check rules for every hour of every day in [first, last], reading each day once; hours due by
+    `now` (the present by default) that were never ingested fail too. Days before `start` (the pipeline's
+    first partition) are counted, not judged."""
+    checker = ConsistencyCheck(store, layer, logger=logger or logging.getLogger(__name__))
+    report = RangeReport(first, last, checker.source, start=start)
+    now = now or utc_now()
+    days_of: dict[str, list[str]] = {}
+    day = first
+    if start is not None and first < start:
+        report.before_start = (min(last + dt.timedelta(days=1), start) - first).days
+        day = start
+    while day <= last:
+        checked = checker.check_day(day)
+        per_hour = checked.reports
+        report.partitions += len(per_hour)
+        report.files += next(iter(per_hour.values())).files
+        report.rows += sum(r.delta_rows for r in per_hour.values())
+        # Group the hours that fail for the same reasons (the day-wide rules fail every hour alike).
+        grouped: dict[tuple[str, ...], list[str]] = {}
+        for hour, r in per_hour.items():
+            if not r.passed:
+                grouped.setdefault(tuple(r.problems), []).append(hour)
+        for problems, failed in grouped.items():
+            offending = per_hour[failed[0]].offending
+            report.failures.append({"day": day.isoformat(), "hours": failed, "problems": list(problems),
+                                    "offending": offending})
+        due = [h for h in layout.day_hours(day) if layout.is_due(h, now)]
+        report.not_due += 24 - len(due)
+        # A hole in the data: a due hour whose run the state never recorded and that holds no delta (an hour
+        # that was ingested and filed nothing is recorded, in `materialized_hours`).
+        gaps = [h for h in due if h not in checked.ingested]
+        if gaps:
+            report.failures.append({"day": day.isoformat(), "hours": gaps, "problems": [NEVER_INGESTED],
+                                    "offending": []})
+        for x in checked.ids:
+            days_of.setdefault(x, []).append(day.isoformat())
+        day += dt.timedelta(days=1)
+    report.across_days = {x: d for x, d in days_of.items() if len(d) > 1}
+    return report
+
+
+def _spans(hours: Sequence[str]) -> str:
+    """`2025-10-22-03:00 .. 2025-10-22-05:00, 2025-10-22-09:00`: consecutive hours as one span."""
+    runs: list[list[str]] = []
+    for h in sorted(hours, key=layout.parse_partition_key):
+        if runs and layout.parse_partition_key(h) - layout.parse_partition_key(runs[-1][-1]) == dt.timedelta(hours=1):
+            runs[-1].append(h)
+        else:
+            runs.append([h])
+    return ", ".join(r[0] if len(r) == 1 else f"{r[0]} .. {r[-1]}" for r in runs)
+
+
+def format_report(report: RangeReport, limit: int = 20) -> list[str]:
+    lines = []
+    for f in report.failures:
+        span = f["hours"][0] if len(f["hours"]) == 1 else f"{len(f['hours'])} hours of {f['day']}"
+        lines.append(f"FAILED {span}: {'; '.join(f['problems'])}")
+        if NEVER_INGESTED in f["problems"]:
+            lines.append(f"  hours: {_spans(f['hours'])}")
+        for o in f["offending"][:limit]:
+            lines.append(f"  {o['id']}: {', '.join(o['files'])}")
+    if report.across_days:
+        lines.append(f"WARNING {len(report.across_days)} IDs are in more than one day (the API moved their "
+                     f"publication date):")
+        for x, days in sorted(report.across_days.items())[:limit]:
+            lines.append(f"  {x}: {', '.join(days)}")
+    verdict = "passed" if report.passed else f"FAILED ({sum(len(f['hours']) for f in report.failures)} partitions)"
+    pending = f" ({report.not_due} hours not yet due, not checked for gaps)" if report.not_due else ""
+    if report.before_start:
+        pending += (f" ({report.before_start} days before the pipeline's start, {report.start}: not judged; "
+                    "PNCP_START_DATE)")
+    lines.append(f"Checked {report.partitions} partitions of {report.source} from {report.first} to {report.last}: "
+                 f"{report.files} files, {report.rows} rows{pending}; {verdict}")
+    return lines

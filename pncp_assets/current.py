@@ -22,16 +22,12 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
-from pncp_assets import bronze
+from pncp_assets import bronze, layout
 from pncp_assets.brasilia import parse_day
-from pncp_assets.layers import ATAS_VERSIONS, CONTRATOS, CONTRATOS_VERSIONS, FIRST_SEEN, VERSIONS, Layer
+from pncp_assets.layers import Layer, feeds
 from pncp_assets.pncp.records import ID_FIELD, VERSION_TIME_FIELD
 
-FEEDS: dict[str, tuple[Layer, ...]] = {  # each feed's layers, first seen and versions
-    "contratacoes": (FIRST_SEEN, VERSIONS),
-    "contratos": (CONTRATOS, CONTRATOS_VERSIONS),
-    "atas": (ATAS_VERSIONS,),
-}
+FEEDS: dict[str, tuple[Layer, ...]] = feeds()  # each feed's layers, first seen and versions
 
 
 def current_view(bronze_root: str, first: str | dt.date, last: str | dt.date,
@@ -44,7 +40,8 @@ def current_view(bronze_root: str, first: str | dt.date, last: str | dt.date,
     first_day, last_day = parse_day(first), parse_day(last)
     if last_day < first_day:
         raise ValueError(f"last day {last_day} is before first day {first_day}")
-    day_number = ds.field("year") * 10000 + ds.field("month") * 100 + ds.field("day")
+    year, month, day = (ds.field(name) for name in layout.DAY_FIELDS)
+    day_number = year * 10000 + month * 100 + day
     in_range = (day_number >= _number(first_day)) & (day_number <= _number(last_day))
     tables = []
     layers = FEEDS[feed]
@@ -55,7 +52,7 @@ def current_view(bronze_root: str, first: str | dt.date, last: str | dt.date,
                                  partitioning="hive", filesystem=filesystem)
         except FileNotFoundError:
             continue  # a layer not written yet
-        if "year" not in dataset.schema.names:
+        if layout.DAY_FIELDS[0] not in dataset.schema.names:
             continue  # nothing under it yet
         # No thread pool: see bronze.read_parquet.
         tables.append(dataset.to_table(columns=schema.names, filter=in_range, use_threads=False))

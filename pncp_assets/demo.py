@@ -152,8 +152,13 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     return 1 if not result.success or len(ids) != len(set(ids)) else 0
 
 
-_FEEDS = {"pncp_new_versions": "versions", "pncp_new_contratos": "contratos",
-          "pncp_new_contrato_versions": "contrato versions", "pncp_new_ata_versions": "ata versions"}
+def _deltas_assets() -> tuple[str, dict[str, str]]:
+    """The contratações' first-seen delta asset, and every other layer's (name -> what it holds)."""
+    from pncp_assets.defs.assets import AssetNames
+    from pncp_assets.layers import FIRST_SEEN, LAYERS
+
+    return AssetNames.of(FIRST_SEEN).deltas, {AssetNames.of(layer).deltas: layer.title
+                                              for layer in LAYERS if layer is not FIRST_SEEN}
 
 
 class _Progress:
@@ -164,6 +169,7 @@ class _Progress:
         import time
 
         self.hours, self.started, self.clock = hours, started, time.monotonic
+        self.first_seen, self.others = _deltas_assets()
         self.new: dict[str, dict[str, int]] = {}  # asset -> hour -> new
         self.verdicts: dict[str, dict[str, list[bool]]] = {}  # asset -> hour -> blocking verdicts
 
@@ -187,19 +193,19 @@ class _Progress:
             if evaluation.blocking and evaluation.partition:
                 asset = evaluation.asset_key.path[-1]
                 self.verdicts.setdefault(asset, {}).setdefault(evaluation.partition, []).append(evaluation.passed)
-        elif event.event_type_value == "STEP_SUCCESS" and step in ("pncp_new_records", *_FEEDS):
+        elif event.event_type_value == "STEP_SUCCESS" and step in (self.first_seen, *self.others):
             self._step_done(step)
 
     def _step_done(self, asset: str) -> None:
         new, verdicts = self.new.get(asset, {}), self.verdicts.get(asset, {})
-        if asset == "pncp_new_records":
+        if asset == self.first_seen:
             for n, hour in enumerate(self.hours, 1):
                 checks = verdicts.get(hour, [])
                 print(f"  [{n:2d}/24] {hour}: {new.get(hour, '?'):>5} new records, checks "
                       f"{'passed' if checks and all(checks) else 'FAILED'}", flush=True)
             return
         passed = all(all(v) for v in verdicts.values()) and len(verdicts) == len(self.hours)
-        self._print(f"{_FEEDS[asset]}: {sum(new.values())} new in 24 hours, checks "
+        self._print(f"{self.others[asset]}: {sum(new.values())} new in 24 hours, checks "
                     f"{'passed' if passed else 'FAILED'}")
 
 
@@ -227,11 +233,14 @@ def _layer_rows(store: Any, source: str, day: dt.date, columns: list[str]) -> li
 
 def _contratos_line(store: Any, day: dt.date, result: Any) -> str:
     """The day's contratos: first seen, their versions, and how many point outside Bronze."""
-    first = _layer_rows(store, "pncp_contratos", day, ["numeroControlePNCP"])
-    versions = _layer_rows(store, "pncp_contratos_versions", day, ["numeroControlePNCP", "numeroRetificacao"])
+    from pncp_assets.defs.assets import LINKS_CHECK, AssetNames
+    from pncp_assets.layers import CONTRATOS, CONTRATOS_VERSIONS
+
+    first = _layer_rows(store, CONTRATOS.source, day, ["numeroControlePNCP"])
+    versions = _layer_rows(store, CONTRATOS_VERSIONS.source, day, ["numeroControlePNCP", "numeroRetificacao"])
     amended = sum(1 for r in versions if (r["numeroRetificacao"] or 0) > 0)
     verdicts = [c.metadata for c in result.get_asset_check_evaluations()
-                if c.check_name == "contratacao_links" and c.asset_key.path[-1] == "pncp_new_contratos"]
+                if c.check_name == LINKS_CHECK and c.asset_key.path[-1] == AssetNames.of(CONTRATOS).deltas]
     missing = sum(m["missing_contratacao"].value for m in verdicts)
     outside = sum(m["outside_coverage"].value for m in verdicts)
     return (f"  contratos:          {len(first)} first seen, {len(versions)} versions ({amended} amendments), in "

@@ -32,7 +32,7 @@ from typing import Any
 
 from pncp_assets import bronze, layout, state
 from pncp_assets.brasilia import iso_utc, parse_day, to_brasilia, utc_now
-from pncp_assets.layers import layer_of
+from pncp_assets.layers import as_layer
 from pncp_assets.pncp.records import ID_FIELD, RecordKey, any_id, id_key, versions_key
 from pncp_assets.storage import NotFound, ObjectStore, StoredObject, VersionConflict
 
@@ -59,7 +59,7 @@ class StateManager(state.StateManager):
         """The caller's IDs as given: any non-empty text without spaces in `id_field` (a version layer adds
         `@dataAtualizacaoGlobal`)."""
         rule = any_id(id_field)
-        return versions_key(rule) if layer_of(source).versioned else id_key(rule)
+        return versions_key(rule) if as_layer(source).versioned else id_key(rule)
 
     def filter_new_records(
         self,
@@ -138,7 +138,7 @@ class StorageClient(ObjectStore):
                          format: str = "parquet") -> str:
         """Records (a list of dicts or a pandas DataFrame) as one new Bronze file of the day of `date`
         (Brasília time; default now); returns its key. Never replaces an object (module docstring)."""
-        layer = layer_of(layout.validate_source(source))
+        layer = as_layer(source)
         moment = to_brasilia(_as_datetime(date) if date is not None else utc_now())
         if format == "parquet":
             table = bronze.upload_table(layer.record, data, partition_key=layout.partition_key_for(moment))

@@ -7,7 +7,12 @@
     pncp/_rejected/.../pncp_YYYYMMDD_HH0000.jsonl                   records rejected by the ID rules
     _staging/pncp/.../pncp_YYYYMMDD_HH0000.<UTC>.<run>.parquet      a delta staged by a run (outside `pncp/`)
 
-Record versions use the same keys under the source `pncp_versions` (`layers.py`).
+Every layer (`layers.py`) uses the same keys under its own prefix (`pncp_versions/`, `pncp_contratos/`, ...).
+Each name is spelled once below: a published delta's key by `_delta_path` (which also gives the pattern
+people read, `delta_key_pattern`, and the parser, `is_delta_key`), an hour's file name by `_hour_stem` (the
+delta, staged and rejected files of an hour), a stored sweep's by `raw_sweep_key` and `sweep_started`. A
+change to any of them is a new `LAYOUT_VERSION`, which every day state records (`state/day.py`), so that a
+migration can tell a day's files of one layout from the other's.
 
 Days and hours are Brasília time. Only published deltas are Parquet under `pncp/`, so every reader of
 `pncp/**/*.parquet` sees each record once.
@@ -25,13 +30,13 @@ from pncp_assets.brasilia import TZ, UTC, parse_day, to_brasilia, utc_now
 if TYPE_CHECKING:
     from pncp_assets.storage import ObjectStore
 
-_SOURCE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+SOURCE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # a layer's prefix
 _PARTITION_KEY = re.compile(r"^\d{4}-\d{2}-\d{2}-\d{2}:00$")
 
 
 def validate_source(source: str) -> str:
     """A source name is a lowercase identifier: it becomes a key prefix, so nothing path-like passes."""
-    if not isinstance(source, str) or not _SOURCE.match(source):
+    if not isinstance(source, str) or not SOURCE.match(source):
         raise ValueError(f"invalid source {source!r}: use a lowercase name like 'pncp' (a-z, 0-9, _)")
     return source
 
@@ -74,8 +79,33 @@ def partition_key_for(moment: dt.datetime) -> str:
     return to_brasilia(moment).strftime("%Y-%m-%d-%H:00")
 
 
+LAYOUT_VERSION = 1
+DAY_FIELDS = ("year", "month", "day")  # the Hive fields of a day's folder, as readers filter on them
+
+
+def _day_folder(year: str, month: str, day: str) -> str:
+    return "/".join(f"{name}={value}" for name, value in zip(DAY_FIELDS, (year, month, day), strict=True))
+
+
 def _day_path(day: dt.date) -> str:
-    return f"year={day.year:04d}/month={day.month:02d}/day={day.day:02d}"
+    return _day_folder(f"{day.year:04d}", f"{day.month:02d}", f"{day.day:02d}")
+
+
+def _hour_stem(source: str, ymd: str, hh: str, mmss: str = "0000") -> str:
+    """An hour's file name without extension: `pncp_20251022_080000` (minutes and seconds for an upload)."""
+    return f"{source}_{ymd}_{hh}{mmss}"
+
+
+def _delta_path(source: str, year: str, month: str, day: str, hh: str, stem_source: str | None = None,
+                ymd: str | None = None) -> str:
+    """The one spelling of a published delta's key, filled with values, placeholders or regex groups."""
+    stem = _hour_stem(stem_source or source, ymd or f"{year}{month}{day}", hh)
+    return f"{source}/{_day_folder(year, month, day)}/{stem}.parquet"
+
+
+def delta_key_pattern(source: str) -> str:
+    """The delta keys of a layer as people read them: `pncp/year=YYYY/month=MM/day=DD/pncp_YYYYMMDD_HH0000.parquet`."""
+    return _delta_path(source, "YYYY", "MM", "DD", "HH", ymd="YYYYMMDD")
 
 
 def day_prefix(source: str, day: str | dt.date | dt.datetime) -> str:
@@ -94,7 +124,8 @@ def layer_prefix(source: str, layer: str, day: str | dt.date | dt.datetime) -> s
 def bronze_key(source: str, moment: dt.datetime, extension: str = "parquet") -> str:
     """`pncp/year=YYYY/month=MM/day=DD/pncp_YYYYMMDD_HHMMSS.parquet` for a Brasília moment."""
     local = to_brasilia(moment)
-    return f"{day_prefix(source, local)}{source}_{local:%Y%m%d_%H%M%S}.{extension}"
+    stem = _hour_stem(source, f"{local:%Y%m%d}", f"{local:%H}", f"{local:%M%S}")
+    return f"{day_prefix(source, local)}{stem}.{extension}"
 
 
 def upload_key(source: str, moment: dt.datetime, attempt: int = 0, extension: str = "parquet") -> str:
@@ -115,7 +146,8 @@ def legacy_json_key(source: str, moment: dt.datetime, attempt: int = 0) -> str:
 
 def delta_key(source: str, partition_key: str) -> str:
     """The Bronze delta of an hourly partition, named by the hour's start."""
-    return bronze_key(source, parse_partition_key(partition_key))
+    start = parse_partition_key(partition_key)
+    return _delta_path(validate_source(source), f"{start:%Y}", f"{start:%m}", f"{start:%d}", f"{start:%H}")
 
 
 def state_key(source: str, day: str | dt.date | dt.datetime) -> str:
@@ -130,7 +162,7 @@ def legacy_state_key(source: str, day: str | dt.date | dt.datetime) -> str:
     return f"{layer_prefix(source, '_state', d)}state_{d:%Y%m%d}.json"
 
 
-_STATE_NAME = re.compile(r"/_state/year=\d{4}/month=\d{2}/day=\d{2}/state_(\d{8})\.(?:zst|json)$")
+_STATE_NAME = re.compile("/_state/" + _day_folder(r"\d{4}", r"\d{2}", r"\d{2}") + r"/state_(\d{8})\.(?:zst|json)$")
 
 
 def day_of_state_key(key: str) -> dt.date | None:
@@ -151,11 +183,12 @@ def day_of_side_key(key: str) -> dt.date | None:
     return dt.date(*map(int, match.groups())) if match else None
 
 
-_DAY_FOLDER = re.compile(r"/year=(\d{4})/month=(\d{2})/day=(\d{2})/")
+_DAY_FOLDER = re.compile("/" + _day_folder(r"(\d{4})", r"(\d{2})", r"(\d{2})") + "/")
 
 
-_DELTA_KEY = re.compile(r"^(?P<source>[a-z][a-z0-9_]*)/year=(?P<y>\d{4})/month=(?P<m>\d{2})/day=(?P<d>\d{2})/"
-                        r"(?P=source)_(?P=y)(?P=m)(?P=d)_\d{2}0000\.parquet$")
+_DELTA_KEY = re.compile("^" + _delta_path(r"(?P<source>[a-z][a-z0-9_]*)", r"(?P<y>\d{4})", r"(?P<m>\d{2})",
+                                          r"(?P<d>\d{2})", r"(?P<h>\d{2})", stem_source="(?P=source)",
+                                          ymd="(?P=y)(?P=m)(?P=d)").replace(".parquet", r"\.parquet$"))
 
 
 def is_delta_key(key: str) -> bool:
@@ -186,16 +219,10 @@ def day_delta_keys(store: ObjectStore, source: str, day: str | dt.date | dt.date
     return day_files(store, source, day)[0]
 
 
-_DELTA_NAME = re.compile(r"^[a-z][a-z0-9_]*_(\d{8})_(\d{2})0000\.parquet$")
-
-
 def partition_of_delta(key: str) -> str | None:
     """`.../pncp_20251022_080000.parquet` -> `2025-10-22-08:00` (None for any other file)."""
-    match = _DELTA_NAME.match(key.rsplit("/", 1)[-1])
-    if not match or not is_delta_key(key):
-        return None
-    day, hour = match.groups()
-    return f"{day[:4]}-{day[4:6]}-{day[6:]}-{hour}:00"
+    match = _DELTA_KEY.match(key)
+    return f"{match['y']}-{match['m']}-{match['d']}-{match['h']}:00" if match else None
 
 
 def _stamp(moment: dt.datetime) -> str:
@@ -221,7 +248,7 @@ def staging_key(source: str, partition_key: str, run_id: str, at: dt.datetime | 
     """A delta staged by one run: named by the partition, the time (for the grace period) and the run."""
     start = parse_partition_key(partition_key)
     safe_run = re.sub(r"[^A-Za-z0-9_-]", "", run_id)[:64] or "run"
-    return (f"{staging_prefix(source, start)}{source}_{start:%Y%m%d_%H}0000"
+    return (f"{staging_prefix(source, start)}{_hour_stem(source, f'{start:%Y%m%d}', f'{start:%H}')}"
             f".{_stamp(at or utc_now())}.{safe_run}.parquet")
 
 
@@ -239,6 +266,18 @@ def raw_sweep_key(source: str, day: str | dt.date, started: dt.datetime) -> str:
     return f"{layer_prefix(source, '_raw', d)}sweep_{d:%Y%m%d}_{_stamp(started)}.json.gz"
 
 
+_SWEEP_NAME = re.compile(r"/sweep_\d{8}_(\w+)\.json\.gz$")
+
+
+def sweep_started(key: str) -> dt.datetime | None:
+    """When the stored sweep at `key` started (from its name, `raw_sweep_key`'s); None for any other key."""
+    match = _SWEEP_NAME.search(key)
+    try:
+        return parse_stamp(match.group(1)) if match else None
+    except ValueError:
+        return None
+
+
 def raw_assignment_key(source: str, partition_key: str) -> str:
     """Which sweep served partition H (a small JSON pointer)."""
     start = parse_partition_key(partition_key)
@@ -247,4 +286,4 @@ def raw_assignment_key(source: str, partition_key: str) -> str:
 
 def rejected_key(source: str, partition_key: str) -> str:
     start = parse_partition_key(partition_key)
-    return f"{layer_prefix(source, '_rejected', start)}{source}_{start:%Y%m%d_%H}0000.jsonl"
+    return f"{layer_prefix(source, '_rejected', start)}{_hour_stem(source, f'{start:%Y%m%d}', f'{start:%H}')}.jsonl"

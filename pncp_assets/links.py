@@ -46,9 +46,9 @@ class ContratacaoIndex:
 
     def of_day(self, day: dt.date) -> frozenset[str]:
         if day not in self._days:
-            loaded = self.state.load_fresh(FIRST_SEEN.source, day)
+            loaded = self.state.load_fresh(FIRST_SEEN, day)
             self._ingested[day] = loaded.exists
-            versions = {key.split("@", 1)[0] for key in self.state.load_fresh(VERSIONS.source, day).state.ids}
+            versions = {key.split("@", 1)[0] for key in self.state.load_fresh(VERSIONS, day).state.ids}
             self._days[day] = frozenset(loaded.state.ids | versions)
         return self._days[day]
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from pncp_assets import layout
 from pncp_assets.commit import DeltaCommitter
+from pncp_assets.layers import Layer
 from pncp_assets.links import LOOKBACK_DAYS
 from pncp_assets.state import StateManager
 from pncp_assets.state.archive import archive_month
@@ -69,17 +70,18 @@ class LayerRetention:
                 f"files ({self.rejected_bytes:,} bytes) and {self.staged_removed} orphaned staged deltas removed")
 
 
-def archive_states(store: ObjectStore, source: str, before: dt.date, dry_run: bool = False,
+def archive_states(store: ObjectStore, layer: Layer, before: dt.date, dry_run: bool = False,
                    logger: Any = None, report: LayerRetention | None = None) -> LayerRetention:
-    """Archive the day states of `source` for the days before `before`, a month's days into one archive."""
+    """Archive the day states of `layer` for the days before `before`, a month's days into one archive."""
+    source = layer.source
     report = report or LayerRetention(source)
     manager = StateManager(store, logger=logger or logging.getLogger(__name__))
-    days = sorted({d for d in map(layout.day_of_state_key, store.list(f"{layout.validate_source(source)}/_state/"))
+    days = sorted({d for d in map(layout.day_of_state_key, store.list(f"{source}/_state/"))
                    if d is not None and d < before})
     by_month: dict[tuple[int, int], list[dt.date]] = {}
     for day in days:
         by_month.setdefault((day.year, day.month), []).append(day)
-    committer = DeltaCommitter(store, source, logger=manager.log)
+    committer = DeltaCommitter(store, layer, logger=manager.log)
     for month_days in by_month.values():
         done = archive_month(store, source, month_days, manager.load_fresh, dry_run=dry_run)
         report.archived += done.archived
@@ -103,14 +105,15 @@ def expire(store: ObjectStore, prefix: str, before: dt.date, dry_run: bool = Fal
     return count, size
 
 
-def apply_retention(store: ObjectStore, sources: Iterable[str], today: dt.date,
+def apply_retention(store: ObjectStore, layers: Iterable[Layer], today: dt.date,
                     policy: RetentionPolicy = RetentionPolicy(), dry_run: bool = False,
                     logger: Any = None) -> list[LayerRetention]:
     """The whole policy for each layer, counted back from `today` (Brasília)."""
     log = logger or logging.getLogger(__name__)
     reports = []
-    for source in sources:
-        report = archive_states(store, source, today - dt.timedelta(days=policy.state_days), dry_run, log)
+    for layer in layers:
+        source = layer.source
+        report = archive_states(store, layer, today - dt.timedelta(days=policy.state_days), dry_run, log)
         report.raw_deleted, report.raw_bytes = expire(store, f"{source}/_raw/",
                                                       today - dt.timedelta(days=policy.raw_days), dry_run)
         report.rejected_deleted, report.rejected_bytes = expire(

@@ -18,7 +18,7 @@ from typing import Any
 
 from pncp_assets import bronze, faults, layout
 from pncp_assets.brasilia import TZ, iso_utc, utc_now
-from pncp_assets.layers import layer_of
+from pncp_assets.layers import FIRST_SEEN, Layer
 from pncp_assets.pncp.client import PncpClient, SweepResult, sum_reports
 from pncp_assets.pncp.records import CONTRATACAO_ID, IdRule, first_copies
 from pncp_assets.storage import NotFound, ObjectStore, VersionConflict
@@ -48,10 +48,12 @@ class StoredSweep:
 
 
 class SweepStore:
-    def __init__(self, storage: ObjectStore, source: str = "pncp", logger: Any = None):
+    def __init__(self, storage: ObjectStore, layer: Layer = FIRST_SEEN, logger: Any = None):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"layer must be a Layer (layers.layer_named for a name), not {layer!r}")
         self.storage = storage
-        self.source = layout.validate_source(source)
-        self.id_rule = layer_of(self.source).key.rule
+        self.source = layer.source
+        self.id_rule = layer.key.rule
         self.log = logger or logging.getLogger(__name__)
         self._loaded: dict[str, StoredSweep] = {}
 
@@ -90,13 +92,9 @@ class SweepStore:
         prefix = layout.layer_prefix(self.source, "_raw", hour_end.astimezone(TZ) - dt.timedelta(hours=1))
         best: tuple[dt.datetime, str] | None = None
         for key in self.storage.list(prefix):
-            name = key.rsplit("/", 1)[-1]
-            if not (name.startswith("sweep_") and name.endswith(".json.gz")):
-                continue
-            try:
-                started = layout.parse_stamp(name[len("sweep_YYYYMMDD_"):-len(".json.gz")])
-            except ValueError:
-                continue
+            started = layout.sweep_started(key)
+            if started is None:
+                continue  # an hour's pointer to its sweep, or a stray file
             if started >= hour_end and now - started <= max_age and (best is None or started > best[0]):
                 best = (started, key)
         return best[1] if best else None
@@ -137,12 +135,12 @@ class SweepStore:
             return None
 
     def assigned(self, partition_key: str) -> StoredSweep:
-        """The sweep that pncp_raw_pages chose for H."""
+        """The sweep that the layer's sweep asset chose for H."""
         try:
             pointer = self.storage.get_json(layout.raw_assignment_key(self.source, partition_key))
         except NotFound:
-            raise LookupError(f"no raw sweep for partition {partition_key}: materialize pncp_raw_pages "
-                              f"for it first") from None
+            raise LookupError(f"no raw sweep of {self.source} for partition {partition_key}: run the layer's "
+                              "sweep asset for it first") from None
         return dataclasses.replace(self.load(pointer["sweep"]), reused=bool(pointer.get("reused")))
 
 

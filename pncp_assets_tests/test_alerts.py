@@ -19,13 +19,13 @@ from pncp_assets.defs.alerts import (
     freshness_checks,
     freshness_transitions,
 )
+from pncp_assets.defs.assets import LAYER_GRAPHS
 from pncp_assets.defs.environment import alert_webhook
 from pncp_assets.defs.resources import AlertWebhook
 from pncp_assets.webhook import WebhookError, post_message
 
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
-DELTAS = ["pncp_new_ata_versions", "pncp_new_contrato_versions", "pncp_new_contratos", "pncp_new_records",
-          "pncp_new_versions"]
+DELTAS = sorted(graph.deltas.key.to_user_string() for graph in LAYER_GRAPHS)
 SECRET_PATH = "/hooks/T0FAKE/B0FAKE/FakeWebhookToken0123456789"
 run_failure_alert, stale_asset_alert = alert_sensors(enabled=True)  # as the code location builds them with a URL
 
@@ -126,9 +126,13 @@ def test_the_code_location_turns_the_alert_sensors_on_only_with_a_webhook():
     code = ("from pncp_assets.definitions import defs; "
             "print(sorted((s.name, s.default_status.value) for s in defs.sensors))")
     env = {k: v for k, v in os.environ.items() if k != "PNCP_ALERT_WEBHOOK_URL"}
-    off = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    on = subprocess.run([sys.executable, "-c", code], env={**env, "PNCP_ALERT_WEBHOOK_URL": "https://hooks.example/x"},
-                        capture_output=True, text=True, check=True).stdout
+    stopped = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    started = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**env, "PNCP_ALERT_WEBHOOK_URL": "https://hooks.example/x"})
+    off, on = stopped.stdout, started.stdout
+    # Said once at start in the log of the process loading the code (the daemon's among them); not when on.
+    assert stopped.stderr.count("Alert sensors stopped: PNCP_ALERT_WEBHOOK_URL is not set") == 1
+    assert "Alert sensors stopped" not in started.stderr
     assert "('pncp_run_failure_alert', 'STOPPED')" in off and "('pncp_stale_asset_alert', 'STOPPED')" in off
     assert "('pncp_freshness_checks', 'RUNNING')" in off  # freshness itself is judged either way
     assert "('pncp_run_failure_alert', 'RUNNING')" in on and "('pncp_stale_asset_alert', 'RUNNING')" in on

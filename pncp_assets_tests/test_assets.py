@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 
 from pncp_assets import bronze, layout
+from pncp_assets.layers import FIRST_SEEN
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.pncp.synthetic import generate_day
 from pncp_assets.state import StateManager
@@ -195,7 +196,8 @@ def test_the_check_fails_when_a_duplicate_is_planted_in_another_delta_file(make_
     victim = bronze.read_parquet(p.store.get(layout.delta_key("pncp", victim_hour)).data)
     other = bronze.read_parquet(p.store.get(layout.delta_key("pncp", other_hour)).data)
     row = victim.slice(0, 1)
-    p.store.put(layout.delta_key("pncp", other_hour), bronze.table_to_parquet(bronze.concat_tables([other, row])))
+    doctored = bronze.concat_tables([other, row], FIRST_SEEN.schema)
+    p.store.put(layout.delta_key("pncp", other_hour), bronze.table_to_parquet(doctored))
 
     result = p.run(victim_hour, now=end_of_hour(DAY, 12), raise_on_error=False)
     assert not result.success  # blocking: the run fails, pncp_daily_state does not run
@@ -288,7 +290,8 @@ def test_a_failed_check_in_a_range_run_names_its_hour_and_stops_the_state(make_p
     first, second = sorted(deltas)[:2]
     # Plant one of `first`'s records in `second`'s file too: a duplicate across two hours.
     rows = bronze.read_parquet(p.store.get(layout.delta_key("pncp", first)).data).slice(0, 1)
-    both = bronze.concat_tables([bronze.read_parquet(p.store.get(layout.delta_key("pncp", second)).data), rows])
+    held = bronze.read_parquet(p.store.get(layout.delta_key("pncp", second)).data)
+    both = bronze.concat_tables([held, rows], FIRST_SEEN.schema)
     p.store.put(layout.delta_key("pncp", second), bronze.table_to_parquet(both))
     result = p.run_range(hours[0], hours[23], raise_on_error=False)
     assert not result.success
@@ -317,7 +320,8 @@ def test_each_hours_verdict_counts_for_that_hour_in_the_ui_after_an_hourly_run_a
     # A duplicate planted across two hours: those two hours show failed, the rest still passed.
     first, second = sorted(p.delta_ids(DAY))[:2]
     rows = bronze.read_parquet(p.store.get(layout.delta_key("pncp", first)).data).slice(0, 1)
-    both = bronze.concat_tables([bronze.read_parquet(p.store.get(layout.delta_key("pncp", second)).data), rows])
+    held = bronze.read_parquet(p.store.get(layout.delta_key("pncp", second)).data)
+    both = bronze.concat_tables([held, rows], FIRST_SEEN.schema)
     p.store.put(layout.delta_key("pncp", second), bronze.table_to_parquet(both))
     assert not p.run_range(hours[0], hours[23], raise_on_error=False).success
     shown = check_status_by_hour(p.instance, "pncp_new_records", "no_duplicates")

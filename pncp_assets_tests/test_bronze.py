@@ -12,8 +12,9 @@ import pyarrow.fs as pafs
 import pytest
 
 from pncp_assets import bronze, layout
+from pncp_assets.layers import FIRST_SEEN
 from pncp_assets.storage import LocalObjectStore, ObjectStore
-from pncp_assets_tests.support.records import record_like
+from pncp_assets_tests.support.records import encode_parquet, record_like
 
 
 def _odd_records(sample_records: list[dict]) -> list[dict]:
@@ -44,23 +45,23 @@ def _odd_records(sample_records: list[dict]) -> list[dict]:
 
 def test_every_file_has_the_identical_schema(sample_records):
     batches = [[r] for r in sample_records] + [[r] for r in _odd_records(sample_records)] + [sample_records]
-    schemas = {bronze.read_parquet(bronze.encode_parquet(b, partition_key="2025-10-22-08:00")).schema
+    schemas = {bronze.read_parquet(encode_parquet(b, partition_key="2025-10-22-08:00")).schema
                for b in batches}
     assert len(schemas) == 1
-    assert next(iter(schemas)).equals(bronze.BRONZE_SCHEMA, check_metadata=False)
+    assert next(iter(schemas)).equals(FIRST_SEEN.schema, check_metadata=False)
 
 
 def test_schema_has_the_35_documented_fields_plus_ingestion_columns(sample_records):
     sample_keys = set().union(*(r.keys() for r in sample_records))
-    record_columns = [n for n in bronze.BRONZE_SCHEMA.names if not n.startswith("_")]
+    record_columns = [n for n in FIRST_SEEN.schema.names if not n.startswith("_")]
     assert len(record_columns) == 35
     assert set(record_columns) == sample_keys
-    assert {"_raw", "_ingested_at", "_partition_key", "_modalidade", "_pagina"} <= set(bronze.BRONZE_SCHEMA.names)
+    assert {"_raw", "_ingested_at", "_partition_key", "_modalidade", "_pagina"} <= set(FIRST_SEEN.schema.names)
 
 
 def test_wrong_types_become_null_and_raw_keeps_the_record(sample_records):
     records = _odd_records(sample_records)
-    table = bronze.records_to_table(records)
+    table = FIRST_SEEN.to_table(records)
     rows = table.to_pylist()
     wrong = rows[1]
     for column in ("valorTotalEstimado", "anoCompra", "srp", "dataPublicacaoPncp", "orgaoEntidade",
@@ -78,7 +79,7 @@ def test_wrong_types_become_null_and_raw_keeps_the_record(sample_records):
 
 def test_typed_columns_hold_the_api_values(sample_records):
     record = sample_records[0]
-    row = bronze.records_to_table([record], partition_key="2025-10-22-08:00").to_pylist()[0]
+    row = FIRST_SEEN.to_table([record], partition_key="2025-10-22-08:00").to_pylist()[0]
     assert row["numeroControlePNCP"] == record["numeroControlePNCP"]
     assert row["valorTotalEstimado"] == record["valorTotalEstimado"]
     assert row["valorTotalHomologado"] is None  # null stays null, never 0
@@ -93,9 +94,9 @@ def test_typed_columns_hold_the_api_values(sample_records):
 def test_whole_pncp_prefix_reads_as_one_hive_dataset(tmp_path, sample_records):
     store = LocalObjectStore(tmp_path / "bronze")
     odd = _odd_records(sample_records)
-    store.put(layout.delta_key("pncp", "2025-10-22-08:00"), bronze.encode_parquet(sample_records[:3]))
-    store.put(layout.delta_key("pncp", "2025-10-22-23:00"), bronze.encode_parquet(sample_records[3:]))
-    store.put(layout.delta_key("pncp", "2025-10-23-00:00"), bronze.encode_parquet(odd))
+    store.put(layout.delta_key("pncp", "2025-10-22-08:00"), encode_parquet(sample_records[:3]))
+    store.put(layout.delta_key("pncp", "2025-10-22-23:00"), encode_parquet(sample_records[3:]))
+    store.put(layout.delta_key("pncp", "2025-10-23-00:00"), encode_parquet(odd))
     # Side layers that readers must skip.
     store.put(layout.state_key("pncp", "20251022"), b'{"date": "2025-10-22"}')
     store.put("pncp/_raw/year=2025/month=10/day=22/pages_x.json", b"[]")
@@ -114,7 +115,7 @@ def test_whole_pncp_prefix_reads_as_one_hive_dataset(tmp_path, sample_records):
 
 
 def test_dataset_reads_back_from_s3(seaweed, s3_store: ObjectStore, sample_records):
-    s3_store.put(layout.delta_key("pncp", "2025-10-22-08:00"), bronze.encode_parquet(sample_records))
+    s3_store.put(layout.delta_key("pncp", "2025-10-22-08:00"), encode_parquet(sample_records))
     s3_store.put(layout.state_key("pncp", "20251022"), b"{}")
     fs = pafs.S3FileSystem(
         access_key=seaweed.access_key, secret_key=seaweed.secret_key,
@@ -141,6 +142,6 @@ def test_bad_partition_keys_are_refused(key: str):
 def test_raw_column_survives_unicode_and_nesting(sample_records):
     record = copy.deepcopy(sample_records[0])
     record["objetoCompra"] = "Aquisição de café ☕ — “aspas” \u0000 nul"
-    table = bronze.read_parquet(bronze.encode_parquet([record]))
+    table = bronze.read_parquet(encode_parquet([record]))
     assert bronze.raw_records(table) == [record]
     assert table.column("objetoCompra").to_pylist() == [record["objetoCompra"]]

@@ -14,7 +14,7 @@ from pncp_assets import bronze, layout
 from pncp_assets.checks import main
 from pncp_assets.defs.assets import LAYER_GRAPHS
 from pncp_assets.document_api import StateManager
-from pncp_assets.layers import LAYERS
+from pncp_assets.layers import FIRST_SEEN, LAYERS
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.storage import LocalObjectStore
 from pncp_assets_tests.support.pipeline import Pipeline, end_of_hour, partition, storage_resource
@@ -40,7 +40,7 @@ def copy_row(store, source_key: str, target_key: str) -> str:
     """Append the first row of one delta file to another; returns the copied ID."""
     row = bronze.read_parquet(store.get(source_key).data).slice(0, 1)
     target = bronze.read_parquet(store.get(target_key).data)
-    store.put(target_key, bronze.table_to_parquet(bronze.concat_tables([target, row])))
+    store.put(target_key, bronze.table_to_parquet(bronze.concat_tables([target, row], FIRST_SEEN.schema)))
     return row.column("numeroControlePNCP")[0].as_py()
 
 
@@ -127,16 +127,16 @@ def test_hours_never_run_fail_while_hours_run_with_nothing_to_file_pass(tmp_path
 
 def test_hours_not_yet_due_are_not_gaps(two_days):
     from pncp_assets.brasilia import TZ
-    from pncp_assets.checks import check_range, format_report
+    from pncp_assets.consistency import check_range, format_report
 
     # 2025-10-23-23:00 is due at 00:30 of the 24th (the hour's end + DUE_AFTER_END), Brasília time.
     just_before = dt.datetime(2025, 10, 24, 0, 29, 59, tzinfo=TZ)
-    early = check_range(two_days.store, DAYS[0], DAYS[1], "pncp", now=just_before)
+    early = check_range(two_days.store, DAYS[0], DAYS[1], FIRST_SEEN, now=just_before)
     assert early.passed and early.not_due == 1
     assert format_report(early)[-1].endswith("(1 hours not yet due, not checked for gaps); passed")
 
     # At 02:30 of the 24th its 00:00 and 01:00 are due and missing; the other 22 hours are not due yet.
-    later = check_range(two_days.store, DAYS[0], DAYS[1] + dt.timedelta(days=1), "pncp",
+    later = check_range(two_days.store, DAYS[0], DAYS[1] + dt.timedelta(days=1), FIRST_SEEN,
                         now=dt.datetime(2025, 10, 24, 2, 30, tzinfo=TZ))
     assert later.not_due == 22
     gaps = [(f["day"], f["hours"]) for f in later.failures]

@@ -109,12 +109,13 @@ def test_summary_of_a_day_without_state_says_so(data_dir):
 
 
 def test_rebuild_writes_the_state_from_bronze_and_its_dry_run_writes_nothing(tmp_path, sample_records):
-    from pncp_assets import bronze, layout
+    from pncp_assets import layout
+    from pncp_assets_tests.support.records import encode_parquet
 
     store = LocalObjectStore(tmp_path / "bronze")
     for hour, chunk in ((8, sample_records[:3]), (9, sample_records[3:5])):
         key = layout.delta_key("pncp", f"2025-10-22-{hour:02d}:00")
-        store.put(key, bronze.encode_parquet(chunk))  # Bronze written before there was any state
+        store.put(key, encode_parquet(chunk))  # Bronze written before there was any state
     state_key = layout.state_key("pncp", "20251022")
 
     dry = run_cli(["--date", "20251022", "--action", "rebuild", "--dry-run"], tmp_path)

@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 
+from pncp_assets.layers import FIRST_SEEN, VERSIONS
 from pncp_assets.pncp.client import (
     MalformedResponse,
     PncpClient,
@@ -24,7 +25,7 @@ MODALIDADES = (6, 8, 9, 16)  # three busy ones and one that is empty on the simu
 
 def make_client(sim: RunningSimulator, **kwargs) -> PncpClient:
     options = {"request_interval_s": 0, "modalidades": MODALIDADES, "backoff_initial_s": 0.001,
-               "backoff_max_s": 0.01, "read_timeout_s": 5}
+               "backoff_max_s": 0.01, "read_timeout_s": 5, "endpoint": FIRST_SEEN.endpoint}
     options.update(kwargs)
     return PncpClient(sim.base_url, **options)
 
@@ -256,7 +257,7 @@ def test_client_from_environment(monkeypatch):
     monkeypatch.setenv("PNCP_MODALIDADES", "6,8..9")
     from pncp_assets.defs.environment import pncp_api
 
-    client = pncp_api().client()
+    client = pncp_api().client(endpoint=FIRST_SEEN.endpoint)
     assert client.base_url == "http://127.0.0.1:9/api/consulta"
     assert client.modalidades == (6, 8, 9)
     assert client._pacer.interval == 0
@@ -264,7 +265,7 @@ def test_client_from_environment(monkeypatch):
 
 def test_waiting_out_the_interval_keeps_the_spacing_for_whoever_asks_next():
     slept: list[float] = []
-    client = PncpClient("http://127.0.0.1:9", request_interval_s=0.5, sleep=slept.append)
+    client = PncpClient("http://127.0.0.1:9", request_interval_s=0.5, sleep=slept.append, endpoint=FIRST_SEEN.endpoint)
     client.wait_out_interval()
     assert slept == []  # no request made: nothing to wait for
     client._pacer.wait()  # what a request does
@@ -275,7 +276,7 @@ def test_waiting_out_the_interval_keeps_the_spacing_for_whoever_asks_next():
 def test_an_update_sweep_with_every_fault_on_comes_back_complete_exactly_once():
     """`/atualizacao` through the same client: the day's included or changed records, each once, as they
     are at the clock, whatever the faults."""
-    from pncp_assets.pncp.client import ATUALIZACAO
+    ATUALIZACAO = VERSIONS.endpoint
 
     config = SimulatorConfig(
         seed=5, volume=1500, update_fraction=0.4, update_max_days=3, now=dt.datetime(2025, 10, 26, 12),
@@ -297,5 +298,5 @@ def test_an_update_sweep_with_every_fault_on_comes_back_complete_exactly_once():
 
 
 def test_the_client_refuses_an_unknown_endpoint(simulator):
-    with pytest.raises(ValueError, match="endpoint must be"):
+    with pytest.raises(TypeError, match="endpoint must be an Endpoint"):
         make_client(simulator, endpoint="/v1/contratos")  # a path is not an endpoint: which ID, which pages?

@@ -10,9 +10,10 @@ from pncp_assets import bronze, layout
 from pncp_assets.brasilia import TZ
 from pncp_assets.commit import DeltaCommitter, PublishConflict, publish_delta
 from pncp_assets.consistency import ConsistencyCheck
+from pncp_assets.layers import VERSIONS
 from pncp_assets.storage import ObjectStore
 from pncp_assets_tests.support.concurrency import run_together
-from pncp_assets_tests.support.records import record_like
+from pncp_assets_tests.support.records import encode_parquet, record_like
 
 DAY = dt.date(2025, 10, 22)
 
@@ -68,7 +69,7 @@ def test_a_claim_left_open_by_a_run_that_died_after_publishing_is_retired_by_the
 def test_crash_after_staging_before_the_claim_loses_nothing(store: ObjectStore, sample_records):
     swept = records_at(sample_records[0], 8, 1, 6)
     staged = layout.staging_key("pncp", "2025-10-22-08:00", "dead-run")
-    store.put(staged, bronze.encode_parquet([r for r, _ in swept]))  # staged, then the process died
+    store.put(staged, encode_parquet([r for r, _ in swept]))  # staged, then the process died
     committer = DeltaCommitter(store)
     result = committer.commit("2025-10-22-08:00", swept, "run-b")
     committer.publish(result.output)
@@ -96,12 +97,12 @@ def test_publish_never_shrinks_a_partition(store: ObjectStore, sample_records):
     small = [r for r, _ in records_at(sample_records[0], 8, 1, 2)]
     big = small + [r for r, _ in records_at(sample_records[0], 8, 3, 2)]
     ids = lambda rs: frozenset(r["numeroControlePNCP"] for r in rs)  # noqa: E731
-    assert publish_delta(store, key, bronze.encode_parquet(big), ids(big)) == "written"
-    assert publish_delta(store, key, bronze.encode_parquet(small), ids(small)) == "kept"  # a late, stale run
+    assert publish_delta(store, key, encode_parquet(big), ids(big)) == "written"
+    assert publish_delta(store, key, encode_parquet(small), ids(small)) == "kept"  # a late, stale run
     assert sorted(bronze.parquet_ids(store.get(key).data)) == sorted(ids(big))
     other = [r for r, _ in records_at(sample_records[0], 8, 50, 1)]
     with pytest.raises(PublishConflict):
-        publish_delta(store, key, bronze.encode_parquet(other), ids(other))
+        publish_delta(store, key, encode_parquet(other), ids(other))
 
 
 def test_racing_runs_of_different_hours_file_each_record_once(store: ObjectStore, sample_records):
@@ -155,7 +156,7 @@ def test_a_claim_naming_a_staged_key_of_the_old_layout_still_recovers(store: Obj
 
 
 def test_orphans_of_both_layouts_are_removed_after_the_grace_period(store: ObjectStore, sample_records):
-    data = bronze.encode_parquet([r for r, _ in records_at(sample_records[0], 8, 1, 2)])
+    data = encode_parquet([r for r, _ in records_at(sample_records[0], 8, 1, 2)])
     old = dt.datetime(2025, 10, 22, 9, tzinfo=dt.UTC)
     new_layout = layout.staging_key("pncp", "2025-10-22-08:00", "dead", at=old)
     old_layout = new_layout.replace("_staging/pncp/", "pncp/_staging/")
@@ -183,7 +184,7 @@ def version_of(sample, n: int, changed: str, **changes):
 
 
 def test_versions_are_filed_once_each_keyed_by_id_and_change_time(local_store: ObjectStore, sample_records):
-    committer = DeltaCommitter(local_store, "pncp_versions")
+    committer = DeltaCommitter(local_store, VERSIONS)
     first = version_of(sample_records[0], 1, "2025-10-22T08:10:00")
     homologated = version_of(sample_records[0], 1, "2025-10-22T08:40:00", valorTotalHomologado=1234.5)
     broken = version_of(sample_records[0], 2, "yesterday")
@@ -193,15 +194,15 @@ def test_versions_are_filed_once_each_keyed_by_id_and_change_time(local_store: O
     keys = f"{rid}@2025-10-22T08:10:00", f"{rid}@2025-10-22T08:40:00"
     assert sorted(result.new_ids) == sorted(keys)
     table = bronze.read_parquet(local_store.get(layout.delta_key("pncp_versions", "2025-10-22-08:00")).data)
-    assert table.schema.equals(bronze.VERSION_SCHEMA, check_metadata=False)
+    assert table.schema.equals(VERSIONS.schema, check_metadata=False)
     assert table.schema.metadata[b"pncp_assets.schema"] == b"contratacao_atualizacao.v1"
     assert sorted(table.column("_version_key").to_pylist()) == sorted(keys)
     assert result.stats["rejected"] == 1  # an unreadable change time cannot key a version: kept aside
     rejected = local_store.get(layout.rejected_key("pncp_versions", "2025-10-22-08:00")).data.decode()
     assert "dataAtualizacaoGlobal 'yesterday' is not a timestamp" in rejected
-    again = DeltaCommitter(local_store, "pncp_versions").commit("2025-10-22-09:00", [first, homologated], "run-b")
+    again = DeltaCommitter(local_store, VERSIONS).commit("2025-10-22-09:00", [first, homologated], "run-b")
     assert again.status == "no_data" and again.reason == "all_duplicates"  # seen: never filed twice
-    assert ConsistencyCheck(local_store, "pncp_versions").check("2025-10-22-08:00").passed
+    assert ConsistencyCheck(local_store, VERSIONS).check("2025-10-22-08:00").passed
     rebuilt = committer.state.rebuild_from_bronze("pncp_versions", DAY)  # the state from Bronze, in version keys
     assert rebuilt.processed_ids == sorted(keys)
 
@@ -215,7 +216,7 @@ def test_the_hour_just_ended_takes_the_versions_its_sweep_shows(local_store: Obj
     after = version_of(sample_records[0], 2, "2025-10-22T09:03:00")
     end = dt.datetime(2025, 10, 22, 9, tzinfo=TZ)
     swept_at = end + dt.timedelta(minutes=swept_after_end_min)
-    result = DeltaCommitter(local_store, "pncp_versions").commit("2025-10-22-08:00", [in_hour, after], "run",
+    result = DeltaCommitter(local_store, VERSIONS).commit("2025-10-22-08:00", [in_hour, after], "run",
                                                                   swept_at=swept_at)
     filed = {x.split("@")[1] for x in result.new_ids}
     assert filed == ({"2025-10-22T08:30:00", "2025-10-22T09:03:00"} if takes_the_tail else {"2025-10-22T08:30:00"})

@@ -9,7 +9,9 @@ import sys
 
 import dagster as dg
 
+from pncp_assets.defs.assets import AssetNames
 from pncp_assets.defs.environment import bronze_storage
+from pncp_assets.layers import CONTRATOS_VERSIONS, FIRST_SEEN, LAYERS
 from pncp_assets.storage import LocalObjectStore, S3ObjectStore
 
 
@@ -39,17 +41,18 @@ def test_graph_names_and_pool():
 
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {"pncp_raw_pages", "pncp_new_records", "pncp_daily_state",
-                    "pncp_update_pages", "pncp_new_versions", "pncp_versions_state",
-                    "pncp_contratos_raw_pages", "pncp_new_contratos", "pncp_contratos_state",
-                    "pncp_contratos_update_pages", "pncp_new_contrato_versions", "pncp_contratos_versions_state",
-                    "pncp_atas_update_pages", "pncp_new_ata_versions", "pncp_atas_versions_state"}
+    names = {layer: AssetNames.of(layer) for layer in LAYERS}  # the registry's, by the naming rule
+    assert keys == {name for n in names.values() for name in (n.raw, n.deltas, n.state)}
+    # The original design's names stay the contratações' first-seen layer's; every other name follows its prefix.
+    assert (names[FIRST_SEEN].raw, names[FIRST_SEEN].deltas, names[FIRST_SEEN].state) == (
+        "pncp_raw_pages", "pncp_new_records", "pncp_daily_state")
+    assert names[CONTRATOS_VERSIONS].deltas == "pncp_contratos_versions_new_records"
+    assert len(keys) == 3 * len(LAYERS) == 15
     for key in keys:
         assert graph.get(dg.AssetKey(key)).group_name == "bronze_pncp"
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
-    deltas = ("pncp_new_records", "pncp_new_versions", "pncp_new_contratos", "pncp_new_contrato_versions",
-              "pncp_new_ata_versions")
-    links = {(asset, "contratacao_links") for asset in deltas[2:]}  # contratos and atas point at contratações
+    deltas = [n.deltas for n in names.values()]
+    links = {(n.deltas, "contratacao_links") for layer, n in names.items() if layer.feed != "contratacoes"}
     assert checks == {(asset, name) for asset in deltas
                       for name in ("no_duplicates", "bronze_consistent", "freshness_check")} | links
     # The sensors: freshness evaluated from the start; failures and stale assets announced once a webhook is set
@@ -58,12 +61,9 @@ def test_graph_names_and_pool():
     assert sensors == {"pncp_freshness_checks": dg.DefaultSensorStatus.RUNNING,
                        "pncp_run_failure_alert": dg.DefaultSensorStatus.STOPPED,
                        "pncp_stale_asset_alert": dg.DefaultSensorStatus.STOPPED}
-    for state in ("pncp_daily_state", "pncp_versions_state", "pncp_contratos_state", "pncp_contratos_versions_state",
-                  "pncp_atas_versions_state"):
-        assert defs.resolve_assets_def(state).op.pool == "pncp_state"
-    for sweep in ("pncp_raw_pages", "pncp_update_pages", "pncp_contratos_raw_pages", "pncp_contratos_update_pages",
-                  "pncp_atas_update_pages"):  # the steps that talk to PNCP: one budget
-        assert defs.resolve_assets_def(sweep).op.pool == "pncp_api"
+    for n in names.values():
+        assert defs.resolve_assets_def(n.state).op.pool == "pncp_state"
+        assert defs.resolve_assets_def(n.raw).op.pool == "pncp_api"  # the steps that talk to PNCP: one budget
     for delta in deltas:  # launched alone, a delta asset sweeps its hours itself: the same budget
         assert defs.resolve_assets_def(delta).op.pool == "pncp_api"
     job = defs.resolve_job_def("pncp_hourly_ingestion")

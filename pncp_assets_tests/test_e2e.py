@@ -21,18 +21,16 @@ from pathlib import Path
 
 import pytest
 
+from pncp_assets.defs.assets import AssetNames
+from pncp_assets.layers import FIRST_SEEN, LAYERS
 from pncp_assets_tests.support.dagster_stack import REPO, DagsterStack, s3_pipeline_env
 
 DAYS = [dt.date(2025, 10, 22), dt.date(2025, 10, 23)]
 PARTITIONS = [f"{d:%Y-%m-%d}-{h:02d}:00" for d in DAYS for h in range(24)]
-ASSETS = ["pncp_raw_pages", "pncp_new_records", "pncp_daily_state",
-          "pncp_update_pages", "pncp_new_versions", "pncp_versions_state",
-          "pncp_contratos_raw_pages", "pncp_new_contratos", "pncp_contratos_state",
-          "pncp_contratos_update_pages", "pncp_new_contrato_versions", "pncp_contratos_versions_state",
-          "pncp_atas_update_pages", "pncp_new_ata_versions", "pncp_atas_versions_state"]
-DELTAS = sorted(["pncp_new_records", "pncp_new_versions", "pncp_new_contratos", "pncp_new_contrato_versions",
-                 "pncp_new_ata_versions"])
-LINKED = ["pncp_new_contratos", "pncp_new_contrato_versions", "pncp_new_ata_versions"]
+NAMES = [AssetNames.of(layer) for layer in LAYERS]  # the registry's names, by the naming rule
+ASSETS = [name for names in NAMES for name in (names.raw, names.deltas, names.state)]
+DELTAS = sorted(names.deltas for names in NAMES)
+LINKED = [AssetNames.of(layer).deltas for layer in LAYERS if layer.link_field]
 CHECKS = ["no_duplicates", "bronze_consistent"]
 INTERVAL_S = 0.25  # the pacing the test checks across runs (the real API needs 2 s)
 HOOK = "/hooks/pncp-e2e"
@@ -210,7 +208,8 @@ def test_a_ui_asset_backfill_of_two_days_runs_one_run_per_day_with_one_api_budge
     # shows that hour failed and the rest still passed, and the failed run is announced.
     first, second = sorted(Pipeline(None, store, None).delta_ids(DAYS[0]))[:2]  # type: ignore[arg-type]
     rows = bronze.read_parquet(store.get(layout.delta_key("pncp", first)).data).slice(0, 1)
-    both = bronze.concat_tables([bronze.read_parquet(store.get(layout.delta_key("pncp", second)).data), rows])
+    held = bronze.read_parquet(store.get(layout.delta_key("pncp", second)).data)
+    both = bronze.concat_tables([held, rows], FIRST_SEEN.schema)
     store.put(layout.delta_key("pncp", second), bronze.table_to_parquet(both))
     failed_run, status = _run_job(stack, "pncp_checks", second)
     assert status == "FAILURE"

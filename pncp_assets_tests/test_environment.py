@@ -12,6 +12,7 @@ from dagster_aws.s3.resources import ResourceWithS3Configuration
 from pncp_assets.config import ConfigError
 from pncp_assets.defs.environment import bronze_storage, pncp_api
 from pncp_assets.defs.resources import BronzeStorage, PncpApi
+from pncp_assets.layers import FIRST_SEEN
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pncp_assets"
 
@@ -33,7 +34,7 @@ def test_every_variable_reaches_its_field():
                     "PNCP_SWEEP_MAX_AGE_MINUTES": "0"})
     assert (api.base_url, api.request_interval_s, api.modalidades, api.step_retries, api.step_retry_delay_s,
             api.sweep_max_age_minutes) == ("http://x/api", 0.5, "6,8..9", 4, 3.0, 0.0)
-    assert api.client().modalidades == (6, 8, 9)
+    assert api.client(endpoint=FIRST_SEEN.endpoint).modalidades == (6, 8, 9)
 
 
 @pytest.mark.parametrize(("build", "env", "name"), [

@@ -68,7 +68,7 @@ def test_sigkill_at_every_crash_point_then_the_day_carries_on(day_on_s3: Pipelin
             assert set(deltas[pk]) >= set(ids), f"{point}: partition {pk} shrank"
         state = StateManager(p.store).load_state(layer.source, DAY)
         assert not any(e.get("staged") for e in state["partitions"].values()), f"{point}: a claim left open"
-        assert ConsistencyCheck(p.store, layer.source).check(partition(DAY, hour)).passed, point
+        assert ConsistencyCheck(p.store, layer).check(partition(DAY, hour)).passed, point
 
 
 def test_crash_points_are_inert_unless_named(monkeypatch):

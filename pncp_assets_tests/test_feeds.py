@@ -11,10 +11,9 @@ import pytest
 import requests
 
 from pncp_assets import layout
-from pncp_assets.defs.assets import LAYER_GRAPHS
+from pncp_assets.defs.assets import LAYER_GRAPHS, AssetNames
 from pncp_assets.layers import ATAS_VERSIONS, CONTRATOS, CONTRATOS_VERSIONS
-from pncp_assets.pncp.client import ATAS_ATUALIZACAO, CONTRATOS_ATUALIZACAO, PncpClient
-from pncp_assets.pncp.client import CONTRATOS as CONTRATOS_ENDPOINT
+from pncp_assets.pncp.client import PncpClient
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.pncp.synthetic import OLD_DAY
 from pncp_assets.storage import LocalObjectStore, S3ObjectStore
@@ -60,7 +59,7 @@ def test_every_record_of_every_feed_lands_once_in_its_hour(five_layers):
     first = {x for keys in layer_keys(p.store, CONTRATOS, DAYS[0]).values() for x in keys}
     assert changed & first, "contratos of the first day were amended on the second, each amendment a version"
     # The sweeps of the new feeds: one list a day (no modalidade), pages of 500.
-    new_paths = {ep.path for ep in (CONTRATOS_ENDPOINT, CONTRATOS_ATUALIZACAO, ATAS_ATUALIZACAO)}
+    new_paths = {layer.endpoint.path for layer in NEW_FEEDS}
     asked = [e for e in p.sim.sim.log if e.path in new_paths]
     assert asked and all("codigoModalidadeContratacao" not in e.params and e.params["tamanhoPagina"] == "500"
                          for e in asked)
@@ -83,8 +82,8 @@ def test_a_contrato_whose_contratacao_bronze_lacks_is_reported_never_dropped(fiv
     verdicts = {(c.asset_key.path[-1], c.partition): c for r in results for c in r.get_asset_check_evaluations()
                 if c.check_name == "contratacao_links"}
     old = 0
-    for layer, asset in ((CONTRATOS, "pncp_new_contratos"), (CONTRATOS_VERSIONS, "pncp_new_contrato_versions"),
-                         (ATAS_VERSIONS, "pncp_new_ata_versions")):
+    for layer in (CONTRATOS, CONTRATOS_VERSIONS, ATAS_VERSIONS):
+        asset = AssetNames.of(layer).deltas
         for day in DAYS:
             rows = p.sim.sim.visible_records(day, kind="contratos") if layer is CONTRATOS else None
             for hour in layout.day_hours(day):
@@ -110,16 +109,15 @@ def _old_ids(p: Pipeline) -> set[str]:
 
 def test_the_delta_assets_metadata_and_previews_speak_of_each_feed(five_layers):
     _, results = five_layers
-    contratos = metadata_by_hour(results[0], "pncp_new_contratos")
+    contratos = metadata_by_hour(results[0], AssetNames.of(CONTRATOS).deltas)
     busy = max(contratos, key=lambda h: contratos[h]["new"])
     assert contratos[busy]["preview"].startswith("| numeroControlePNCP | contratação | fornecedor |")
     assert contratos[busy]["published"] == "written" and contratos[busy]["dagster/row_count"] > 0
-    atas = metadata_by_hour(results[0], "pncp_new_ata_versions")
+    atas = metadata_by_hour(results[0], AssetNames.of(ATAS_VERSIONS).deltas)
     assert any(md["new"] for md in atas.values())
 
 
-@pytest.mark.parametrize("endpoint", [CONTRATOS_ENDPOINT, CONTRATOS_ATUALIZACAO, ATAS_ATUALIZACAO],
-                         ids=lambda e: e.label)
+@pytest.mark.parametrize("endpoint", [layer.endpoint for layer in NEW_FEEDS], ids=lambda e: e.label)
 def test_a_sweep_of_each_new_feed_with_every_fault_on_comes_back_complete_exactly_once(endpoint):
     config = SimulatorConfig(seed=62, volume=1200, atas_ratio=0.5, update_fraction=0.4, update_max_days=2,
                              now=dt.datetime(2025, 10, 25, 12), rate_limit_every=4, rate_limit_burst=1,
@@ -199,8 +197,7 @@ def test_the_schedules_ticks_through_a_day_file_every_new_feed_exactly_once(tmp_
     day is in Bronze once by the day close, in an hour no earlier than its publication; every version the
     update sweeps showed is in Bronze once."""
     from pncp_assets.brasilia import TZ
-    from pncp_assets.defs.assets import ata_versions, contrato_versions
-    from pncp_assets.defs.assets import contratos as contratos_graph
+    from pncp_assets.defs.assets import GRAPHS
     from pncp_assets_tests.support.schedules import run_the_schedules
 
     day = DAYS[0]
@@ -210,7 +207,7 @@ def test_the_schedules_ticks_through_a_day_file_every_new_feed_exactly_once(tmp_
     seen: dict[str, set[str]] = {"pncp_contratos_versions": set(), "pncp_atas_versions": set()}
     with RunningSimulator(world) as sim:
         p = Pipeline(sim, store, storage_resource(store), sweep_max_age_minutes=60,
-                     graphs=(contratos_graph, contrato_versions, ata_versions))
+                     graphs=tuple(GRAPHS[layer.source] for layer in NEW_FEEDS))
         start = dt.datetime.combine(day, dt.time(0, 5), tzinfo=TZ)
         for hour in range(31):  # one tick at a time (the day close's among them), to read what each showed
             moment = start + dt.timedelta(hours=hour)

@@ -4,6 +4,7 @@ state files in test_state.py, escaping storage keys in test_storage.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -16,13 +17,14 @@ from pncp_assets.commit import DeltaCommitter
 from pncp_assets.consistency import ConsistencyCheck
 from pncp_assets.defs.io_manager import BronzeParquetIOManager
 from pncp_assets.defs.resources import BronzeStorage
+from pncp_assets.layers import ATAS_VERSIONS, CONTRATOS, FIRST_SEEN, FeedError, layer_named
 from pncp_assets.pncp.client import PncpClient, SweepError
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.state import StateManager
 from pncp_assets.storage import LocalObjectStore, ObjectStore
 from pncp_assets.sweeps import SweepStore
 from pncp_assets_tests.support.pipeline import Pipeline, end_of_hour, metadata, partition, storage_resource
-from pncp_assets_tests.support.records import record_like
+from pncp_assets_tests.support.records import encode_parquet, record_like
 
 DAY = dt.date(2025, 10, 22)
 FIVE_MB = 5 * 1024 * 1024
@@ -48,17 +50,17 @@ def wrong_value(typ: pa.DataType):
     return {"not": "text"}
 
 
-@pytest.mark.parametrize("field", [name for name, _ in bronze.RECORD_FIELDS if name != "numeroControlePNCP"])
+@pytest.mark.parametrize("field", [name for name, _ in FIRST_SEEN.record.fields if name != "numeroControlePNCP"])
 def test_every_typed_column_given_a_wrong_type_becomes_null_and_raw_keeps_it(sample_records, field):
-    typ = bronze.BRONZE_SCHEMA.field(field).type
+    typ = FIRST_SEEN.schema.field(field).type
     record = record_like(sample_records[0], 1, **{field: wrong_value(typ)}, campoDesconhecido=[1, {"a": None}])
-    table = bronze.records_to_table([record])
-    assert table.schema == bronze.BRONZE_SCHEMA  # the schema never bends to the input
+    table = FIRST_SEEN.to_table([record])
+    assert table.schema == FIRST_SEEN.schema  # the schema never bends to the input
     assert table.column(field).to_pylist() == [None]
     assert bronze.raw_records(table) == [record]  # lossless: the wrong value and the unknown field
 
 
-@pytest.mark.parametrize(("schema", "field"), [(schema, name) for schema in (bronze.CONTRATO, bronze.ATA)
+@pytest.mark.parametrize(("schema", "field"), [(schema, name) for schema in (CONTRATOS.record, ATAS_VERSIONS.record)
                                                for name, _ in schema.fields if not name.startswith("numeroControle")],
                          ids=lambda v: v if isinstance(v, str) else v.name)
 def test_every_typed_column_of_contratos_and_atas_given_a_wrong_type_becomes_null(schema, field):
@@ -72,11 +74,11 @@ def test_every_typed_column_of_contratos_and_atas_given_a_wrong_type_becomes_nul
 @pytest.mark.parametrize(("layer", "kind"), [("pncp_contratos", "contratos"), ("pncp_atas_versions", "atas")])
 def test_contratos_and_atas_with_bad_ids_are_quarantined_and_the_rest_ingested(tmp_path, layer, kind):
     from pncp_assets.defs.assets import LAYER_GRAPHS
-    from pncp_assets.layers import layer_of
+    from pncp_assets.layers import layer_named
     from pncp_assets_tests.support.feeds import assert_layer_exact
 
     store = LocalObjectStore(tmp_path / "bronze")
-    target = layer_of(layer)
+    target = layer_named(layer)
     with RunningSimulator(SimulatorConfig(seed=6, volume=60, bad_ids=8)) as sim:
         p = Pipeline(sim, store, storage_resource(store), graphs=tuple(g for g in LAYER_GRAPHS if g.layer is target))
         assert p.run(partition(DAY, 23), now=end_of_hour(DAY + dt.timedelta(days=1), 6)).success
@@ -107,7 +109,7 @@ def test_a_5mb_objeto_compra_lands_whole_in_bronze(tmp_path):
 def test_a_response_over_the_size_cap_fails_the_sweep_at_once_naming_the_page():
     with RunningSimulator(SimulatorConfig(seed=3, volume=40, huge_objeto_bytes=FIVE_MB)) as sim:
         modalidade = sim.sim.all_records(DAY)[0]["modalidadeId"]
-        client = PncpClient(sim.base_url, request_interval_s=0, modalidades=(modalidade,),
+        client = PncpClient(sim.base_url, request_interval_s=0, modalidades=(modalidade,), endpoint=FIRST_SEEN.endpoint,
                             max_response_bytes=1024 * 1024, backoff_initial_s=0.001, backoff_max_s=0.01)
         with pytest.raises(SweepError, match=rf"Modalidade {modalidade} page 1 of 20251022: .*over the 1 MiB cap"):
             client.sweep_day(DAY)
@@ -182,11 +184,17 @@ class Spy(LocalObjectStore):
 def test_hostile_source_names_are_refused_before_any_key_is_built(tmp_path, source):
     store = Spy(tmp_path / "bronze")
     Spy.calls = 0
-    for build in (lambda: DeltaCommitter(store, source), lambda: SweepStore(store, source),
-                  lambda: StateManager(store).load_state(source, DAY), lambda: layout.state_key(source, DAY),
-                  lambda: layout.delta_key(source, "2025-10-22-08:00")):
-        with pytest.raises(ValueError, match="invalid source"):
+    # A name enters through the registry (no layer of that name) or the key layout (not a prefix at all) ...
+    for build in (lambda: StateManager(store).load_state(source, DAY), lambda: layer_named(source),
+                  lambda: layout.state_key(source, DAY), lambda: layout.delta_key(source, "2025-10-22-08:00")):
+        with pytest.raises(ValueError, match=r"invalid source|no layer"):
             build()
+    # ... and the protocol takes layers, never names.
+    for build in (lambda: DeltaCommitter(store, source), lambda: SweepStore(store, source)):
+        with pytest.raises(TypeError, match="must be a Layer"):
+            build()
+    with pytest.raises(FeedError, match="source must be a lowercase prefix"):
+        dataclasses.replace(FIRST_SEEN, source=source)
     assert Spy.calls == 0 and not [f for f in (tmp_path / "bronze").rglob("*") if f.is_file()]
 
 
@@ -203,7 +211,7 @@ def test_hostile_partition_keys_are_refused_before_any_key_is_built(tmp_path, ke
 
 def test_the_io_manager_refuses_a_hostile_source(tmp_path):
     manager = BronzeParquetIOManager(storage=BronzeStorage(data_dir=str(tmp_path)), source="../escape")
-    with pytest.raises(ValueError, match="invalid source"):
+    with pytest.raises(ValueError, match=r"no layer '\.\./escape'"):
         manager.load_input(dg.build_input_context(asset_key=dg.AssetKey("pncp_new_records"),
                                                   partition_key="2025-10-22-08:00"))
     assert not [f for f in tmp_path.rglob("*") if f.is_file()]
@@ -212,7 +220,7 @@ def test_the_io_manager_refuses_a_hostile_source(tmp_path):
 def test_an_oversized_state_file_is_not_parsed_but_rebuilt_from_bronze(local_store: ObjectStore, sample_records,
                                                                        caplog):
     ids = sorted(r["numeroControlePNCP"] for r in sample_records[:3])
-    local_store.put(layout.delta_key("pncp", "2025-10-22-08:00"), bronze.encode_parquet(sample_records[:3]))
+    local_store.put(layout.delta_key("pncp", "2025-10-22-08:00"), encode_parquet(sample_records[:3]))
     padding = ["x" * 100] * 20_000  # 2 MB of junk in a field we never read
     huge = {"date": "2025-10-22", "processed_ids": [], "total_processed": 0, "executions": [], "junk": padding}
     local_store.put_json(layout.state_key("pncp", DAY), huge)

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from pncp_assets import bronze, faults, layout
 from pncp_assets.commit import DeltaCommitter
 from pncp_assets.consistency import ConsistencyCheck
+from pncp_assets.layers import FIRST_SEEN
 from pncp_assets.pncp.client import PncpClient, PncpError
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.state import StateManager
@@ -58,7 +59,7 @@ steps = st.lists(st.tuples(
 
 def run_hour(store: ObjectStore, api: str, pk: str, run_id: str, crash: str | None = None) -> str:
     """What one Dagster run of H does, step by step; returns ok, crashed or the API's error."""
-    client = PncpClient(api, request_interval_s=0, modalidades=MODALIDADES, page_size=10,
+    client = PncpClient(api, request_interval_s=0, modalidades=MODALIDADES, page_size=10, endpoint=FIRST_SEEN.endpoint,
                         backoff_initial_s=0.0005, backoff_max_s=0.002)
     with faults.injected(crash):
         try:

@@ -18,7 +18,7 @@ import pytest
 from pncp_assets import layout
 from pncp_assets.commit import DeltaCommitter
 from pncp_assets.defs.assets import LAYER_GRAPHS
-from pncp_assets.layers import layer_of
+from pncp_assets.layers import FIRST_SEEN, layer_named
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.sweeps import SweepStore
 from pncp_assets_tests.support.feeds import layer_keys
@@ -54,7 +54,8 @@ def bronze_tree(tmp_path_factory):
         sim.sim.configure(now=dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(7)))
         records = sim.sim.all_records(DAY)
         sweeps = SweepStore(store)
-        sweep = sweeps.save(p.resources()["pncp_api"].client().sweep_day(DAY), dt.datetime.now(dt.UTC))
+        client = p.resources()["pncp_api"].client(endpoint=FIRST_SEEN.endpoint)
+        sweep = sweeps.save(client.sweep_day(DAY), dt.datetime.now(dt.UTC))
         in_flight = DeltaCommitter(store).commit(hours[23], sweep.records(), "run-in-flight")
         assert in_flight.output is not None and in_flight.new_ids  # staged and claimed, not published
         # An orphan: a staged copy of an hour that no claim names (a run that died before its claim).
@@ -63,7 +64,7 @@ def bronze_tree(tmp_path_factory):
     published = {x for key, ids in p.delta_ids(DAY).items() for x in ids}
     assert len(records) > len(published)  # the in-flight records are not published yet
     assert store.list("pncp/_rejected/")
-    layers = {layer: {x for keys in layer_keys(store, layer_of(layer), DAY).values() for x in keys}
+    layers = {layer: {x for keys in layer_keys(store, layer_named(layer), DAY).values() for x in keys}
               for layer in ("pncp_contratos", "pncp_atas_versions")}
     assert all(layers.values())
     return {"root": root, "ids": published, "in_flight": set(in_flight.new_ids), "orphan": orphan, **layers}

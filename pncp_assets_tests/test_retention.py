@@ -14,7 +14,8 @@ import dagster as dg
 import pytest
 
 from pncp_assets import layout
-from pncp_assets.checks import check_range
+from pncp_assets.consistency import check_range
+from pncp_assets.layers import FIRST_SEEN
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.retention import RetentionPolicy, apply_retention, archive_states
 from pncp_assets.state import StateManager
@@ -48,7 +49,7 @@ def deltas(store: ObjectStore) -> dict[str, bytes]:
 def test_an_archived_day_loads_reruns_and_backfills_filing_nothing_twice(filled: Pipeline):
     store, manager = filled.store, StateManager(filled.store)
     before_json, before_deltas = manager.load_state("pncp", DAY), deltas(store)
-    report = archive_states(store, "pncp", DAY + dt.timedelta(days=1))
+    report = archive_states(store, FIRST_SEEN, DAY + dt.timedelta(days=1))
     assert report.archived == [DAY.isoformat()] and not report.skipped
     assert report.state_bytes_before > 0
     marker = parse_marker(store.get(layout.state_key("pncp", DAY)).data)
@@ -61,7 +62,7 @@ def test_an_archived_day_loads_reruns_and_backfills_filing_nothing_twice(filled:
     summary = fresh.get_state_summary("pncp", DAY)
     assert summary["stored_as"] == "archived" and summary["total_processed"] == before_json["total_processed"]
     assert fresh.rebuild_state("pncp", DAY, dry_run=True)["replaces"] == {"total_processed": summary["total_processed"]}
-    assert check_range(store, DAY, DAY, "pncp", now=LATER).passed
+    assert check_range(store, DAY, DAY, FIRST_SEEN, now=LATER).passed
 
     # A re-run of one hour files nothing twice and brings the state back live.
     again = filled.run(partition(DAY, 12), now=end_of_hour(DAY, 23) + dt.timedelta(days=60))
@@ -71,11 +72,11 @@ def test_an_archived_day_loads_reruns_and_backfills_filing_nothing_twice(filled:
     assert len(live.state.executions) == len(before_json["executions"]) + 1  # that run is on record
 
     # Archived again, then the whole day backfilled: still nothing twice, the archive holds the newer state.
-    assert archive_states(store, "pncp", DAY + dt.timedelta(days=1)).archived == [DAY.isoformat()]
+    assert archive_states(store, FIRST_SEEN, DAY + dt.timedelta(days=1)).archived == [DAY.isoformat()]
     backfill = filled.run_range(partition(DAY, 0), partition(DAY, 23))
     assert backfill.success and deltas(store) == before_deltas
     filled.assert_invariants(DAY)
-    assert check_range(store, DAY, DAY, "pncp", now=LATER).passed
+    assert check_range(store, DAY, DAY, FIRST_SEEN, now=LATER).passed
 
 
 def test_archiving_keeps_live_a_state_that_a_run_wrote_meanwhile(filled: Pipeline):
@@ -95,7 +96,7 @@ def test_archiving_keeps_live_a_state_that_a_run_wrote_meanwhile(filled: Pipelin
 def test_a_damaged_archive_is_rebuilt_from_bronze_never_taken_as_empty(filled: Pipeline):
     store = filled.store
     ids = StateManager(store).load_state("pncp", DAY)["processed_ids"]
-    archive_states(store, "pncp", DAY + dt.timedelta(days=1))
+    archive_states(store, FIRST_SEEN, DAY + dt.timedelta(days=1))
     key = layout.archive_key("pncp", DAY)
     data = bytearray(store.get(key).data)
     data[len(data) // 2] ^= 0xFF  # one flipped byte: zstd's checksum catches it
@@ -110,16 +111,16 @@ def test_retention_expires_each_kind_by_its_own_days_and_never_touches_bronze(fi
     assert store.list("pncp/_raw/") and store.list("pncp/_rejected/")
     policy = RetentionPolicy(state_days=45, raw_days=7, rejected_days=90)
 
-    [week] = apply_retention(store, ["pncp"], DAY + dt.timedelta(days=8), policy)
+    [week] = apply_retention(store, [FIRST_SEEN], DAY + dt.timedelta(days=8), policy)
     assert week.raw_deleted > 0 and not store.list("pncp/_raw/")
     assert week.rejected_deleted == 0 and store.list("pncp/_rejected/")
     assert week.archived == [] and StateManager(store).load_fresh("pncp", DAY).origin == "stored"
 
-    dry = apply_retention(store, ["pncp"], DAY + dt.timedelta(days=100), policy, dry_run=True)[0]
+    dry = apply_retention(store, [FIRST_SEEN], DAY + dt.timedelta(days=100), policy, dry_run=True)[0]
     assert dry.archived == [DAY.isoformat()] and dry.rejected_deleted > 0
     assert StateManager(store).load_fresh("pncp", DAY).origin == "stored" and store.list("pncp/_rejected/")
 
-    [late] = apply_retention(store, ["pncp"], DAY + dt.timedelta(days=100), policy)
+    [late] = apply_retention(store, [FIRST_SEEN], DAY + dt.timedelta(days=100), policy)
     assert late.archived == [DAY.isoformat()] and late.rejected_deleted > 0 and not store.list("pncp/_rejected/")
     assert late.state_bytes_before > 0 and store.exists(layout.archive_key("pncp", DAY))
     assert deltas(store) == before_deltas

@@ -8,12 +8,12 @@ import logging
 
 import pytest
 
-from pncp_assets import bronze, layout
+from pncp_assets import layout
 from pncp_assets import state as core
 from pncp_assets.document_api import StateManager
 from pncp_assets.storage import ObjectStore
 from pncp_assets_tests.support.concurrency import run_together
-from pncp_assets_tests.support.records import make_id, record_like
+from pncp_assets_tests.support.records import encode_parquet, make_id, record_like
 
 DAY = "20251022"
 
@@ -135,7 +135,7 @@ def test_8_threads_updating_one_day_lose_nothing(store: ObjectStore):
 
 def _write_delta(store: ObjectStore, hour: str, records: list[dict]) -> str:
     key = layout.delta_key("pncp", hour)
-    store.put(key, bronze.encode_parquet(records, partition_key=hour))
+    store.put(key, encode_parquet(records, partition_key=hour))
     return key
 
 

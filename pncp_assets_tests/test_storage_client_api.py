@@ -11,6 +11,7 @@ from pncp_assets import bronze
 from pncp_assets.config import ConfigError
 from pncp_assets.defs.environment import bronze_storage
 from pncp_assets.document_api import get_storage_client, read_json_from_s3, upload_to_bronze, write_json_to_s3
+from pncp_assets.layers import FIRST_SEEN
 from pncp_assets.storage import LocalObjectStore, S3ObjectStore
 
 MOMENT = dt.datetime(2025, 10, 22, 14, 30, 5)
@@ -66,7 +67,7 @@ def test_upload_list_of_dicts_returns_the_seed_key(env_backend: str, sample_reco
     key = upload_to_bronze(sample_records, source="pncp", date=MOMENT)
     assert key == "pncp/year=2025/month=10/day=22/pncp_20251022_143005.parquet"
     table = bronze.read_parquet(get_storage_client().get(key).data)
-    assert table.schema.equals(bronze.BRONZE_SCHEMA, check_metadata=False)
+    assert table.schema.equals(FIRST_SEEN.schema, check_metadata=False)
     assert bronze.raw_records(table) == sample_records
 
 

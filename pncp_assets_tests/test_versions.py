@@ -21,10 +21,11 @@ import pytest
 
 from pncp_assets import faults, layout
 from pncp_assets.brasilia import TZ
-from pncp_assets.checks import check_range
 from pncp_assets.commit import DeltaCommitter
+from pncp_assets.consistency import check_range
 from pncp_assets.current import current_view
-from pncp_assets.defs.assets import LAYER_GRAPHS
+from pncp_assets.defs.assets import LAYER_GRAPHS, AssetNames
+from pncp_assets.layers import FIRST_SEEN, VERSIONS
 from pncp_assets.pncp.records import version_key
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.pncp.synthetic import generate_day
@@ -149,9 +150,9 @@ def test_every_version_shown_at_a_sweep_is_in_bronze_exactly_once(week):
     ids = Counter(x.split("@")[0] for x in counts)
     assert sum(1 for n in ids.values() if n > 1) > 50  # the week did change records, several times
     end = dt.datetime.combine(LAST, dt.time(6, 5), tzinfo=TZ)  # the week's last tick
-    for source in ("pncp", "pncp_versions"):  # the CI command's rules, every hour of the week, at its end
-        report = check_range(store, FIRST, LAST, source, now=end)
-        assert report.passed and report.partitions == 24 * (DAYS + 1), (source, report.failures[:2])
+    for layer in (FIRST_SEEN, VERSIONS):  # the CI command's rules, every hour of the week, at its end
+        report = check_range(store, FIRST, LAST, layer, now=end)
+        assert report.passed and report.partitions == 24 * (DAYS + 1), (layer.source, report.failures[:2])
         assert report.not_due == 19  # 05:00 of the last day onwards: due after the week's end
 
 
@@ -178,7 +179,7 @@ def test_reruns_backfills_and_a_crash_mid_commit_changed_nothing(week):
 
 def test_versions_metadata_and_log_line(week):
     result = week["last_run"]
-    (metadata,) = metadata_by_hour(result, "pncp_new_versions").values()
+    (metadata,) = metadata_by_hour(result, AssetNames.of(VERSIONS).deltas).values()
     assert {"versions_fetched", "new", "records_changed", "filed_earlier", "late"} <= set(metadata)
     assert metadata["versions_fetched"] >= metadata["new"] >= metadata["records_changed"]
     logs = week["instance"].all_logs(result.run_id)
@@ -220,9 +221,9 @@ def test_a_downstream_asset_reads_an_hours_versions_through_the_io_manager(week)
     hour = f"{CRASH_AT[0]:%Y-%m-%d}-{CRASH_AT[1]:02d}:00"
     seen: list = []
 
-    @dg.asset(partitions_def=hourly_partitions)
-    def homologations(pncp_new_versions) -> None:
-        seen.append(pncp_new_versions)
+    @dg.asset(partitions_def=hourly_partitions, ins={"versions": dg.AssetIn(versions.deltas.key)})
+    def homologations(versions) -> None:
+        seen.append(versions)
 
     store = week["store"]
     storage = storage_resource(store)
@@ -232,5 +233,5 @@ def test_a_downstream_asset_reads_an_hours_versions_through_the_io_manager(week)
                           resources=resources).success
     [table] = seen
     filed = bronze.read_parquet(store.get(layout.delta_key("pncp_versions", hour)).data)
-    assert table.schema.names == bronze.VERSION_SCHEMA.names  # read from pncp_versions/, not pncp/
+    assert table.schema.names == VERSIONS.schema.names  # read from pncp_versions/, not pncp/
     assert sorted(table.column("_version_key").to_pylist()) == sorted(filed.column("_version_key").to_pylist())

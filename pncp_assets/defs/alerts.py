@@ -1,7 +1,7 @@
 """Knowing when the data stops: a freshness check per delta asset, the sensor that has the daemon evaluate
 them, and alerts to a webhook (`AlertWebhook`, PNCP_ALERT_WEBHOOK_URL) for a failed run and for a stale asset.
 
-Freshness: hour H of `pncp_new_records` and `pncp_new_versions` is due `layout.DUE_AFTER_END` after it ends
+Freshness: hour H of every layer's delta asset (`pncp_new_records`, ...) is due `layout.DUE_AFTER_END` after it ends
 (H+1:30, Brasília time; its scheduled run starts at H+1:05). Dagster's time-partition freshness check fails
 once a due hour has no materialisation; `pncp_freshness_checks` evaluates it when it can next be overdue, and
 every run of the hourly job evaluates it too (the job selects the assets' checks), so it passes again as soon
@@ -12,8 +12,9 @@ checks job, UI), naming the run, its job and partitions and the failed steps' er
 `pncp_stale_asset_alert` posts one message when an asset's freshness check goes from passing (or never run) to
 failing, naming the asset and the hour it misses, and one when it passes again; a check that stays failed
 posts nothing more. With PNCP_ALERT_WEBHOOK_URL set both sensors run by default; without it they are
-stopped by default and their description says alerts are off and how to turn them on (a tick that runs all
-the same skips, saying why).
+stopped by default, their description says alerts are off and how to turn them on, and every process that
+loads the code location (the daemon among them) logs it once at start (a tick that runs all the same skips,
+saying why).
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ def alert_sensors(enabled: bool) -> list[dg.SensorDefinition]:
     while they post nothing."""
     status = dg.DefaultSensorStatus.RUNNING if enabled else dg.DefaultSensorStatus.STOPPED
     note = "" if enabled else ALERTS_OFF_NOTE
+    if not enabled:
+        # Once per process that loads the code location: the daemon's log says it at start, not only the UI.
+        dg.get_dagster_logger("pncp_assets").warning(f"Alert sensors stopped: {ALERTS_OFF_NOTE.removeprefix('OFF: ')}")
     failure = dg.run_failure_sensor(
         name="pncp_run_failure_alert", default_status=status,
         description=note + "Posts a message to PNCP_ALERT_WEBHOOK_URL for every failed run of this code location: "

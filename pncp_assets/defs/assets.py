@@ -1,10 +1,11 @@
-"""The Bronze graph: for each layer (`layers.py`) three assets and a check, thin wiring over the domain.
+"""The Bronze graph: for each layer of the registry (`layers.LAYERS`) three assets and a check, thin wiring
+over the domain, named by one rule (`AssetNames`: the layer's prefix, then what the asset holds):
 
-    pncp_raw_pages              -> pncp_new_records           -> pncp_daily_state               contratações
-    pncp_update_pages           -> pncp_new_versions          -> pncp_versions_state            ... versions
-    pncp_contratos_raw_pages    -> pncp_new_contratos         -> pncp_contratos_state           contratos
-    pncp_contratos_update_pages -> pncp_new_contrato_versions -> pncp_contratos_versions_state  ... versions
-    pncp_atas_update_pages      -> pncp_new_ata_versions      -> pncp_atas_versions_state       atas' versions
+    pncp_raw_pages                     -> pncp_new_records                     -> pncp_daily_state
+    pncp_versions_raw_pages            -> pncp_versions_new_records            -> pncp_versions_daily_state
+    pncp_contratos_raw_pages           -> pncp_contratos_new_records           -> pncp_contratos_daily_state
+    pncp_contratos_versions_raw_pages  -> pncp_contratos_versions_new_records  -> pncp_contratos_versions_daily_state
+    pncp_atas_versions_raw_pages       -> pncp_atas_versions_new_records       -> pncp_atas_versions_daily_state
 
 Each delta asset has its blocking `no_duplicates` check; those of contratos and atas also `contratacao_links`.
 
@@ -30,7 +31,7 @@ from pncp_assets.consistency import CheckReport, ConsistencyCheck
 from pncp_assets.defs.io_manager import SOURCE_METADATA
 from pncp_assets.defs.partitions import hourly_partitions
 from pncp_assets.defs.resources import BronzeStorage, PncpApi
-from pncp_assets.layers import ATAS_VERSIONS, CONTRATOS, CONTRATOS_VERSIONS, FIRST_SEEN, VERSIONS, Layer
+from pncp_assets.layers import FIRST_SEEN, LAYERS, VERSIONS, Layer, linked_layers
 from pncp_assets.links import LOOKBACK_DAYS, LinkReport, link_reports
 from pncp_assets.pncp.client import PncpRequestError
 from pncp_assets.sweeps import StoredSweep, SweepStore
@@ -80,7 +81,7 @@ def _sweep_metadata(sweep: StoredSweep) -> dict[str, Any]:
 def _sweep(context: dg.AssetExecutionContext, layer: Layer, pncp_api: PncpApi,
            bronze_storage: BronzeStorage) -> dg.MaterializeResult:
     """Sweep the layer's endpoint for the days of the run's hours (or reuse a recent sweep)."""
-    sweeps = SweepStore(bronze_storage.object_store(), layer.source, logger=context.log)
+    sweeps = SweepStore(bronze_storage.object_store(), layer, logger=context.log)
     served = _sweep_hours(context, layer, pncp_api, sweeps, context.partition_keys)
     for hour, sweep in served.items():
         context.add_asset_metadata(_sweep_metadata(sweep), partition_key=hour)
@@ -120,29 +121,11 @@ def _sweep_hours(context: dg.AssetExecutionContext, layer: Layer, pncp_api: Pncp
         client.wait_out_interval()
 
 
-_CONTRATO = [("numeroControlePNCP", "numeroControlePNCP"), ("numeroControlePncpCompra", "contratação"),
-             ("nomeRazaoSocialFornecedor", "fornecedor"), ("valorGlobal", "valor global"),
-             ("objetoContrato", "objeto")]
-_PREVIEW = {  # per layer: the columns an operator wants to see first, and their headers
-    FIRST_SEEN.source: [("numeroControlePNCP", "numeroControlePNCP"), ("modalidadeNome", "modalidade"),
-            ("dataPublicacaoPncp", "publicado"), ("valorTotalEstimado", "valor estimado"), ("objetoCompra", "objeto")],
-    VERSIONS.source: [("numeroControlePNCP", "numeroControlePNCP"), ("dataAtualizacaoGlobal", "atualizado"),
-           ("situacaoCompraNome", "situação"), ("valorTotalHomologado", "valor homologado"),
-           ("objetoCompra", "objeto")],
-    CONTRATOS.source: _CONTRATO,
-    CONTRATOS_VERSIONS.source: [*_CONTRATO[:2], ("dataAtualizacaoGlobal", "atualizado"),
-                                ("numeroRetificacao", "retificação"), ("valorGlobal", "valor global")],
-    ATAS_VERSIONS.source: [("numeroControlePNCPAta", "numeroControlePNCPAta"),
-                           ("numeroControlePNCPCompra", "contratação"), ("dataAtualizacaoGlobal", "atualizado"),
-                           ("cancelado", "cancelada"), ("objetoContratacao", "objeto")],
-}
-
-
 def _preview(result: CommitResult, layer: Layer, limit: int = 5) -> str:
     if result.output is None or not result.new_ids:
         return "(no new records)"
     new = set(result.new_ids)
-    columns = _PREVIEW[layer.source]
+    columns = layer.preview
     table = result.output.table
     rows = [r for r in table.select([layer.key.field, *[c for c, _ in columns]]).to_pylist()
             if r[layer.key.field] in new][:limit]
@@ -250,8 +233,8 @@ def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: Bro
     gets its hours' sweeps itself, as the sweep asset would (a recent stored one, or a new one, in the
     `pncp_api` pool that this asset holds too), rather than fail on a sweep nobody made."""
     store = bronze_storage.object_store()
-    sweeps = SweepStore(store, layer.source, logger=context.log)
-    committer = DeltaCommitter(store, layer.source, logger=context.log, compression=bronze_storage.compression)
+    sweeps = SweepStore(store, layer, logger=context.log)
+    committer = DeltaCommitter(store, layer, logger=context.log, compression=bronze_storage.compression)
     hours = sorted(context.partition_keys, key=layout.parse_partition_key)  # in order: records in their hour
     # Hours whose sweep this run's sweep asset did not choose: it is not in the run (Materialize on this asset
     # alone, or a retry from this step). They get theirs as the sweep asset would.
@@ -261,7 +244,7 @@ def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: Bro
         context.log.info(f"{raw} did not run for {len(unswept)} of the hours in this run: {asset} gets their "
                          "sweeps itself")
         served = _sweep_hours(context, layer, pncp_api, sweeps, unswept)
-    deltas = Deltas(layer.source, {})
+    deltas = Deltas(layer, {})
     filed = 0
     for hour in hours:
         sweep = served.get(hour) or sweeps.assigned(hour)
@@ -271,7 +254,7 @@ def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: Bro
         filed += len(result.new_ids)
         context.add_asset_metadata(_delta_metadata(result, layer), partition_key=hour)
     yield dg.Output(deltas)  # handed to the IO manager, which publishes each hour's delta before we go on
-    reports = ConsistencyCheck(store, layer.source, context.log).check_hours(hours, published=deltas.ids())
+    reports = ConsistencyCheck(store, layer, context.log).check_hours(hours, published=deltas.ids())
     if all(r.passed for r in reports.values()):  # the document's line; a failure speaks in its verdict
         context.log.info(f"Validation passed: {filed} NEW {layer.noun if layer.versioned else 'records'} ingested"
                          + (f" in {len(hours)} hours" if len(hours) > 1 else ""))
@@ -292,7 +275,7 @@ def _check_done(context: dg.OpExecutionContext, check_name: str) -> Iterator[dg.
 
 
 def _finalize(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: BronzeStorage) -> dg.MaterializeResult:
-    committer = DeltaCommitter(bronze_storage.object_store(), layer.source, logger=context.log)
+    committer = DeltaCommitter(bronze_storage.object_store(), layer, logger=context.log)
     for day, summary in committer.finalize_hours(context.partition_keys).items():
         context.log.info(f"State {layer.source} {day}: {summary['total_processed']} {layer.noun} processed in "
                          f"{summary['executions']} executions")
@@ -305,6 +288,25 @@ def _finalize(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: B
                 "state_key": dg.MetadataValue.path(layout.state_key(layer.source, day)),
             }, partition_key=hour)
     return dg.MaterializeResult()
+
+
+@dataclass(frozen=True)
+class AssetNames:
+    """The rule that names a layer's Dagster definitions from its prefix (`layers.Layer.source`): so the
+    contratações' first-seen layer `pncp` keeps the names of the original design (`pncp_raw_pages`,
+    `pncp_new_records`, `pncp_daily_state`), and `pncp_contratos` gets `pncp_contratos_raw_pages`, ...
+    The check each delta asset carries is named the same on every layer (`no_duplicates`, `bronze_consistent`,
+    `contratacao_links`); `check` is the op that runs `bronze_consistent` in the job `pncp_checks`."""
+
+    raw: str
+    deltas: str
+    state: str
+    check: str
+
+    @classmethod
+    def of(cls, layer: Layer) -> "AssetNames":
+        stem = layer.source
+        return cls(f"{stem}_raw_pages", f"{stem}_new_records", f"{stem}_daily_state", f"{stem}_bronze_consistent")
 
 
 @dataclass(frozen=True)
@@ -324,16 +326,17 @@ class LayerGraph:
 
 
 @chosen_apis()
-def layer_graph(layer: Layer, raw: str, deltas: str, state: str, check: str,
-                points_at: Sequence[LayerGraph] = ()) -> LayerGraph:
-    """The three assets and the standalone check of a layer, named as given and described from the layer;
-    every layer shares the partitions, pools and backfill policy, so one run of the job serves all layers'
-    hours and the API budget stays one. `points_at`: the layers holding the contratações this one's records
-    point at; its deltas come after theirs in a run, so that the links check sees the same hours'
-    contratações."""
+def layer_graph(layer: Layer, points_at: Sequence[LayerGraph] = ()) -> LayerGraph:
+    """The three assets and the standalone check of a layer, named by `AssetNames` and described from the
+    layer; every layer shares the partitions, pools and backfill policy, so one run of the job serves all
+    layers' hours and the API budget stays one. `points_at`: the graphs of the layers holding the contratações
+    this one's records point at; its deltas come after theirs in a run, so that the links check sees the
+    same hours' contratações."""
+    names = AssetNames.of(layer)
+    raw, deltas, state, check = names.raw, names.deltas, names.state, names.check
     what = layer.title.split(",")[0]  # "contratações", "contratos", "atas"
     key = f"{layer.id_field}@dataAtualizacaoGlobal (column _version_key)" if layer.versioned else layer.id_field
-    files = f"{layer.source}/year=YYYY/month=MM/day=DD/{layer.source}_YYYYMMDD_HH0000.parquet"
+    files = layout.delta_key_pattern(layer.source)
     sweep_description = (
         f"Every page of the sweep of day(H) of {layer.endpoint.path} ("
         + ("included or changed that day, each as it is now" if layer.versioned else "published that day")
@@ -395,7 +398,7 @@ def layer_graph(layer: Layer, raw: str, deltas: str, state: str, check: str,
                                  "(job pncp_checks)")],
     )
     def consistent(context: dg.AssetCheckExecutionContext, bronze_storage: BronzeStorage) -> Iterator[Any]:
-        checker = ConsistencyCheck(bronze_storage.object_store(), layer.source, logger=context.log)
+        checker = ConsistencyCheck(bronze_storage.object_store(), layer, logger=context.log)
         reports = checker.check_hours(context.op_execution_context.partition_keys)
         yield from check_evaluations(context.instance, reports, "bronze_consistent", deltas)
         yield from _check_done(context.op_execution_context, "bronze_consistent")
@@ -403,18 +406,19 @@ def layer_graph(layer: Layer, raw: str, deltas: str, state: str, check: str,
     return LayerGraph(layer, raw_pages, new_rows, day_state, consistent)
 
 
-first_seen = layer_graph(FIRST_SEEN, "pncp_raw_pages", "pncp_new_records", "pncp_daily_state", "bronze_consistent")
-versions = layer_graph(VERSIONS, "pncp_update_pages", "pncp_new_versions", "pncp_versions_state",
-                       "bronze_versions_consistent")
-contratos = layer_graph(CONTRATOS, "pncp_contratos_raw_pages", "pncp_new_contratos", "pncp_contratos_state",
-                        "bronze_contratos_consistent", points_at=(first_seen, versions))
-contrato_versions = layer_graph(CONTRATOS_VERSIONS, "pncp_contratos_update_pages", "pncp_new_contrato_versions",
-                                "pncp_contratos_versions_state", "bronze_contrato_versions_consistent",
-                                points_at=(first_seen, versions))
-ata_versions = layer_graph(ATAS_VERSIONS, "pncp_atas_update_pages", "pncp_new_ata_versions",
-                           "pncp_atas_versions_state", "bronze_ata_versions_consistent",
-                           points_at=(first_seen, versions))
+def layer_graphs(layers: Sequence[Layer] = LAYERS) -> tuple[LayerGraph, ...]:
+    """The graph of every layer of a registry; a layer with a `link_field` comes after the layers its
+    records point at (`layers.linked_layers`)."""
+    linked = linked_layers(layers)
+    graphs: dict[str, LayerGraph] = {}
+    for layer in sorted(layers, key=lambda layer: layer.link_field is not None):
+        points_at = [graphs[t.source] for t in linked] if layer.link_field else []
+        graphs[layer.source] = layer_graph(layer, points_at=points_at)
+    return tuple(graphs[layer.source] for layer in layers)
+
+
+LAYER_GRAPHS = layer_graphs(LAYERS)
+GRAPHS = {graph.layer.source: graph for graph in LAYER_GRAPHS}
+# The original design's names, for the contratações' first-seen layer.
+first_seen, versions = GRAPHS[FIRST_SEEN.source], GRAPHS[VERSIONS.source]
 pncp_raw_pages, pncp_new_records, pncp_daily_state = first_seen.assets
-pncp_update_pages, pncp_new_versions, pncp_versions_state = versions.assets
-bronze_consistent, bronze_versions_consistent = first_seen.check, versions.check
-LAYER_GRAPHS = (first_seen, versions, contratos, contrato_versions, ata_versions)

@@ -1,7 +1,7 @@
 """The Bronze Parquet IO manager: it persists the hourly deltas (step 4 of the commit protocol) and reads
 them back for downstream assets, for either layer.
 
-Who writes what: the delta assets (`pncp_new_records`, `pncp_new_versions`) decide what each hour holds and
+Who writes what: the delta assets (`pncp_new_records` and every layer's twin) decide what each hour holds and
 claim it in the day's state, with the delta staged (steps 1-3, `commit.py`); they return those claimed
 deltas (`Deltas`), and this IO manager publishes each hour's at its key under the protocol's rule (only
 ever replacing a file whose IDs it holds). Swapping it for another IO manager cannot void exactly-once:
@@ -21,28 +21,28 @@ import pyarrow as pa
 from pncp_assets import bronze, layout
 from pncp_assets.commit import DeltaCommitter, Deltas
 from pncp_assets.defs.resources import BronzeStorage
-from pncp_assets.layers import layer_of
+from pncp_assets.layers import FIRST_SEEN, layer_named
 from pncp_assets.storage import NotFound
 
 SOURCE_METADATA = "pncp/source"  # on a delta asset: the Bronze prefix it is read from
 
 
 class BronzeParquetIOManager(dg.ConfigurableIOManager):
-    """Publishes a delta asset's `Deltas` (one hour, or each hour of a range at its own key) to
-    `pncp/year=YYYY/month=MM/day=DD/pncp_YYYYMMDD_HH0000.parquet` (or its `pncp_versions/` twin), reporting
+    """Publishes a delta asset's `Deltas` (one hour, or each hour of a range at its own key) to its layer's
+    key (`layout.delta_key`: `pncp/year=YYYY/month=MM/day=DD/pncp_YYYYMMDD_HH0000.parquet` and twins), reporting
     each hour's `bronze_key`, `dagster/row_count`, `bytes` and `published` (written, or kept: the file
     already held them) as that hour's materialisation metadata. Loads one hour or a range as one table, in
     hour order (an hour without new rows has no file and contributes none); the prefix comes from the
-    upstream asset's `pncp/source` metadata, `source` being the default."""
+    upstream asset's `pncp/source` metadata (a registry layer's name), `source` being the default."""
 
     storage: BronzeStorage
-    source: str = "pncp"
+    source: str = FIRST_SEEN.source
 
     def handle_output(self, context: dg.OutputContext, obj: Deltas) -> None:
         if not isinstance(obj, Deltas):
             raise TypeError(f"BronzeParquetIOManager stores the deltas the delta assets return (`Deltas`), "
                             f"not a {type(obj).__name__}")
-        committer = DeltaCommitter(self.storage.object_store(), obj.source, logger=context.log)
+        committer = DeltaCommitter(self.storage.object_store(), obj.layer, logger=context.log)
         outcomes: Counter[str] = Counter()
         total_rows = total_bytes = 0
         for hour, output in sorted(obj.by_hour.items(), key=lambda item: layout.parse_partition_key(item[0])):
@@ -63,13 +63,13 @@ class BronzeParquetIOManager(dg.ConfigurableIOManager):
             context.log.info(f"Bronze delta {output.key}: {outcome} ({total_rows} rows, {total_bytes} bytes)")
         elif obj.by_hour:
             counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
-            context.log.info(f"Bronze deltas of {len(obj.by_hour)} hours ({obj.source}): {counts} "
+            context.log.info(f"Bronze deltas of {len(obj.by_hour)} hours ({obj.layer.source}): {counts} "
                              f"({total_rows} rows, {total_bytes} bytes)")
 
     def load_input(self, context: dg.InputContext) -> pa.Table:
         store = self.storage.object_store()
         upstream = context.upstream_output.definition_metadata if context.upstream_output else {}
-        layer = layer_of(str(upstream.get(SOURCE_METADATA, self.source)))
+        layer = layer_named(str(upstream.get(SOURCE_METADATA, self.source)))
         tables = []
         for hour in sorted(context.asset_partition_keys, key=layout.parse_partition_key):
             try:

@@ -14,7 +14,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from pncp_assets import bronze
 from pncp_assets.config import parse_modalidades
-from pncp_assets.pncp.client import MAX_RESPONSE_BYTES, PUBLICACAO, Endpoint, PncpClient
+from pncp_assets.pncp.client import MAX_RESPONSE_BYTES, Endpoint, PncpClient
 from pncp_assets.retention import RetentionPolicy
 from pncp_assets.storage import LocalObjectStore, ObjectStore, S3ObjectStore, make_s3_client
 
@@ -168,8 +168,8 @@ class PncpApi(dg.ConfigurableResource):
         """Seconds before step retry number `retry_number` (0 for the first)."""
         return self.step_retry_delay_s * 2 ** retry_number
 
-    def client(self, logger: Any = None, endpoint: Endpoint = PUBLICACAO) -> PncpClient:
-        """A client of `endpoint` (a layer's: contratações, contratos or atas, first seen or versions)."""
+    def client(self, logger: Any = None, *, endpoint: Endpoint) -> PncpClient:
+        """A client of `endpoint` (a layer's: `layers.Layer.endpoint`)."""
         return PncpClient(
             self.base_url, request_interval_s=self.request_interval_s,
             modalidades=parse_modalidades(self.modalidades), max_attempts=self.max_attempts,

@@ -25,7 +25,7 @@ class RetentionConfig(dg.Config):
 def apply_retention_op(context: dg.OpExecutionContext, config: RetentionConfig, bronze_storage: BronzeStorage,
                        retention: Retention) -> None:
     today = dt.date.fromisoformat(config.today) if config.today else utc_now().astimezone(TZ).date()
-    reports = apply_retention(bronze_storage.object_store(), [layer.source for layer in LAYERS], today,
+    reports = apply_retention(bronze_storage.object_store(), LAYERS, today,
                               retention.policy(), dry_run=config.dry_run, logger=context.log)
     context.add_output_metadata({
         "day_states_archived": sum(len(r.archived) for r in reports),

@@ -39,7 +39,7 @@ import requests
 import tenacity
 
 from pncp_assets.brasilia import iso_utc, parse_day
-from pncp_assets.pncp.records import CONTRATACAO_ID, MODALIDADE_NAMES, IdRule, any_id, first_copies, record_key
+from pncp_assets.pncp.records import CONTRATACAO_ID, MODALIDADE_NAMES, IdRule, first_copies, record_key
 
 
 @dataclass(frozen=True)
@@ -52,23 +52,19 @@ class Endpoint:
     by_modalidade: bool = True
     page_size: int = 50
 
+    def __post_init__(self) -> None:
+        if not (isinstance(self.path, str) and self.path.startswith("/") and " " not in self.path):
+            raise ValueError(f"endpoint path {self.path!r} must be an absolute URL path like '/v1/contratos'")
+        if not isinstance(self.id_rule, IdRule):
+            raise ValueError(f"endpoint {self.path}: id_rule must be an IdRule, not {self.id_rule!r}")
+        if not (isinstance(self.page_size, int) and self.page_size > 0):
+            raise ValueError(f"endpoint {self.path}: page_size must be a positive integer")
+
     @property
     def label(self) -> str:  # "contratacoes/publicacao", "contratos", "atas/atualizacao"
         return self.path.removeprefix("/v1/")
 
 
-# Contratações by publication date; included or changed, by dataAtualizacaoGlobal. The live API refuses
-# pages over 50 here (its old manual's 500 is wrong).
-PUBLICACAO = Endpoint("/v1/contratacoes/publicacao")
-ATUALIZACAO = Endpoint("/v1/contratacoes/atualizacao")
-# Contratos (by publication; included or changed) and atas de registro de preço (included or changed: the
-# plain /v1/atas filters on the validity period, not an incremental feed). No modalidade; pages up to 500.
-CONTRATO_ID = any_id("numeroControlePNCP")  # reported as {CNPJ}-2-{seq}/{year}; not documented
-ATA_ID = any_id("numeroControlePNCPAta")
-CONTRATOS = Endpoint("/v1/contratos", CONTRATO_ID, by_modalidade=False, page_size=500)
-CONTRATOS_ATUALIZACAO = Endpoint("/v1/contratos/atualizacao", CONTRATO_ID, by_modalidade=False, page_size=500)
-ATAS_ATUALIZACAO = Endpoint("/v1/atas/atualizacao", ATA_ID, by_modalidade=False, page_size=500)
-ENDPOINTS = (PUBLICACAO, ATUALIZACAO, CONTRATOS, CONTRATOS_ATUALIZACAO, ATAS_ATUALIZACAO)
 PAGE_SIZE = 50
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 ENVELOPE_FIELDS = ("data", "totalRegistros", "totalPaginas", "numeroPagina")
@@ -221,11 +217,11 @@ class PncpClient:
         session: requests.Session | None = None,
         logger: logging.Logger | Any | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        endpoint: Endpoint = PUBLICACAO,
+        endpoint: Endpoint,
         progress_every_s: float = 30.0,
     ):
-        if endpoint not in ENDPOINTS:
-            raise ValueError(f"endpoint must be one of {', '.join(e.path for e in ENDPOINTS)}, not {endpoint!r}")
+        if not isinstance(endpoint, Endpoint):  # the feeds declare theirs (`layers.py`)
+            raise TypeError(f"endpoint must be an Endpoint, not {endpoint!r}")
         self.endpoint = endpoint
         self.base_url = base_url.rstrip("/")
         self.modalidades = modalidades

@@ -84,11 +84,6 @@ MODALIDADE_NAMES: dict[int, str] = {
 }
 
 
-def id_problem(record: Any, id_field: str = ID_FIELD) -> str | None:
-    """Why a record cannot be keyed by `id_field` (the contratação's mask for its ID, any ID otherwise)."""
-    return (CONTRATACAO_ID if id_field == ID_FIELD else any_id(id_field)).problem(record)
-
-
 def record_key(record: Any, rule: IdRule = CONTRATACAO_ID) -> str:
     """What makes a record distinct: its ID, or for a record without a valid ID its whole content (the
     same broken record on two pages, or in two passes of a sweep, is one record; two records sharing

@@ -25,6 +25,7 @@ import math
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -49,6 +50,9 @@ ROUTES: dict[str, tuple[str, bool]] = {
     "/v1/atas/atualizacao": (ATAS, True),
 }
 ROUTES.update({f"/api/consulta{path}": route for path, route in list(ROUTES.items())})
+OTHER = "other"  # a route given to the simulator (`routes`): a feed it does not generate itself
+# A route's records: (day, the simulated now or None) -> what the endpoint lists for that day, in order.
+RouteRecords = Callable[[dt.date, "dt.datetime | None"], list[dict[str, Any]]]
 HTML_429 = (b"<html><head><title>429 Too Many Requests</title></head><body><center><h1>429 Too Many Requests"
             b"</h1></center><hr><center>nginx</center></body></html>")
 
@@ -115,8 +119,11 @@ class _Day:
 class PncpSimulator:
     """The simulator's state and logic, independent of HTTP."""
 
-    def __init__(self, config: SimulatorConfig | None = None):
+    def __init__(self, config: SimulatorConfig | None = None, routes: dict[str, RouteRecords] | None = None):
+        """`routes`: further endpoints (path -> their records of a day), listed without modalidade in pages of up
+        to 500 with the same contract and faults: how a test serves a feed of its own."""
         self.config = config or SimulatorConfig()
+        self.routes = {path.removeprefix("/api/consulta"): records for path, records in (routes or {}).items()}
         self.log: list[LoggedRequest] = []
         self._days: dict[tuple[str, dt.date], _Day] = {}
         self._lock = threading.Lock()
@@ -266,9 +273,10 @@ class PncpSimulator:
 
     def handle(self, path: str, query: dict[str, str]) -> tuple[int, dict[str, str], bytes, float, int]:
         """(status, headers, body, delay before answering, rows)."""
-        if path not in ROUTES:
+        other = self.routes.get(path.removeprefix("/api/consulta"))
+        if path not in ROUTES and other is None:
             return (*_error(404, "Not Found", "Recurso não encontrado", path), 0.0, 0)
-        kind, by_change = ROUTES[path]
+        kind, by_change = ROUTES.get(path, (OTHER, False))
         problem = _validate(query, kind)
         if problem is not None:
             status, message = problem
@@ -286,7 +294,7 @@ class PncpSimulator:
         with self._lock:
             self._requests += 1
             n = self._requests
-            if c.shift_every and n % c.shift_every == 0:
+            if c.shift_every and n % c.shift_every == 0 and other is None:
                 self._shift(first, kind)
             if self._burst_left > 0 or (c.rate_limit_every and n % c.rate_limit_every == 0):
                 self._burst_left = (self._burst_left or c.rate_limit_burst) - 1
@@ -300,6 +308,11 @@ class PncpSimulator:
                 return status, {"Content-Type": "text/html"}, f"<html>{status}</html>".encode(), slow, 0
             rows: list[dict[str, Any]] = []
             records_of = self.updated_records if by_change else self.visible_records
+            if other is not None:
+                now = self.now()
+
+                def records_of(day: dt.date, _modalidade: int | None, _kind: str) -> list[dict[str, Any]]:
+                    return other(day, now)
             day = first
             while day <= last:
                 rows.extend(records_of(day, modalidade, kind))
@@ -458,8 +471,9 @@ class _Server(ThreadingHTTPServer):
 class RunningSimulator:
     """A simulator serving on 127.0.0.1 in a background thread; use as a context manager."""
 
-    def __init__(self, config: SimulatorConfig | None = None, port: int = 0):
-        self.sim = PncpSimulator(config)
+    def __init__(self, config: SimulatorConfig | None = None, port: int = 0,
+                 routes: dict[str, RouteRecords] | None = None):
+        self.sim = PncpSimulator(config, routes)
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.sim = self.sim
         # A short poll so that stop() returns at once (the default 0.5 s adds up over many tests).

@@ -25,13 +25,14 @@ from typing import Any, TypeVar
 
 from pncp_assets import bronze, faults, layout
 from pncp_assets.brasilia import iso_utc, parse_day
-from pncp_assets.layers import layer_of
+from pncp_assets.layers import Layer, as_layer
 from pncp_assets.pncp.records import ID_FIELD, RecordKey, field_key, filter_stats, format_filter_line, split
 from pncp_assets.state.archive import ArchiveReader, parse_marker
-from pncp_assets.state.day import Claim, CorruptState, DayState
+from pncp_assets.state.day import Claim, CorruptState, DayState, LayoutMismatch
 from pncp_assets.storage import NotFound, ObjectStore, VersionConflict
 
-__all__ = ["MAX_STATE_BYTES", "Claim", "CorruptState", "DayState", "Loaded", "StateError", "StateManager"]
+__all__ = ["MAX_STATE_BYTES", "Claim", "CorruptState", "DayState", "LayoutMismatch", "Loaded", "StateError",
+           "StateManager"]
 
 R = TypeVar("R")
 
@@ -88,10 +89,11 @@ class StateManager:
 
     # --- loading -------------------------------------------------------------------------------
 
-    def load_fresh(self, source: str, date: str | dt.date | dt.datetime) -> Loaded:
+    def load_fresh(self, layer: Layer | str, date: str | dt.date | dt.datetime) -> Loaded:
         """The day's state as stored now, with its version tag (of the compact file, or None when the day
         has none there: a state still in the seed's JSON file, or none at all)."""
-        source, day = layout.validate_source(source), parse_day(date)
+        layer, day = as_layer(layer), parse_day(date)
+        source = layer.source
         key = layout.state_key(source, day)
         origin = "stored"
         try:
@@ -120,23 +122,24 @@ class StateManager:
             reason = str(exc) if isinstance(exc, CorruptState) else f"not valid JSON ({exc})"
             self.log.warning(f"State file {key} is corrupted ({reason[:200]}): rebuilding it from the day's "
                              f"Bronze files")
-            state = self.rebuild_from_bronze(source, day, reason=reason)
-            self._log_rebuilt(source, day, state, "rebuilt")
+            state = self.rebuild_from_bronze(layer, day, reason=reason)
+            self._log_rebuilt(layer, day, state, "rebuilt")
         return Loaded(state, version, origin)  # the version lets the next swap replace even a broken file
 
-    def load_state(self, source: str, date: str | dt.date | dt.datetime) -> dict[str, Any]:
+    def load_state(self, layer: Layer | str, date: str | dt.date | dt.datetime) -> dict[str, Any]:
         """The day's state in its JSON form; a fresh one when there is no file; rebuilt from Bronze when
         corrupted."""
-        return self.load_fresh(source, date).state.copy().to_json()  # the caller's to change
+        return self.load_fresh(layer, date).state.copy().to_json()  # the caller's to change
 
-    def rebuild_from_bronze(self, source: str, date: str | dt.date | dt.datetime, reason: str = "") -> DayState:
+    def rebuild_from_bronze(self, layer: Layer | str, date: str | dt.date | dt.datetime, reason: str = "") -> DayState:
         """A state whose `processed_ids` are the union of the IDs in the day's Bronze delta files, and of the
         files uploaded beside them through the original document's interface (their records are in the
         dataset: filing them again would show them twice)."""
         day = parse_day(date)
-        key_field = layer_of(source).key.field  # record IDs, or version keys
+        layer = as_layer(layer)
+        key_field = layer.key.field  # record IDs, or version keys
         state = DayState.new(day, iso_utc())
-        files, uploads = layout.day_files(self.storage, source, day)
+        files, uploads = layout.day_files(self.storage, layer.source, day)
         for key in files:
             data = self.storage.get(key).data
             file_ids = sorted({x for x in bronze.parquet_ids(data, key_field) if isinstance(x, str)})
@@ -154,7 +157,7 @@ class StateManager:
 
     def filter_new_records(
         self,
-        source: str,
+        layer: Layer | str,
         date: str | dt.date | dt.datetime,
         records: Sequence[dict[str, Any]],
         id_field: str = ID_FIELD,
@@ -165,23 +168,24 @@ class StateManager:
         they come back in `stats["rejected_records"]` (with the reason) and are counted in `rejected`.
         For `pncp_versions` a record is new when its version (ID and `dataAtualizacaoGlobal`) is.
         """
-        seen = self.load_fresh(source, date).ids
-        new, rejected, already, in_input = split(records, seen, self.record_key(source, id_field))
+        seen = self.load_fresh(layer, date).ids
+        new, rejected, already, in_input = split(records, seen, self.record_key(layer, id_field))
         stats = filter_stats(len(records), len(new), already, in_input, rejected)
         self.log.info(format_filter_line(stats))
         return new, stats
 
-    def record_key(self, source: str, id_field: str = ID_FIELD) -> RecordKey:
+    def record_key(self, layer: Layer | str, id_field: str = ID_FIELD) -> RecordKey:
         """How the filter names a record: the layer's own rules (its ID mask, or its version key)."""
-        return layer_of(source).key if id_field == ID_FIELD else field_key(id_field)
+        return as_layer(layer).key if id_field == ID_FIELD else field_key(id_field)
 
     # --- changing --------------------------------------------------------------------------------
 
-    def swap(self, source: str, date: str | dt.date | dt.datetime, loaded: Loaded, state: DayState) -> None:
+    def swap(self, layer: Layer | str, date: str | dt.date | dt.datetime, loaded: Loaded, state: DayState) -> None:
         """One compare-and-swap of `state` over the version `loaded` came from; `VersionConflict` if
         someone wrote in between. A state read from the seed's JSON file moves to the compact one: created
         only if absent, so one mover wins, then the JSON file is removed."""
-        source, day = layout.validate_source(source), parse_day(date)
+        layer, day = as_layer(layer), parse_day(date)
+        source = layer.source
         key = layout.state_key(source, day)
         condition: dict[str, Any] = {"if_absent": True} if loaded.version is None else {"if_version": loaded.version}
         version = faults.put(self.storage, key, state.encode(), "mid_state_write", **condition)
@@ -189,7 +193,7 @@ class StateManager:
         if loaded.origin == "legacy":
             self.storage.delete(layout.legacy_state_key(source, day))
 
-    def transact(self, source: str, date: str | dt.date | dt.datetime,
+    def transact(self, layer: Layer | str, date: str | dt.date | dt.datetime,
                  change: Callable[[DayState], tuple[R, bool]],
                  on_conflict: Callable[[R], None] | None = None) -> tuple[DayState, R]:
         """Apply `change` to the day's fresh state and compare-and-swap it, until it wins.
@@ -199,15 +203,16 @@ class StateManager:
         runs again on the state that won. A swap whose answer was lost (the write landed, the storage
         client's retry then failed its own condition) is recognised as ours. Returns (state, result).
         """
-        source, day = layout.validate_source(source), parse_day(date)
+        layer, day = as_layer(layer), parse_day(date)
+        source = layer.source
         for attempt in range(1, self.max_attempts + 1):
-            loaded = self.load_fresh(source, day)
+            loaded = self.load_fresh(layer, day)
             state = loaded.state.copy()
             result, write = change(state)
             if not write:
                 return loaded.state, result
             try:
-                self.swap(source, day, loaded, state)
+                self.swap(layer, day, loaded, state)
             except VersionConflict:
                 if self._is_stored(source, day, state):
                     self.log.warning(f"State {source} {day}: the answer to our write was lost; it is ours")
@@ -228,31 +233,34 @@ class StateManager:
         except NotFound:
             return False
 
-    def rebuild_state(self, source: str, date: str | dt.date | dt.datetime, dry_run: bool = False) -> dict[str, Any]:
+    def rebuild_state(self, layer: Layer | str, date: str | dt.date | dt.datetime,
+                      dry_run: bool = False) -> dict[str, Any]:
         """Replace the day's state by one rebuilt from its Bronze delta files (the seed's migration: a state
         for days ingested before there was one). Returns what was (or, with `dry_run`, would be) written."""
-        before = self.load_fresh(source, date)
-        rebuilt = self.rebuild_from_bronze(source, date, reason="rebuild requested")
+        layer = as_layer(layer)
+        before = self.load_fresh(layer, date)
+        rebuilt = self.rebuild_from_bronze(layer, date, reason="rebuild requested")
         # The hours' run records and the executions (the audit trail) are not in Bronze: keep those of the
         # state being replaced.
         rebuilt.materialized_hours = dict(before.state.materialized_hours)
         if before.exists:
             rebuilt.executions = list(before.state.executions)
             rebuilt.last_execution, rebuilt.created_at = before.state.last_execution, before.state.created_at
-        self._log_rebuilt(source, parse_day(date), rebuilt, "would rebuild" if dry_run else "rebuilt")
+        self._log_rebuilt(layer, parse_day(date), rebuilt, "would rebuild" if dry_run else "rebuilt")
         if not dry_run:
-            self.transact(source, date, lambda state: (state.replace_by(rebuilt.copy()), True))
+            self.transact(layer, date, lambda state: (state.replace_by(rebuilt.copy()), True))
         return {"date": rebuilt.date, "written": not dry_run, "total_processed": rebuilt.total_processed,
                 "files": rebuilt.extra["recovered_from_bronze"]["files"],
                 "partitions": {pk: len(c.ids) for pk, c in sorted(rebuilt.partitions.items())},
                 "replaces": {"total_processed": before.state.total_processed} if before.exists else None}
 
-    def _log_rebuilt(self, source: str, day: dt.date, state: DayState, verb: str) -> None:
+    def _log_rebuilt(self, layer: Layer, day: dt.date, state: DayState, verb: str) -> None:
         files = state.extra["recovered_from_bronze"]["files"]
-        self.log.warning(f"State for {source} {day}: {verb} {state.total_processed} IDs from {files} Bronze file(s)")
+        self.log.warning(f"State for {layer.source} {day}: {verb} {state.total_processed} IDs from {files} "
+                         "Bronze file(s)")
 
-    def get_state_summary(self, source: str, date: str | dt.date | dt.datetime) -> dict[str, Any]:
-        loaded = self.load_fresh(source, date)
+    def get_state_summary(self, layer: Layer | str, date: str | dt.date | dt.datetime) -> dict[str, Any]:
+        loaded = self.load_fresh(layer, date)
         state = loaded.state
         return {
             "state_exists": loaded.exists,

@@ -6,7 +6,8 @@ The JSON keeps the seed's fields, names and order (`date`, `processed_ids`, `las
 (each hour whose ingestion the day-state asset confirmed, records or not) and any other field found in the
 file, untouched.
 
-Stored, a state is compact (`encode`, format `pncp_state/2`): one zstd frame, with zstd's content checksum,
+Stored, a state is compact (`encode`, format `pncp_state/2`, with the key layout its day's files follow:
+`layout.LAYOUT_VERSION`): one zstd frame, with zstd's content checksum,
 of that JSON with each ID written once. `processed_ids` holds every ID; a claim names no IDs but its number,
 and after the JSON (and a newline) comes one byte per processed ID: the number of the claim holding it (0:
 none). A day has at most 24 claims, so a byte suffices. `decode` reads that and the plain JSON of earlier
@@ -27,6 +28,7 @@ import numpy as np
 import orjson
 import zstandard
 
+from pncp_assets.layout import LAYOUT_VERSION
 from pncp_assets.pncp.records import filter_rate
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -41,6 +43,11 @@ MAX_DECODED_BYTES = 1024 * 1024 * 1024  # a frame claiming more was not written 
 
 class CorruptState(ValueError):
     """A state file that does not have the documented shape."""
+
+
+class LayoutMismatch(RuntimeError):
+    """A state written for another version of the key layout (`layout.LAYOUT_VERSION`): its day's files are
+    named differently, so neither using it nor rebuilding it from Bronze is safe before a migration."""
 
 
 def execution_entry(timestamp: str, added: int, metadata: dict[str, Any] | None) -> dict[str, Any]:
@@ -234,10 +241,10 @@ class DayState:
             owners = _owners(self.processed_ids, self.partitions)
             self._owners = None if owners is None else self._claim_lists(owners)
         if owners is None:  # claims that share an ID (only a damaged Bronze rebuilds so): kept as lists
-            return orjson.dumps({"format": FORMAT, **obj}) + b"\n"
+            return orjson.dumps({"format": FORMAT, "layout": LAYOUT_VERSION, **obj}) + b"\n"
         numbered = {pk: {**{k: v for k, v in c.to_json().items() if k != "ids"}, "claim": n, "count": len(c.ids)}
                     for n, (pk, c) in enumerate(self.partitions.items(), start=1)}
-        body = {"format": FORMAT, **obj, **({"partitions": numbered} if numbered else {})}
+        body = {"format": FORMAT, "layout": LAYOUT_VERSION, **obj, **({"partitions": numbered} if numbered else {})}
         return orjson.dumps(body) + b"\n" + owners
 
     def encode_json(self) -> bytes:
@@ -259,6 +266,10 @@ class DayState:
         obj = _loads(head)
         if not isinstance(obj, dict) or obj.pop("format", None) != FORMAT:
             raise CorruptState(f"compact state is not of format {FORMAT}")
+        written_for = obj.pop("layout", 1)  # states written before the version was recorded: layout 1
+        if written_for != LAYOUT_VERSION:
+            raise LayoutMismatch(f"state of {day} was written for key layout {written_for!r}; this version of "
+                                 f"pncp_assets reads layout {LAYOUT_VERSION}: migrate the layer first")
         drawn = _expand_claims(obj, tail)
         state = cls.from_json(obj, day, drawn=drawn)
         if drawn and len(drawn) == len(state.partitions) and state.processed_ids is obj["processed_ids"]:

@@ -13,7 +13,7 @@ from pncp_assets import bronze, layout
 from pncp_assets.defs.assets import LayerGraph, first_seen
 from pncp_assets.defs.io_manager import BronzeParquetIOManager
 from pncp_assets.defs.resources import BronzeStorage, PncpApi
-from pncp_assets.layers import layer_of
+from pncp_assets.layers import layer_named
 from pncp_assets.pncp.simulator import PncpSimulator, RunningSimulator
 from pncp_assets.state import StateManager
 from pncp_assets.storage import ObjectStore
@@ -89,7 +89,7 @@ class Pipeline:
 
     def delta_ids(self, day: dt.date, source: str = "pncp") -> dict[str, list[str]]:
         """Partition key -> the keys in its delta file (IDs; version keys for `pncp_versions`)."""
-        field = layer_of(source).key.field
+        field = layer_named(source).key.field
         return {layout.partition_of_delta(key): bronze.parquet_ids(self.store.get(key).data, field)
                 for key in layout.day_delta_keys(self.store, source, day)}
 

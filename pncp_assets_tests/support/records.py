@@ -17,3 +17,11 @@ def record_like(template: dict[str, Any], n: int, **changes: Any) -> dict[str, A
     record["sequencialCompra"] = n
     record.update(changes)
     return record
+
+
+def encode_parquet(records: list[dict[str, Any]], **kwargs: Any) -> bytes:
+    """Contratações as one Bronze Parquet file of the first-seen layer (a delta written by hand)."""
+    from pncp_assets import bronze
+    from pncp_assets.layers import FIRST_SEEN
+
+    return bronze.table_to_parquet(FIRST_SEEN.to_table(records, **kwargs))
