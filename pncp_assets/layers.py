@@ -64,6 +64,9 @@ class Layer:
     # minutes since included (`DeltaCommitter.commit`).
     versioned: bool = False
     link_field: str | None = None  # the field naming the contratação a record belongs to
+    # The field whose time files a record in its hour: by default its publication (`dataPublicacaoPncp`), or
+    # for versions its change (`dataAtualizacaoGlobal`, which the version key holds too).
+    filed_by: str | None = None
 
     def __post_init__(self) -> None:
         def need(ok: bool, part: str) -> None:
@@ -85,6 +88,8 @@ class Layer:
             need(column in columns and bool(header), f"preview column {column!r} is not in its record schema")
         need(self.link_field is None or self.link_field in columns,
              f"link_field {self.link_field!r} is not in its record schema")
+        need(not self.versioned or self.filed_by in (None, VERSION_TIME_FIELD),
+             f"versions are filed by {VERSION_TIME_FIELD}, the time in their key, not {self.filed_by!r}")
 
     @functools.cached_property
     def key(self) -> RecordKey:
@@ -98,7 +103,7 @@ class Layer:
     @property
     def time_field(self) -> str:
         """The time that files a record in its hour: its publication, or for a version its change."""
-        return VERSION_TIME_FIELD if self.versioned else PUBLICATION_FIELD
+        return self.filed_by or (VERSION_TIME_FIELD if self.versioned else PUBLICATION_FIELD)
 
     @property
     def schema(self) -> pa.Schema:
