@@ -330,29 +330,14 @@ def _model_loader() -> Any:
     return botocore.loaders.create_loader()
 
 
-def make_s3_client(*, endpoint_url: str | None, region: str | None, path_style: bool, max_attempts: int,
-                   profile_name: str | None = None, use_ssl: bool = True, verify: bool | None = None,
-                   connect_timeout_s: float, read_timeout_s: float, max_pool_connections: int) -> Any:
-    """A boto3 S3 client with timeouts and standard retries (503 SlowDown, 500, dropped connections).
-
-    Credentials come from boto3's own chain (the environment, a profile, an instance role).
-    """
+def s3_session(profile_name: str | None = None) -> Any:
+    """A boto3 session of its own: boto3's default session caches the first credentials it resolves, so a
+    rotated key in the environment would otherwise be ignored for the life of the process. Sessions share one
+    model loader: parsing S3's service model made each client cost 0.1 s. Credentials come from boto3's own
+    chain (the environment, a profile, an instance role)."""
     import boto3
     import botocore.session
-    from botocore.config import Config
 
-    config = Config(
-        retries={"total_max_attempts": max_attempts, "mode": "standard"},
-        connect_timeout=connect_timeout_s,
-        read_timeout=read_timeout_s,
-        max_pool_connections=max_pool_connections,
-        s3={"addressing_style": "path"} if path_style else None,
-    )
-    # A session of its own: boto3's default session caches the first credentials it resolves, so a
-    # rotated key in the environment would otherwise be ignored for the life of the process. The
-    # sessions share one model loader: parsing S3's service model made each client cost 0.1 s.
     botocore_session = botocore.session.get_session()
     botocore_session.register_component("data_loader", _model_loader())
-    session = boto3.session.Session(botocore_session=botocore_session, profile_name=profile_name)
-    return session.client("s3", endpoint_url=endpoint_url, region_name=region or "us-east-1", config=config,
-                          use_ssl=use_ssl, verify=verify)
+    return boto3.session.Session(botocore_session=botocore_session, profile_name=profile_name)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pncp_assets.storage import LocalObjectStore, ObjectStore, S3ObjectStore
-from pncp_assets_tests.support.seaweed import SeaweedS3, start_seaweed
+from pncp_assets_tests.support.seaweed import S3_PARAM, SeaweedS3, start_seaweed
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -43,7 +43,7 @@ def local_store(tmp_path: Path) -> LocalObjectStore:
     return LocalObjectStore(tmp_path / "bronze")
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", S3_PARAM])
 def store(request: pytest.FixtureRequest) -> ObjectStore:
     """Each test using it runs once per backend."""
     return request.getfixturevalue(f"{request.param}_store")
@@ -94,6 +94,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     and the feeds the second), and no worker ends up with all of them. (The week's and the feeds' tests also
     stay together: stolen away from their module's worker, one of them would build its module's fixture a
     second time.)"""
+    for item in items:  # `-m "not s3"` runs without the S3 server
+        if {"seaweed", "s3_bucket", "s3_store", "s3_env"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.s3)
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     rest = [i for i in items if i.path.name not in LONGEST]
     ordered: list[pytest.Item] = []

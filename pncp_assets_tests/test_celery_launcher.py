@@ -7,8 +7,8 @@ import pytest
 from dagster._core.launcher.base import WorkerStatus
 from dagster._core.storage.dagster_run import DagsterRun
 
-from pncp_assets import celery_launcher
-from pncp_assets.celery_launcher import PingingCeleryRunLauncher
+from pncp_assets.deploy import celery_launcher
+from pncp_assets.deploy.celery_launcher import PingingCeleryRunLauncher
 
 
 class FakeResult:

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from pncp_assets.defs.resources import BronzeStorage
+from pncp_assets.defs.s3_storage import S3BronzeStorage
 from pncp_assets.layers import CONTRATOS
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.storage import S3ObjectStore
@@ -44,7 +44,7 @@ def test_eight_processes_at_once_keep_every_invariant_round_after_round(seaweed,
         # The runs really raced: some commits lost a compare-and-swap and recomputed on the winner's state.
         assert sum(attempts > 1 for *_, attempts in outcomes) >= ROUNDS, outcomes
 
-        storage = BronzeStorage(storage_type="s3", bucket=s3_bucket, endpoint_url=seaweed.endpoint)
+        storage = S3BronzeStorage(bucket=s3_bucket, endpoint_url=seaweed.endpoint)
         p = Pipeline(sim, S3ObjectStore(seaweed.client(), s3_bucket), storage)
         for day in days:
             deltas = p.assert_invariants(day, visible_before(sim.sim, day, max(HOURS) + 1))

@@ -164,22 +164,26 @@ def test_skipping_the_pandas_probe_changes_nothing_once_pandas_is_loaded():
     assert _python(script) == "1"  # a pandas Series still converts as pandas: NaN is null
 
 
-def test_the_s3_settings_are_dagster_aws_own():
-    from dagster_aws.s3.resources import ResourceWithS3Configuration
+def test_the_s3_settings_and_client_configuration_are_dagster_aws_own():
+    from dagster_aws.s3 import S3Resource
 
-    from pncp_assets.defs.resources import BronzeStorage, S3Settings
+    from pncp_assets.defs.resources import BronzeStorage
+    from pncp_assets.defs.s3_storage import S3BronzeStorage
 
-    theirs, ours = ResourceWithS3Configuration.model_fields, S3Settings.model_fields
-    assert set(ours) == set(theirs)
-    for name, field in theirs.items():
-        assert (ours[name].annotation, ours[name].default, ours[name].description) == (
-            field.annotation, field.default, field.description), name
-    assert set(theirs) <= set(BronzeStorage.model_fields)
+    assert issubclass(S3BronzeStorage, S3Resource) and issubclass(S3BronzeStorage, BronzeStorage)
+    for name, field in S3Resource.model_fields.items():  # inherited, not copied: the same field objects' values
+        assert S3BronzeStorage.model_fields[name].description == field.description, name
+    assert not set(S3Resource.model_fields) & set(BronzeStorage.model_fields)  # the local store declares none
+    client = S3BronzeStorage(endpoint_url="http://127.0.0.1:9", max_attempts=7, read_timeout_s=12).get_client()
+    assert client.meta.config.retries == {"total_max_attempts": 7, "mode": "standard"}  # the first try counted
+    assert (client.meta.config.read_timeout, client.meta.config.s3["addressing_style"]) == (12, "path")
 
 
-def test_loading_the_code_location_loads_neither_boto3_nor_dagster_aws():
-    """Their import is 0.3 s of CPU and 13 MB in every process; only a run on S3 needs boto3."""
-    script = ("import sys, pncp_assets.definitions\n"
-              "print(sorted({'boto3', 'botocore', 'dagster_aws'} & set(sys.modules)))")
-    env = {**os.environ, "STORAGE_TYPE": "s3", "S3_ENDPOINT_URL": "http://127.0.0.1:9"}
-    assert _python(script, env=env) == "[]"
+def test_only_s3_storage_loads_boto3_and_dagster_aws():
+    """Their import is 0.3 s of CPU and 13 MB in every process: a local code location never pays it."""
+    script = ("import sys, pncp_assets.definitions as d\n"
+              "print(type(d.storage).__name__, sorted({'boto3', 'botocore', 'dagster_aws'} & set(sys.modules)))")
+    local = {k: v for k, v in os.environ.items() if k != "STORAGE_TYPE"}
+    assert _python(script, env=local) == "BronzeStorage []"
+    s3 = {**os.environ, "STORAGE_TYPE": "s3", "S3_ENDPOINT_URL": "http://127.0.0.1:9"}
+    assert _python(script, env=s3) == "S3BronzeStorage ['boto3', 'botocore', 'dagster_aws']"

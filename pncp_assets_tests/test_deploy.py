@@ -57,8 +57,8 @@ def test_the_cluster_profile_is_a_valid_instance_config_with_postgres_celery_and
     assert result.success, [e.message for e in result.errors]
     assert config["storage"]["postgres"]["postgres_url"] == {"env": "PNCP_DAGSTER_PG_URL"}
     launcher = config["run_launcher"]
-    assert (launcher["module"], launcher["class"]) == ("pncp_assets.celery_launcher", "PingingCeleryRunLauncher")
-    from pncp_assets.celery_launcher import PingingCeleryRunLauncher
+    assert (launcher["module"], launcher["class"]) == ("pncp_assets.deploy.celery_launcher", "PingingCeleryRunLauncher")
+    from pncp_assets.deploy.celery_launcher import PingingCeleryRunLauncher
 
     checked = validate_config(PingingCeleryRunLauncher.config_type(), launcher["config"])
     assert checked.success, [e.message for e in checked.errors]

@@ -19,12 +19,13 @@ from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.storage import LocalObjectStore, ObjectStore, S3ObjectStore
 from pncp_assets_tests.support.pipeline import Pipeline, end_of_hour, partition, storage_resource
 from pncp_assets_tests.support.readme import readme_snippets
+from pncp_assets_tests.support.seaweed import S3_PARAM
 
 DAY = dt.date(2025, 10, 22)
 LATER = dt.datetime(2025, 10, 25, tzinfo=dt.UTC)  # every hour of DAY is due
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", S3_PARAM])
 def env_store(request: pytest.FixtureRequest, tmp_path) -> ObjectStore:
     """The environment a user sets (local or S3), and the same storage as an ObjectStore."""
     if request.param == "local":

@@ -10,7 +10,7 @@ import pytest
 from pncp_assets import faults
 from pncp_assets.consistency import ConsistencyCheck
 from pncp_assets.defs.assets import LAYER_GRAPHS
-from pncp_assets.defs.resources import BronzeStorage
+from pncp_assets.defs.s3_storage import S3BronzeStorage
 from pncp_assets.layers import CONTRATOS, FIRST_SEEN, Layer
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.state import StateManager
@@ -29,7 +29,7 @@ def day_on_s3(seaweed, s3_bucket, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweed.secret_key)
     # Late records make each crashed re-run replace a delta that already holds rows.
     sim = RunningSimulator(SimulatorConfig(seed=21, volume=500, late_fraction=0.3, late_hours=1.5)).start()
-    storage = BronzeStorage(storage_type="s3", bucket=s3_bucket, endpoint_url=seaweed.endpoint)
+    storage = S3BronzeStorage(bucket=s3_bucket, endpoint_url=seaweed.endpoint)
     yield Pipeline(sim, S3ObjectStore(seaweed.client(), s3_bucket), storage)
     sim.stop()
 

@@ -19,12 +19,13 @@ from pncp_assets.pncp.synthetic import OLD_DAY
 from pncp_assets.storage import LocalObjectStore, S3ObjectStore
 from pncp_assets_tests.support.feeds import NEW_FEEDS, assert_layer_exact, feeds_truth, layer_keys
 from pncp_assets_tests.support.pipeline import Pipeline, metadata_by_hour, partition, storage_resource
+from pncp_assets_tests.support.seaweed import S3_PARAM
 
 DAYS = [dt.date(2025, 10, 22), dt.date(2025, 10, 23)]
 WORLD = {"seed": 61, "volume": 150, "update_fraction": 0.4, "update_max_days": 1.0}
 
 
-@pytest.fixture(scope="module", params=["local", "s3"])
+@pytest.fixture(scope="module", params=["local", S3_PARAM])
 def five_layers(request, tmp_path_factory):
     """Two finished days of every layer, backfilled as a UI backfill runs them (a run per day), after every
     change of the world (no clock); once per storage backend for the module's tests, which only read it."""

@@ -33,8 +33,8 @@ def test_every_markdown_document_named_exists():
             assert found, f"{path.relative_to(REPO)} names {name}, which is not in the repository"
 
 
-def test_the_package_has_no_import_cycle():
-    """Imports point one way (Dagster wiring -> domain -> storage), function-level imports included."""
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> every module it imports (function-level imports included), by reading the package's source."""
     import ast
 
     package = REPO / "pncp_assets"
@@ -45,8 +45,37 @@ def test_the_package_has_no_import_cycle():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module == "pncp_assets":
                 deps.update(f"pncp_assets.{alias.name}" for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("pncp_assets."):
+            elif isinstance(node, ast.ImportFrom) and node.module:
                 deps.add(node.module)
+            elif isinstance(node, ast.Import):
+                deps.update(alias.name for alias in node.names)
+    return imports
+
+
+# What sits above the domain: the Dagster wiring, the commands, the original document's facade, the instance's
+# deployment code. Everything else in the package is the domain (and the storage below it).
+ABOVE_THE_DOMAIN = ("pncp_assets.defs", "pncp_assets.definitions", "pncp_assets.cli", "pncp_assets.cli_args",
+                    "pncp_assets.checks", "pncp_assets.demo", "pncp_assets.document_api", "pncp_assets.deploy",
+                    "pncp_assets.state.__main__")
+
+
+def _above(module: str) -> bool:
+    return any(module == top or module.startswith(f"{top}.") for top in ABOVE_THE_DOMAIN)
+
+
+def test_no_domain_module_imports_the_wiring_the_commands_the_facade_or_dagster():
+    """The import graph of the package, read from its source: no arrow from the domain up to the command
+    line, the environment reader (`defs.environment`), the original document's facade or Dagster."""
+    graph = _import_graph()
+    domain = [m for m in graph if not _above(m)]
+    assert "pncp_assets.layers" in domain and "pncp_assets.commit" in domain and len(domain) > 20
+    arrows_up = {m: sorted(d for d in graph[m] if _above(d) or d.split(".")[0] == "dagster") for m in domain}
+    assert {m: up for m, up in arrows_up.items() if up} == {}
+
+
+def test_the_package_has_no_import_cycle():
+    """Imports point one way (Dagster wiring -> domain -> storage), function-level imports included."""
+    imports = {m: {d for d in deps if d.startswith("pncp_assets")} for m, deps in _import_graph().items()}
 
     def reachable(start: str) -> set[str]:
         seen: set[str] = set()

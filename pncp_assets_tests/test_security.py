@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from pncp_assets.defs.resources import BronzeStorage
+from pncp_assets.defs.s3_storage import S3BronzeStorage
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets_tests.support.pipeline import Pipeline
 
@@ -16,7 +16,7 @@ def test_a_failing_run_never_shows_the_secret(seaweed, s3_bucket, monkeypatch, c
     caplog.set_level(logging.DEBUG)  # every Python log line too, botocore's debug output included
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweed.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_SECRET)  # wrong: every S3 call fails
-    storage = BronzeStorage(storage_type="s3", bucket=s3_bucket, endpoint_url=seaweed.endpoint)
+    storage = S3BronzeStorage(bucket=s3_bucket, endpoint_url=seaweed.endpoint)
     with RunningSimulator(SimulatorConfig(seed=1, volume=100)) as sim:
         pipeline = Pipeline(sim, None, storage)  # type: ignore[arg-type]
         result = pipeline.run("2025-10-22-10:00", now=dt.datetime(2025, 10, 22, 11, 5), raise_on_error=False)
@@ -44,9 +44,9 @@ def test_resources_hold_no_credentials():
     is stored with every run and shown in the UI), so boto3's own chain is the only source."""
     import pytest
 
-    credential_fields = {f for f in BronzeStorage.model_fields if "secret" in f or "key" in f.lower() or "token" in f}
+    credential_fields = {f for f in S3BronzeStorage.model_fields if "secret" in f or "key" in f.lower() or "token" in f}
     assert credential_fields == {"aws_access_key_id", "aws_secret_access_key", "aws_session_token"}
     for name in credential_fields:
         with pytest.raises(Exception, match="credentials are not taken from config") as refused:
-            BronzeStorage(storage_type="s3", **{name: "AKIAFAKEFAKEFAKE1234"})
+            S3BronzeStorage(**{name: "AKIAFAKEFAKEFAKE1234"})
         assert "AKIAFAKEFAKEFAKE1234" not in str(refused.value)

@@ -13,11 +13,12 @@ from pncp_assets.defs.environment import bronze_storage
 from pncp_assets.document_api import get_storage_client, read_json_from_s3, upload_to_bronze, write_json_to_s3
 from pncp_assets.layers import FIRST_SEEN
 from pncp_assets.storage import LocalObjectStore, S3ObjectStore
+from pncp_assets_tests.support.seaweed import S3_PARAM
 
 MOMENT = dt.datetime(2025, 10, 22, 14, 30, 5)
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", S3_PARAM])
 def env_backend(request: pytest.FixtureRequest) -> str:
     request.getfixturevalue(f"{request.param}_env")
     return request.param
@@ -45,6 +46,7 @@ def test_unknown_storage_type_lists_the_valid_values(monkeypatch):
 @pytest.mark.parametrize("value", ["0", "five", "-2"])
 def test_s3_max_attempts_must_be_a_positive_whole_number(monkeypatch, value):
     monkeypatch.setenv("S3_MAX_ATTEMPTS", value)
+    monkeypatch.setenv("STORAGE_TYPE", "s3")
     with pytest.raises(ConfigError, match="S3_MAX_ATTEMPTS"):
         bronze_storage()
 

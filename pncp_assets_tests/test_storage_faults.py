@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from pncp_assets.defs.resources import BronzeStorage
+from pncp_assets.defs.s3_storage import S3BronzeStorage
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.state import StateManager
 from pncp_assets.storage import S3ObjectStore
@@ -34,7 +34,7 @@ def proxied(seaweed, s3_bucket, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweed.secret_key)
     proxy = FaultProxy(seaweed.endpoint)
     sim = RunningSimulator(SimulatorConfig(seed=31, volume=300, late_fraction=0.2, late_hours=1)).start()
-    storage = BronzeStorage(storage_type="s3", bucket=s3_bucket, endpoint_url=proxy.endpoint)
+    storage = S3BronzeStorage(bucket=s3_bucket, endpoint_url=proxy.endpoint)
     yield Pipeline(sim, S3ObjectStore(seaweed.client(), s3_bucket), storage), proxy
     sim.stop()
     proxy.stop()
@@ -69,7 +69,7 @@ def test_an_outage_fails_the_run_clearly_and_the_next_run_completes(proxied, sea
     p, proxy = proxied
     assert p.run(partition(DAY, 8), now=end_of_hour(DAY, 8)).success
     before = p.delta_ids(DAY)
-    p.storage = BronzeStorage(storage_type="s3", bucket=p.storage.bucket, endpoint_url=proxy.endpoint,
+    p.storage = S3BronzeStorage(bucket=p.storage.bucket, endpoint_url=proxy.endpoint,
                               max_attempts=2)  # give up sooner than the default 5 attempts
     outage = proxy.add(Rule("slowdown", method="PUT", path_contains=target))
     p.sim.sim.configure(now=end_of_hour(DAY, 9))

@@ -76,8 +76,16 @@ def _build(cls: type, variables: Mapping[str, tuple[str, Callable[[str], Any]]],
 
 def bronze_storage(env: Mapping[str, str] | None = None) -> BronzeStorage:
     """`BronzeStorage` from STORAGE_TYPE, PNCP_DATA_DIR, BRONZE_BUCKET, S3_ENDPOINT_URL, AWS_REGION,
-    AWS_PROFILE, S3_MAX_ATTEMPTS and BRONZE_COMPRESSION."""
-    return _build(BronzeStorage, STORAGE_VARIABLES, os.environ if env is None else env)
+    AWS_PROFILE, S3_MAX_ATTEMPTS and BRONZE_COMPRESSION: for `s3` and `minio`, `S3BronzeStorage` (dagster-aws'
+    settings), imported only then."""
+    env = os.environ if env is None else env
+    storage_type = (env.get("STORAGE_TYPE") or "").strip().lower()
+    if storage_type in ("s3", "minio"):
+        from pncp_assets.defs.s3_storage import S3BronzeStorage
+
+        return _build(S3BronzeStorage, STORAGE_VARIABLES, env)
+    s3_only = {"S3_ENDPOINT_URL", "AWS_REGION", "AWS_PROFILE", "S3_MAX_ATTEMPTS"}
+    return _build(BronzeStorage, {k: v for k, v in STORAGE_VARIABLES.items() if k not in s3_only}, env)
 
 
 def pncp_api(env: Mapping[str, str] | None = None) -> PncpApi:

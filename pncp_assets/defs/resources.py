@@ -10,67 +10,31 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from pydantic import ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import ConfigDict, PrivateAttr, field_validator
 
 from pncp_assets import bronze
 from pncp_assets.config import parse_modalidades
 from pncp_assets.pncp.client import MAX_RESPONSE_BYTES, Endpoint, PncpClient
 from pncp_assets.retention import RetentionPolicy
-from pncp_assets.storage import LocalObjectStore, ObjectStore, S3ObjectStore, make_s3_client
+from pncp_assets.storage import LocalObjectStore, ObjectStore
 
 STORAGE_TYPES = ("local", "s3", "minio")
 
 
-class S3Settings(dg.ConfigurableResource):
-    """dagster-aws' `ResourceWithS3Configuration` fields, as it declares them (names, types, defaults,
-    descriptions; `test_definitions.py` holds them equal), so the S3 settings are those Dagster users set
-    elsewhere. Declared here rather than inherited because importing `dagster_aws` loads boto3 and Dagster's
-    components: 0.3 s of CPU and 13 MB in every run, webserver and daemon process, S3 or not (README "What a
-    run costs"). boto3 is imported only when a run builds its S3 client."""
-
-    use_unsigned_session: bool = Field(default=False, description="Specifies whether to use an unsigned S3 session.")
-    region_name: str | None = Field(default=None, description="Specifies a custom region for the S3 session.")
-    endpoint_url: str | None = Field(default=None, description="Specifies a custom endpoint for the S3 session.")
-    max_attempts: int = Field(
-        default=5,
-        description=(
-            "This provides Boto3's retry handler with a value of maximum retry attempts, where the"
-            " initial call counts toward the max_attempts value that you provide."
-        ),
-    )
-    profile_name: str | None = Field(default=None, description="Specifies a profile to connect that session.")
-    use_ssl: bool = Field(default=True, description="Whether or not to use SSL. By default, SSL is used.")
-    verify: bool | None = Field(
-        default=None,
-        description="Whether or not to verify SSL certificates. By default SSL certificates are verified.",
-    )
-    aws_access_key_id: str | None = Field(
-        default=None, description="AWS access key ID to use when creating the boto3 session."
-    )
-    aws_secret_access_key: str | None = Field(
-        default=None, description="AWS secret access key to use when creating the boto3 session."
-    )
-    aws_session_token: str | None = Field(
-        default=None, description="AWS session token to use when creating the boto3 session."
-    )
-
-
-class BronzeStorage(S3Settings):
-    """Where Bronze lives: local files (the embedded default) or an S3 bucket.
-
-    The S3 fields are dagster-aws' (`S3Settings`: `region_name`, `endpoint_url`, `max_attempts`,
-    `profile_name`, `use_ssl`, `verify`); on top of them: path-style addressing (MinIO, SeaweedFS), timeouts and a
-    connection pool sized for concurrent writers, which dagster-aws' client does not expose.
-    Credentials are read by boto3 from its own chain (the environment, a profile, an instance role):
-    leave `aws_access_key_id` / `aws_secret_access_key` unset so they never pass through Dagster config.
-    One client per run: built when the run sets the resource up, shared by every step of it.
-    """
+class BronzeStorage(dg.ConfigurableResource):
+    """Where Bronze lives: local files (the embedded default, this class) or an S3 bucket (`S3BronzeStorage` of
+    `s3_storage.py`, which adds dagster-aws' S3 settings; `environment.py` builds it when STORAGE_TYPE is `s3`
+    or `minio`, so that only S3 deployments import dagster-aws and boto3: 0.3 s of CPU and 13 MB in every
+    process otherwise, README "What a run costs"). One store per run: built when the run sets the resource
+    up, shared by every step of it."""
 
     storage_type: str = "local"
     data_dir: str = "./data"
     bucket: str = "bronze"
     compression: str = "zstd"  # Parquet codec of Bronze files (README "Bronze schema": measured)
-    path_style: bool | None = None  # None: path-style for `minio` or any custom endpoint
+    # For S3: path-style addressing (MinIO, SeaweedFS), timeouts and a connection pool sized for concurrent
+    # writers, which dagster-aws' client does not expose. None: path-style for `minio` or any custom endpoint.
+    path_style: bool | None = None
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 60.0
     max_pool_connections: int = 32
@@ -91,22 +55,6 @@ class BronzeStorage(S3Settings):
     def _known_codec(cls, value: str) -> str:
         return bronze.validate_compression(value)
 
-    @field_validator("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
-    @classmethod
-    def _no_credentials_in_config(cls, value: str | None) -> None:
-        # Config is stored with every run and shown in the UI: credentials come from boto3's own chain.
-        if value is not None:
-            raise ValueError("credentials are not taken from config: set AWS_ACCESS_KEY_ID / "
-                             "AWS_SECRET_ACCESS_KEY in the environment, a profile or an instance role")
-        return None
-
-    @field_validator("max_attempts")
-    @classmethod
-    def _positive(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError("max_attempts must be >= 1")
-        return value
-
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._store = self._build()
 
@@ -116,17 +64,10 @@ class BronzeStorage(S3Settings):
         return self._store
 
     def _build(self) -> ObjectStore:
-        if self.storage_type == "local":
-            return LocalObjectStore(Path(self.data_dir) / self.bucket)
-        path_style = self.path_style if self.path_style is not None else (
-            self.storage_type == "minio" or self.endpoint_url is not None)
-        client = make_s3_client(
-            endpoint_url=self.endpoint_url, region=self.region_name, path_style=path_style,
-            max_attempts=self.max_attempts, profile_name=self.profile_name, use_ssl=self.use_ssl,
-            verify=self.verify, connect_timeout_s=self.connect_timeout_s, read_timeout_s=self.read_timeout_s,
-            max_pool_connections=self.max_pool_connections,
-        )
-        return S3ObjectStore(client, self.bucket)
+        if self.storage_type != "local":
+            raise ValueError(f"storage_type {self.storage_type!r} takes S3 settings: use "
+                             "pncp_assets.defs.s3_storage.S3BronzeStorage (STORAGE_TYPE does)")
+        return LocalObjectStore(Path(self.data_dir) / self.bucket)
 
 
 class PncpApi(dg.ConfigurableResource):

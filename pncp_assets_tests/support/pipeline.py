@@ -13,6 +13,7 @@ from pncp_assets import bronze, layout
 from pncp_assets.defs.assets import LayerGraph, first_seen
 from pncp_assets.defs.io_manager import BronzeParquetIOManager
 from pncp_assets.defs.resources import BronzeStorage, PncpApi
+from pncp_assets.defs.s3_storage import S3BronzeStorage
 from pncp_assets.layers import layer_named
 from pncp_assets.pncp.simulator import PncpSimulator, RunningSimulator
 from pncp_assets.state import StateManager
@@ -26,7 +27,7 @@ def storage_resource(store: ObjectStore, seaweed=None) -> BronzeStorage:
     root = getattr(store, "root", None)
     if root is not None:
         return BronzeStorage(storage_type="local", data_dir=str(root.parent), bucket=root.name)
-    return BronzeStorage(storage_type="s3", bucket=store.bucket, endpoint_url=seaweed.endpoint)
+    return S3BronzeStorage(bucket=store.bucket, endpoint_url=seaweed.endpoint)
 
 
 def resources(api_url: str, storage: BronzeStorage, modalidades: str = "6,8,9",

@@ -18,7 +18,7 @@ from typing import Any
 import dagster as dg
 
 from pncp_assets.defs.assets import LAYER_GRAPHS
-from pncp_assets.defs.resources import BronzeStorage
+from pncp_assets.defs.s3_storage import S3BronzeStorage
 from pncp_assets_tests.support.pipeline import metadata, resources
 
 
@@ -26,7 +26,7 @@ def materialize_hour(partition: str, api: str, bucket: str, endpoint: str,
                      layers: tuple[str, ...] = ("pncp",)) -> tuple[bool, int]:
     """(success, compare-and-swap attempts the first layer's commit took)."""
     graphs = [g for g in LAYER_GRAPHS if g.layer.source in layers]
-    storage = BronzeStorage(storage_type="s3", bucket=bucket, endpoint_url=endpoint)
+    storage = S3BronzeStorage(bucket=bucket, endpoint_url=endpoint)
     result = dg.materialize([a for g in graphs for a in g.assets], partition_key=partition,
                             resources=resources(api, storage), instance=dg.DagsterInstance.ephemeral(),
                             raise_on_error=False)

@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
+import pytest
 from botocore.config import Config
+
+S3_PARAM = pytest.param("s3", marks=pytest.mark.s3)  # the S3 case of a fixture run on both backends
 
 START_TIMEOUT_S = 60.0
 

@@ -13,7 +13,7 @@ pinged (one broadcast serves every run of a poll), and once it has not answered 
 cannot be reached proves nothing about a worker, so it never counts as silence. Should the lost worker's
 task ever be delivered again (it was acknowledged late), Dagster ignores a run worker for a finished run.
 
-Configured in `deploy/cluster/dagster.yaml` (module `pncp_assets.celery_launcher`); needs the `cluster` extra.
+Configured in `deploy/cluster/dagster.yaml` (module `pncp_assets.deploy.celery_launcher`); needs the `cluster` extra.
 """
 
 from __future__ import annotations
