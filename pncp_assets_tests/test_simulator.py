@@ -273,3 +273,66 @@ def test_without_updates_atualizacao_lists_the_days_new_records():
                     if r["modalidadeId"] == 6 and r["dataAtualizacaoGlobal"].startswith(DAY.isoformat())}
         got = [r["numeroControlePNCP"] for r in fetch_all(running.base_url, "atualizacao", DAY, 6)]
         assert sorted(got) == sorted(expected) and len(got) == len(set(got))
+
+
+# --- Records backdated by days, withdrawn, moved (what a finished day's re-sweep must cope with) ------------
+
+BACKDATED = SimulatorConfig(seed=21, volume=300, late_fraction=0.1, late_hours=48, late_hours_max=144)
+
+
+def _ids(records: list[dict]) -> set[str]:
+    return {r["numeroControlePNCP"] for r in records}
+
+
+@pytest.mark.parametrize("stamped", ["publication", "insertion"])
+def test_a_backdated_record_shows_in_its_days_listing_only_days_later_stamped_as_the_knob_says(stamped):
+    from pncp_assets.pncp.simulator import PncpSimulator
+
+    world = PncpSimulator(dataclasses.replace(BACKDATED, late_updated_at=stamped))
+    late = [r for r in world._day(DAY).records if r.visible_from - r.published >= dt.timedelta(days=2)]
+    assert len(late) > 10 and all(r.visible_from - r.published <= dt.timedelta(hours=144) for r in late)
+    record = min(late, key=lambda r: r.visible_from)
+    rid, inserted = record.record["numeroControlePNCP"], record.visible_from
+    world.configure(now=inserted - dt.timedelta(seconds=1))
+    assert rid not in _ids(world.visible_records(DAY))  # the day closed long ago without it
+    world.configure(now=inserted)
+    [shown] = [r for r in world.visible_records(DAY) if r["numeroControlePNCP"] == rid]
+    assert shown["dataPublicacaoPncp"][:10] == DAY.isoformat()  # backdated into its own day
+    first_version_day = inserted.date() if stamped == "insertion" else DAY
+    assert shown["dataAtualizacaoGlobal"][:10] == first_version_day.isoformat()
+    assert rid in _ids(world.updated_records(first_version_day))
+    other_day = DAY if stamped == "insertion" else inserted.date()
+    assert rid not in _ids(world.updated_records(other_day))
+
+
+def test_a_withdrawn_record_leaves_every_listing_and_the_days_count_falls():
+    from pncp_assets.pncp.simulator import PncpSimulator
+
+    world = PncpSimulator(SimulatorConfig(seed=22, volume=400, withdraw_fraction=0.05, withdraw_after_days=2,
+                                          now=dt.datetime(2025, 10, 23, 6)))
+    before = _ids(world.visible_records(DAY))
+    world.configure(now=dt.datetime(2025, 10, 26, 6))  # more than two days after every publication of DAY
+    after = _ids(world.visible_records(DAY))
+    gone = before - after
+    assert after < before and 5 <= len(gone) <= 40  # about 5 % of 400
+    assert gone <= _ids(world.all_records(DAY))  # the truth of what was published keeps them
+    assert not gone & _ids(world.updated_records(DAY))
+
+
+def test_a_moved_record_is_listed_on_its_new_day_with_its_new_date_and_no_longer_on_the_old_one():
+    from pncp_assets.pncp.simulator import PncpSimulator
+
+    config = SimulatorConfig(seed=23, volume=400, move_fraction=0.05, move_after_days=1, move_by_days=2,
+                             now=dt.datetime(2025, 10, 22, 23, 59))
+    world = PncpSimulator(config)
+    first_listing = _ids(world.visible_records(DAY))
+    later = DAY + dt.timedelta(days=2)
+    world.configure(now=dt.datetime(2025, 10, 25, 6))
+    moved = first_listing - _ids(world.visible_records(DAY))
+    assert 5 <= len(moved) <= 40
+    on_new_day = {r["numeroControlePNCP"]: r for r in world.visible_records(later) if r["numeroControlePNCP"] in moved}
+    assert set(on_new_day) == moved  # the same IDs, once, on the later day
+    assert {r["dataPublicacaoPncp"][:10] for r in on_new_day.values()} == {later.isoformat()}
+    # The change is a new version, dated when it was made (the day after publication).
+    assert {r["dataAtualizacaoGlobal"][:10] for r in on_new_day.values()} <= {"2025-10-23"}
+    assert moved <= _ids(world.updated_records(dt.date(2025, 10, 23)))

@@ -7,8 +7,9 @@ of a day long before any pipeline's start), and change after publication (amendm
 
 It speaks the contract of the real API (docs/PNCP_API.md): its validation errors, its envelope, 204 with
 no body when nothing matches, and, when switched on, its faults: HTML 429 bursts, transient 204s, 5xx,
-slow answers, dropped connections, short pages, records inserted or removed mid-sweep, late records,
-the same record on two pages, malformed bodies. A clock decides what is visible: a query sees only
+slow answers, dropped connections, short pages, records inserted or removed mid-sweep, late records (hours
+late, or backdated by days into a finished day), records withdrawn or moved to another publication day after
+they were listed, the same record on two pages, malformed bodies. A clock decides what is visible: a query sees only
 records published up to the simulated "now".
 
 Control (for processes that did not start it): `GET /_sim/state`, `POST /_sim/config` with a JSON
@@ -78,6 +79,19 @@ class SimulatorConfig:
     late_fraction: float = 0.0  # share of records visible only `late_hours` after publication
     late_hours: float = 3.0
     late_hours_max: float | None = None  # if set, each late record's delay is drawn in [late_hours, this]
+    # A late contratação's first dataAtualizacaoGlobal: near its publication, or the moment it was inserted
+    # ("insertion"). With a delay of days, "insertion" puts its first version on a later day than its
+    # publication. The real API's choice is not known: both are tried.
+    late_updated_at: str = "publication"
+    # Contratações withdrawn: this share of them leaves every listing `withdraw_after_days` after publication
+    # (the day's totalRegistros falls).
+    withdraw_fraction: float = 0.0
+    withdraw_after_days: float = 1.0
+    # Publication dates moved: this share of contratações, `move_after_days` after publication, is listed on
+    # the day `move_by_days` later, its dataPublicacaoPncp (and dataAtualizacaoGlobal) changed then.
+    move_fraction: float = 0.0
+    move_after_days: float = 1.0
+    move_by_days: int = 1
     # A page shows the next page's first record in place of its own last one, as when a record is
     # inserted between two page requests: the same record on two pages, and one missed by that pass.
     duplicate_rate: float = 0.0
@@ -141,7 +155,8 @@ class PncpSimulator:
             if isinstance(changes.get("now"), str):
                 changes["now"] = dt.datetime.fromisoformat(changes["now"])
             data_changed = any(k in changes for k in ("seed", "business_day_volume", "volume", "late_fraction",
-                                                      "late_hours", "late_hours_max", "huge_objeto_bytes", "bad_ids",
+                                                      "late_hours", "late_hours_max", "late_updated_at",
+                                                      "huge_objeto_bytes", "bad_ids",
                                                       "update_fraction", "update_max_days", "updates_max",
                                                       "contratos_ratio", "atas_ratio"))
             self.config = dataclasses.replace(self.config, **changes)
@@ -162,7 +177,7 @@ class PncpSimulator:
             volume = c.volume if c.volume is not None else records_per_day(day, c.business_day_volume)
             if kind == CONTRATACOES:
                 records = generate_day(day, c.seed, volume, c.late_fraction, c.late_hours, c.late_hours_max,
-                                       c.update_fraction, c.update_max_days, c.updates_max)
+                                       c.update_fraction, c.update_max_days, c.updates_max, c.late_updated_at)
             elif kind == CONTRATOS:
                 records = generate_contratos(day, c.seed, round(volume * c.contratos_ratio), self._contratacoes,
                                              c.update_fraction, c.update_max_days, c.updates_max, c.late_fraction,
@@ -199,10 +214,38 @@ class PncpSimulator:
                  kind: str = CONTRATACOES) -> list[SyntheticRecord]:
         d = self._day(day, kind)
         id_field = ID_FIELDS[kind]
-        return [r for r in [*d.records, *d.inserted]
+        listed = [r for r in [*d.records, *d.inserted] if self._fate(r, now, kind) == "listed"]
+        if kind == CONTRATACOES and self.config.move_fraction:  # those moved here from `move_by_days` before
+            source = self._day(day - dt.timedelta(days=self.config.move_by_days), kind)
+            listed += [self._moved(r) for r in source.records if self._fate(r, now, kind) == "moved"]
+        return [r for r in listed
                 if (now is None or r.visible_from <= now)
                 and r.record.get(id_field) not in d.removed
                 and (modalidade is None or r.record["modalidadeId"] == modalidade)]
+
+    def _fate(self, r: SyntheticRecord, now: dt.datetime | None, kind: str) -> str:
+        """Where a contratação is listed at `now`: on its day ("listed"), gone ("withdrawn"), or on a later day
+        ("moved"); each record's fate drawn once from the seed and its ID. None: the end of time."""
+        c = self.config
+        if kind != CONTRATACOES or not (c.withdraw_fraction or c.move_fraction):
+            return "listed"
+        draw = random.Random(f"pncp-fate:{c.seed}:{r.record.get('numeroControlePNCP')}").random()
+        for fate, share, after in (("withdrawn", c.withdraw_fraction, c.withdraw_after_days),
+                                   ("moved", c.move_fraction, c.move_after_days)):
+            if draw < share:
+                return fate if now is None or r.published + dt.timedelta(days=after) <= now else "listed"
+            draw -= share
+        return "listed"
+
+    def _moved(self, r: SyntheticRecord) -> SyntheticRecord:
+        """A contratação as listed on the day its publication moved to."""
+        c = self.config
+        at = r.published + dt.timedelta(days=c.move_after_days)
+        published = r.published + dt.timedelta(days=c.move_by_days)
+        record = {**r.record, "dataPublicacaoPncp": published.strftime("%Y-%m-%dT%H:%M:%S"),
+                  "dataAtualizacaoGlobal": at.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%S")}
+        return dataclasses.replace(r, record=record, published=published, visible_from=max(r.visible_from, at),
+                                   updates=tuple(u for u in r.updates if u.at > at))
 
     def visible_records(self, day: dt.date, modalidade: int | None = None, kind: str = CONTRATACOES
                         ) -> list[dict[str, Any]]:
@@ -228,8 +271,13 @@ class PncpSimulator:
             return self._updated[(kind, day, modalidade, now)]
         c = self.config
         lookback = math.ceil(c.update_max_days) + 1 if c.update_fraction else 1
+        if c.late_fraction and c.late_updated_at == "insertion":  # first versions days after publication
+            lookback = max(lookback, math.ceil((c.late_hours_max or c.late_hours) / 24) + 1)
+        if c.move_fraction:  # a move is a change of the day it is made, listed on the day it moved to
+            lookback = max(lookback, math.ceil(c.move_after_days) + 1)
+        ahead = c.move_by_days if c.move_fraction else 0
         rows = []
-        for back in range(lookback, -1, -1):
+        for back in range(lookback, -ahead - 1, -1):
             for r in self._visible(day - dt.timedelta(days=back), None, now, kind):
                 version = r.version_at(now)
                 if version["dataAtualizacaoGlobal"][:10] == day.isoformat():

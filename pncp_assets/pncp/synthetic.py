@@ -115,11 +115,16 @@ def records_per_day(day: dt.date, business_day_volume: int) -> int:
 def generate_day(
     day: dt.date, seed: int = 0, volume: int | None = None, late_fraction: float = 0.0, late_hours: float = 3.0,
     late_hours_max: float | None = None, update_fraction: float = 0.0, update_max_days: float = 14.0,
-    updates_max: int = 3,
+    updates_max: int = 3, late_updated_at: str = "publication",
 ) -> list[SyntheticRecord]:
     """The whole day's records, deterministic for (day, seed). A late record becomes visible `late_hours`
-    after its publication, or between `late_hours` and `late_hours_max` when that is set. Records change
-    after publication as `updates_for` says (none unless `update_fraction`)."""
+    after its publication, or between `late_hours` and `late_hours_max` when that is set (days, for a record
+    backdated into its day); its first `dataAtualizacaoGlobal` is near its publication, or with
+    `late_updated_at="insertion"` the moment it was inserted (the real API's choice is not known). Records
+    change after publication as `updates_for` says (none unless `update_fraction`; for a record stamped at its
+    insertion, only after it)."""
+    if late_updated_at not in ("publication", "insertion"):
+        raise ValueError(f"late_updated_at {late_updated_at!r}: use publication or insertion")
     rng = random.Random(f"pncp-sim:{seed}:{day.isoformat()}")
     count = volume if volume is not None else records_per_day(day, 6000)
     codes = list(MODALIDADE_WEIGHTS)
@@ -141,7 +146,11 @@ def generate_day(
             spread = random.Random(f"pncp-late:{seed}:{record['numeroControlePNCP']}").random()
             delay = late_hours + (late_hours_max - late_hours) * spread
         visible = published + dt.timedelta(hours=delay) if late else published
-        updates = updates_for(record, published, seed, update_fraction, update_max_days, updates_max)
+        changed_from = published
+        if late and late_updated_at == "insertion":
+            record["dataAtualizacaoGlobal"] = _ts(visible.replace(microsecond=0))
+            changed_from = visible
+        updates = updates_for(record, changed_from, seed, update_fraction, update_max_days, updates_max)
         out.append(SyntheticRecord(record, published, visible, rng.getrandbits(48), updates))
     return out
 
