@@ -11,7 +11,7 @@ from pncp_assets.defs.environment import SETTINGS, alert_webhook, bronze_storage
 from pncp_assets.defs.io_manager import BronzeParquetIOManager
 from pncp_assets.defs.partitions import hourly_partitions
 from pncp_assets.defs.retention import pncp_retention, pncp_retention_schedule
-from pncp_assets.defs.schedules import day_close_schedule
+from pncp_assets.defs.schedules import day_close_schedule, resweep_schedule
 
 bronze_assets = [asset for graph in LAYER_GRAPHS for asset in graph.assets]  # first-seen records, versions
 bronze_checks = [graph.check for graph in LAYER_GRAPHS]  # bronze_consistent, for each layer
@@ -43,6 +43,7 @@ pncp_hourly_schedule = dg.build_schedule_from_partitioned_job(
 )
 
 pncp_day_close_schedule = day_close_schedule(pncp_hourly_ingestion, hour=SETTINGS.day_close_hour)
+pncp_resweep_schedule = resweep_schedule(pncp_hourly_ingestion, hour=SETTINGS.day_close_hour)
 
 # Every process that loads the code location (webserver, daemon, each run): pyarrow without the pandas it
 # would load unused, on the system allocator.
@@ -57,7 +58,7 @@ defs = dg.Definitions(
     assets=bronze_assets,
     asset_checks=[*bronze_checks, *freshness_checks],
     jobs=[pncp_hourly_ingestion, pncp_checks, pncp_retention],
-    schedules=[pncp_hourly_schedule, pncp_day_close_schedule, pncp_retention_schedule],
+    schedules=[pncp_hourly_schedule, pncp_day_close_schedule, pncp_resweep_schedule, pncp_retention_schedule],
     sensors=[freshness_sensor, *alert_sensors(enabled=webhook.url is not None)],
     resources={
         "bronze_storage": storage,

@@ -30,12 +30,19 @@ LATE_DAY = {"seed": 5, "volume": 1500, "late_fraction": 0.04, "late_hours": 1.0,
 
 
 @pytest.fixture
-def late_day(local_store):
+def instance():
+    """A persisted instance, as the daemon's: the re-sweep schedule asks it which days were filed."""
+    with dg.instance_for_test() as persisted:
+        yield persisted
+
+
+@pytest.fixture
+def late_day(local_store, instance):
     config = SimulatorConfig(**LATE_DAY)
     with RunningSimulator(config) as sim:
         # The production reuse window: a stored sweep younger than an hour serves later hours.
         yield Pipeline(sim, local_store, storage_resource(local_store), modalidades="6,8,9",
-                       sweep_max_age_minutes=60)
+                       sweep_max_age_minutes=60, instance=instance)
 
 
 def test_late_records_of_a_day_reach_bronze_after_midnight_through_the_schedules_alone(late_day, monkeypatch):
@@ -97,3 +104,66 @@ def test_the_start_date_and_day_close_hour_come_from_the_environment():
         PipelineSettings(start_date="2024-06-01-00:00", day_close_hour=3, arrow_memory_pool="jemalloc")
     with pytest.raises(ConfigError, match="PNCP_START_DATE"):
         PipelineSettings.from_env({"PNCP_START_DATE": "June 2024"})
+
+
+# Records backdated into their day: 8 % of them shown by the API 30 hours to 6 days after their publication.
+BACKDATED = {"seed": 8, "volume": 500, "late_fraction": 0.08, "late_hours": 30.0, "late_hours_max": 144.0}
+
+
+def test_records_backdated_by_days_reach_their_own_day_once_through_the_resweeps(local_store, instance, monkeypatch):
+    """Day D through the hourly and day-close ticks, then the re-sweep schedule's own ticks for a week (the
+    hourly ticks of the days after D run other days' partitions, so they are left out here), the clocks moving
+    with every tick: every record backdated into D lands in D, once, at the first re-sweep after it appears."""
+    with RunningSimulator(SimulatorConfig(**BACKDATED)) as sim:
+        p = Pipeline(sim, local_store, storage_resource(local_store), modalidades="6,8,9", sweep_max_age_minutes=60,
+                     instance=instance)
+        start = dt.datetime.combine(DAY, dt.time(0, 5), tzinfo=TZ)
+        closed = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(6, 5), tzinfo=TZ)
+        run_the_schedules(p, monkeypatch, start, closed)
+        at_close = {x for ids in p.delta_ids(DAY).values() for x in ids}
+        first = run_the_schedules(p, monkeypatch, closed, closed + dt.timedelta(days=1, hours=1),
+                                  names=("pncp_resweep_schedule",))
+        after_first = {x for ids in p.delta_ids(DAY).values() for x in ids}
+        later = run_the_schedules(p, monkeypatch, closed + dt.timedelta(days=1, hours=1),
+                                  closed + dt.timedelta(days=7, hours=1), names=("pncp_resweep_schedule",))
+
+    records = [r for r in generate_day(DAY, **BACKDATED) if r.record["modalidadeId"] in MODALIDADES]
+    shown_by = {r.record["numeroControlePNCP"]: r.visible_from.replace(tzinfo=TZ) for r in records}
+    backdated = {x for x, t in shown_by.items() if t > closed}
+    assert len(backdated) >= 5, "the test means something only if records appear after the day close"
+    assert at_close.isdisjoint(backdated) and at_close == set(shown_by) - backdated
+    # The first re-sweep (a day after the close) files those shown by then; a week after, all of them.
+    # (D-1 was filed too, in its 23:00 by the first hourly tick at 00:05 of D: its re-sweeps come a day earlier.)
+    last_hour = f"{DAY:%Y-%m-%d}-23:00"
+    [tick] = [t for t, _, pk in first if pk == last_hour]
+    assert tick == closed + dt.timedelta(days=1, minutes=30)  # at 06:35, a day after the close
+    assert after_first - at_close == {x for x in backdated if shown_by[x] <= tick}
+    assert after_first < set(shown_by), "some records appear later still: the next re-sweep is needed"
+    assert [t for t, _, pk in later if pk == last_hour] == [closed + dt.timedelta(days=7, minutes=30)]
+    deltas = p.assert_invariants(DAY, set(shown_by))  # every record of D once; the state equals Bronze
+    filed = {x: pk for pk, ids in deltas.items() for x in ids}
+    assert {filed[x] for x in backdated} == {f"{DAY:%Y-%m-%d}-23:00"}  # into their own day, its last hour
+    other_days = {x for d in (DAY - dt.timedelta(days=1), DAY + dt.timedelta(days=1))
+                  for ids in p.delta_ids(d).values() for x in ids}
+    assert other_days.isdisjoint(shown_by), "no record of D filed into another day"
+
+
+def test_the_resweep_ticks_ask_only_for_filed_days_at_their_ages(instance):
+    from pncp_assets.definitions import defs
+    from pncp_assets.defs.schedules import RESWEEP_AGES
+
+    schedule = defs.resolve_schedule_def("pncp_resweep_schedule")
+    assert (schedule.cron_schedule, schedule.default_status) == ("35 6 * * *", dg.DefaultScheduleStatus.RUNNING)
+    tick = dt.datetime(2025, 11, 30, 6, 35, tzinfo=TZ)
+    with dg.build_schedule_context(scheduled_execution_time=tick, instance=instance,
+                                   repository_def=defs.get_repository_def()) as context:
+        nothing = schedule.evaluate_tick(context)
+    assert nothing.run_requests == [] and "never filed" in nothing.skip_message  # a day nobody ingested
+    days = [tick.date() - dt.timedelta(days=age + 1) for age in RESWEEP_AGES]
+    for day in days:
+        instance.report_runless_asset_event(dg.AssetMaterialization("pncp_new_records", partition=f"{day}-23:00"))
+    with dg.build_schedule_context(scheduled_execution_time=tick, instance=instance,
+                                   repository_def=defs.get_repository_def()) as context:
+        requests = schedule.evaluate_tick(context).run_requests
+    assert [r.partition_key for r in requests] == ["2025-11-28-23:00", "2025-11-22-23:00", "2025-10-30-23:00"]
+    assert {r.tags["pncp/resweep_age"] for r in requests} == {"1", "7", "30"}

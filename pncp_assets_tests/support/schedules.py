@@ -14,7 +14,7 @@ from pncp_assets import sweeps
 from pncp_assets.brasilia import TZ
 from pncp_assets_tests.support.pipeline import Pipeline
 
-SCHEDULES = ("pncp_hourly_schedule", "pncp_day_close_schedule")
+SCHEDULES = ("pncp_hourly_schedule", "pncp_day_close_schedule", "pncp_resweep_schedule")
 
 
 def tick_times(schedule: dg.ScheduleDefinition, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
@@ -36,14 +36,14 @@ def set_clocks(p: Pipeline, monkeypatch: pytest.MonkeyPatch, moment: dt.datetime
     monkeypatch.setattr(sweeps, "utc_now", lambda: moment.astimezone(dt.UTC))
 
 
-def scheduled_runs(p: Pipeline, monkeypatch: pytest.MonkeyPatch, start: dt.datetime,
-                   end: dt.datetime) -> Iterator[tuple[dt.datetime, str, dg.RunRequest]]:
-    """Every run both schedules request in [start, end], in time order, as (tick, schedule, request),
+def scheduled_runs(p: Pipeline, monkeypatch: pytest.MonkeyPatch, start: dt.datetime, end: dt.datetime,
+                   names: tuple[str, ...] = SCHEDULES) -> Iterator[tuple[dt.datetime, str, dg.RunRequest]]:
+    """Every run the schedules request in [start, end], in time order, as (tick, schedule, request),
     with the clocks at the tick; the caller materialises it."""
     from pncp_assets.definitions import defs
 
     repo = defs.get_repository_def()
-    schedules = [defs.resolve_schedule_def(n) for n in SCHEDULES]
+    schedules = [defs.resolve_schedule_def(n) for n in names]
     ticks = sorted(((t, s) for s in schedules for t in tick_times(s, start, end)), key=lambda ts: ts[0])
     for tick, schedule in ticks:
         set_clocks(p, monkeypatch, tick)
@@ -60,12 +60,12 @@ def run_request(p: Pipeline, request: dg.RunRequest, **kwargs) -> dg.ExecuteInPr
     return p.run(request.partition_key, tags=tags, **kwargs)
 
 
-def run_the_schedules(p: Pipeline, monkeypatch: pytest.MonkeyPatch, start: dt.datetime,
-                      end: dt.datetime) -> list[tuple[dt.datetime, str, str]]:
-    """Every tick of both schedules in [start, end], each run materialised and required to succeed;
+def run_the_schedules(p: Pipeline, monkeypatch: pytest.MonkeyPatch, start: dt.datetime, end: dt.datetime,
+                      names: tuple[str, ...] = SCHEDULES) -> list[tuple[dt.datetime, str, str]]:
+    """Every tick of the schedules in [start, end], each run materialised and required to succeed;
     returns (tick, schedule, partition)."""
     done = []
-    for tick, name, request in scheduled_runs(p, monkeypatch, start, end):
+    for tick, name, request in scheduled_runs(p, monkeypatch, start, end, names):
         assert run_request(p, request).success, (tick, request.partition_key)
         done.append((tick, name, request.partition_key))
     return done
