@@ -30,15 +30,15 @@ def state_main(argv: Sequence[str] | None = None) -> int:
                         help="the layer (default pncp: " + ", ".join(f"{x.source} ({x.title})" for x in LAYERS)
                         + "); archive and retention also take all")
     parser.add_argument("--date", type=day_arg, help="YYYYMMDD or YYYY-MM-DD (Brasília day): load, summary, filter, "
-                        "rebuild")
-    parser.add_argument("--action", required=True, choices=["load", "summary", "filter", "rebuild", "archive",
-                                                             "retention"])
+                        "rebuild, ledger")
+    parser.add_argument("--action", required=True, choices=["load", "summary", "filter", "rebuild", "ledger",
+                                                             "archive", "retention"])
     parser.add_argument("--before", type=day_arg, help="archive: the states of the days before this one")
     parser.add_argument("--input", default="-", help="filter: a JSON file of records, or - for stdin")
     parser.add_argument("--dry-run", action="store_true",
                         help="rebuild, archive, retention: print what would be done, change nothing")
     args = parser.parse_args(argv)
-    day_actions = ("load", "summary", "filter", "rebuild")
+    day_actions = ("load", "summary", "filter", "rebuild", "ledger")
     if args.action in day_actions and not args.date:
         parser.error(f"--action {args.action} needs --date")
     if args.action == "archive" and not args.before:
@@ -71,6 +71,14 @@ def state_main(argv: Sequence[str] | None = None) -> int:
             _print(summary)
         elif args.action == "rebuild":
             _print(manager.rebuild_state(args.source, args.date, dry_run=args.dry_run))
+        elif args.action == "ledger":
+            from pncp_assets import ledger
+
+            entries = ledger.entries(manager, args.source, args.date)
+            short = ledger.shortfalls(entries, parse_day(args.date))
+            verdict = ("no closing sweep yet" if short is None else
+                       "complete" if not short else "; ".join(s.line() for s in short))
+            _print({"ledger": entries, "verdict": verdict})
         else:
             _, stats = manager.filter_new_records(args.source, args.date, records or [])
             _print(stats)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pncp_assets import layout
+from pncp_assets import layout, ledger
 from pncp_assets.brasilia import utc_now
 from pncp_assets.bronze import ids_of
 from pncp_assets.layers import FIRST_SEEN, Layer
@@ -174,6 +174,7 @@ class RangeReport:
 
 
 NEVER_INGESTED = "never ingested: no run recorded in the day's state and no delta file"
+INCOMPLETE = "short of PNCP's count (the completeness ledger)"
 
 
 def check_range(store: ObjectStore, first: dt.date, last: dt.date, layer: Layer = FIRST_SEEN,
@@ -211,6 +212,11 @@ def check_range(store: ObjectStore, first: dt.date, last: dt.date, layer: Layer 
         gaps = [h for h in due if h not in checked.ingested]
         if gaps:
             report.failures.append({"day": day.isoformat(), "hours": gaps, "problems": [NEVER_INGESTED],
+                                    "offending": []})
+        short = ledger.shortfalls(ledger.entries(checker.state, layer, day), day)
+        if short:  # Bronze holds fewer of the day's records than PNCP counted at its latest closing sweep
+            report.failures.append({"day": day.isoformat(), "hours": [layout.day_hours(day)[-1]],
+                                    "problems": [f"{INCOMPLETE}: " + "; ".join(s.line() for s in short)],
                                     "offending": []})
         for x in checked.ids:
             days_of.setdefault(x, []).append(day.isoformat())

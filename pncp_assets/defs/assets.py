@@ -15,6 +15,7 @@ hour still gets its own materialisation, metadata and check verdict.
 """
 
 import contextlib
+import datetime as dt
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (  # n
     AssetCheckEvaluationTargetMaterializationData,
 )
 
-from pncp_assets import layout
+from pncp_assets import layout, ledger
 from pncp_assets.commit import CommitResult, DeltaCommitter, Deltas
 from pncp_assets.consistency import CheckReport, ConsistencyCheck
 from pncp_assets.defs.io_manager import SOURCE_METADATA
@@ -163,6 +164,17 @@ def _delta_metadata(result: CommitResult, layer: Layer) -> dict[str, Any]:
     return metadata
 
 
+def _ledger_metadata(entry: dict[str, Any], day: dt.date) -> dict[str, Any]:
+    """PNCP's count of the day at this sweep and how many of the records it listed Bronze holds; for the day's
+    last hour (every record of the day eligible), how many are short of the count."""
+    rows = entry["modalidades"].values()
+    metadata: dict[str, Any] = {"api_total": sum(r[0] for r in rows), "bronze_held": sum(r[2] for r in rows)}
+    short = ledger.shortfalls([entry], day)
+    if short is not None:
+        metadata["api_short"] = sum(s.missing for s in short)
+    return metadata
+
+
 def _verdict(report: CheckReport) -> dict[str, Any]:
     return {
         "passed": report.passed,
@@ -246,6 +258,7 @@ def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: Bro
         served = _sweep_hours(context, layer, pncp_api, sweeps, unswept)
     deltas = Deltas(layer, {})
     filed = 0
+    last_of_day: dict[dt.date, tuple[str, StoredSweep]] = {}
     for hour in hours:
         sweep = served.get(hour) or sweeps.assigned(hour)
         result = committer.commit(hour, sweep.records(), context.run.run_id, swept_at=sweep.started)
@@ -253,6 +266,10 @@ def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: Bro
             deltas.by_hour[hour] = result.output
         filed += len(result.new_ids)
         context.add_asset_metadata(_delta_metadata(result, layer), partition_key=hour)
+        last_of_day[layout.parse_partition_key(hour).date()] = (hour, sweep)
+    for day, (hour, sweep) in last_of_day.items():  # what PNCP counted, beside what Bronze holds
+        entry = ledger.record(committer.state, layer, day, sweep, hour)
+        context.add_asset_metadata(_ledger_metadata(entry, day), partition_key=hour)
     yield dg.Output(deltas)  # handed to the IO manager, which publishes each hour's delta before we go on
     reports = ConsistencyCheck(store, layer, context.log).check_hours(hours, published=deltas.ids())
     if all(r.passed for r in reports.values()):  # the document's line; a failure speaks in its verdict

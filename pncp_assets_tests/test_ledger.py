@@ -1,0 +1,94 @@
+"""The completeness ledger: what PNCP counted for a day and when, beside what Bronze then held; the verdict the
+checks command draws from it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+
+from pncp_assets import ledger
+from pncp_assets.brasilia import TZ
+from pncp_assets.checks import main
+from pncp_assets.consistency import check_range, format_report
+from pncp_assets.defs.assets import AssetNames
+from pncp_assets.layers import FIRST_SEEN
+from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
+from pncp_assets.retention import archive_states
+from pncp_assets.state import StateManager
+from pncp_assets.storage import LocalObjectStore
+from pncp_assets_tests.support.pipeline import Pipeline, end_of_hour, metadata_by_hour, partition, storage_resource
+
+DAY = dt.date(2025, 10, 22)
+LAST_HOUR = partition(DAY, 23)
+CLOSED = end_of_hour(DAY + dt.timedelta(days=1), 5)  # 06:05 of the next day (the simulator's naive clock)
+
+
+def test_a_closed_days_ledger_holds_pncps_count_beside_bronze_and_finds_it_complete(tmp_path, monkeypatch):
+    store = LocalObjectStore(tmp_path / "data" / "bronze")
+    with RunningSimulator(SimulatorConfig(seed=51, volume=200, bad_ids=4)) as sim:
+        p = Pipeline(sim, store, storage_resource(store))
+        midday = p.run(partition(DAY, 11), now=end_of_hour(DAY, 11))
+        day = p.run_range(partition(DAY, 0), LAST_HOUR, now=CLOSED)
+        p.sweep_max_age_minutes = 60
+        again = p.run(LAST_HOUR, now=CLOSED)  # served by the same stored sweep: nothing new to record
+        listed = {m: len([r for r in sim.sim.visible_records(DAY, m)]) for m in (6, 8, 9)}
+    assert midday.success and day.success and again.success
+
+    entries = ledger.entries(StateManager(store), FIRST_SEEN, DAY)
+    assert [e["hour"] for e in entries] == [partition(DAY, 11), LAST_HOUR]  # one per sweep and hour
+    closing = entries[-1]["modalidades"]
+    assert {m: row[0] for m, row in closing.items()} == {str(m): n for m, n in listed.items()}  # PNCP's counts
+    for total, seen, held, rejected in closing.values():
+        assert seen == total and held + rejected == total  # every listed record held, or kept as rejected
+    assert sum(row[3] for row in closing.values()) == 4  # the simulator broke four IDs
+    assert ledger.shortfalls(entries, DAY) == []
+    assert ledger.shortfalls(entries[:1], DAY) is None  # before its last hour was filed: no verdict
+
+    deltas = AssetNames.of(FIRST_SEEN).deltas
+    assert metadata_by_hour(day, deltas)[LAST_HOUR]["api_short"] == 0  # shown in the UI, on the day's last hour
+    assert metadata_by_hour(day, deltas)[LAST_HOUR]["api_total"] == sum(listed.values())
+    assert "api_short" not in metadata_by_hour(midday, deltas)[partition(DAY, 11)]  # not a verdict at midday
+
+    # One command shows it; it is kept in the day's compact state, and archived with it.
+    env = {**os.environ, "STORAGE_TYPE": "local", "PNCP_DATA_DIR": str(tmp_path / "data")}
+    shown = subprocess.run([sys.executable, "-m", "pncp_assets.state", "--date", "2025-10-22", "--action", "ledger"],
+                           capture_output=True, text=True, env=env, check=True, timeout=60)
+    assert json.loads(shown.stdout) == {"ledger": entries, "verdict": "complete"}
+    assert archive_states(store, FIRST_SEEN, DAY + dt.timedelta(days=1)).archived == [DAY.isoformat()]
+    assert ledger.entries(StateManager(store), FIRST_SEEN, DAY) == entries
+    assert check_range(store, DAY, DAY, FIRST_SEEN, now=CLOSED.replace(tzinfo=TZ)).passed
+
+
+def test_a_day_short_of_pncps_count_fails_the_checks_command_naming_the_modalidade_and_the_shortfall(
+        tmp_path, monkeypatch):
+    store = LocalObjectStore(tmp_path / "data" / "bronze")
+    with RunningSimulator(SimulatorConfig(seed=52, volume=120)) as sim:
+        p = Pipeline(sim, store, storage_resource(store))
+        assert p.run_range(partition(DAY, 0), LAST_HOUR, now=CLOSED).success
+    # PNCP's count at a later closing sweep is three above what Bronze holds of modalidade 8 (records the sweep
+    # could not get): written into the ledger as a sweep would record it.
+    manager = StateManager(store)
+
+    def count_three_more(state):
+        entry = json.loads(json.dumps(state.extra["ledger"][-1]))
+        swept = dt.datetime.strptime(entry["at"], "%Y-%m-%dT%H:%M:%SZ")
+        entry["at"] = f"{swept + dt.timedelta(days=1):%Y-%m-%dT%H:%M:%SZ}"  # a re-sweep a day later
+        entry["modalidades"]["8"][0] += 3
+        state.extra["ledger"].append(entry)
+        return entry, True
+
+    manager.transact(FIRST_SEEN, DAY, count_three_more)
+    report = check_range(store, DAY, DAY, FIRST_SEEN, now=CLOSED.replace(tzinfo=TZ))
+    assert not report.passed
+    [line] = [x for x in format_report(report) if x.startswith("FAILED")]
+    latest = ledger.entries(manager, FIRST_SEEN, DAY)[-1]
+    held = latest["modalidades"]["8"][2]
+    assert line == (f"FAILED {LAST_HOUR}: short of PNCP's count (the completeness ledger): modalidade 8: PNCP "
+                    f"counted {held + 3} at {latest['at']}, Bronze holds {held}: 3 short")
+    monkeypatch.setenv("STORAGE_TYPE", "local")
+    monkeypatch.setenv("PNCP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("BRONZE_BUCKET", raising=False)
+    assert main(["--from", "2025-10-22", "--source", "pncp"]) == 1
