@@ -10,7 +10,9 @@ ID twice in its delta, none of its IDs in another delta of its day, the day's st
 Bronze IDs. Beyond what a single hour's check can see: every hour that is due (ended
 `layout.DUE_AFTER_END` ago) was ingested, its run recorded in the day's state (`materialized_hours`) or its
 delta in Bronze, so a hole in the data fails even when what is there is consistent; and IDs present in two
-different days (the API moved a record's publication date) are reported as a warning. Days before the
+different days (the API moved a record's publication date) are reported as a warning; and a day whose latest
+closing sweep counted more records than Bronze holds (the completeness ledger, `ledger.py`) fails, naming
+the modalidade and the shortfall. Days before the
 pipeline's first partition (`PNCP_START_DATE`) are not judged, and said so.
 
 Exit codes: 0 every rule holds; 1 the data failed (offending IDs and files, or the hours never ingested,
