@@ -54,7 +54,7 @@ def test_graph_names_and_pool():
     deltas = [n.deltas for n in names.values()]
     links = {(n.deltas, "contratacao_links") for layer, n in names.items() if layer.feed != "contratacoes"}
     assert checks == {(asset, name) for asset in deltas
-                      for name in ("no_duplicates", "bronze_consistent", "freshness_check")} | links
+                      for name in ("no_duplicates", "bronze_consistent", "freshness_check", "completeness")} | links
     # The sensors: freshness evaluated from the start; failures and stale assets announced once a webhook is set
     # (the tests' environment has none: test_alerts.py loads the code location with one).
     sensors = {s.name: s.default_status for s in defs.sensors}

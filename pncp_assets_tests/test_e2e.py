@@ -164,6 +164,7 @@ def test_a_ui_asset_backfill_of_two_days_runs_one_run_per_day_with_one_api_budge
     assert set(checks) == set(ASSETS)
     for asset in DELTAS:
         assert checks[asset] == {("no_duplicates", True), ("bronze_consistent", True), ("freshness_check", False),
+                                 ("completeness", False),
                                  *([("contratacao_links", False)] if asset in LINKED else [])}, asset
 
     # Every record of every feed exactly once, each in its publication (or change) hour; the states agree.

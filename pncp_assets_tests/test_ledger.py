@@ -51,6 +51,11 @@ def test_a_closed_days_ledger_holds_pncps_count_beside_bronze_and_finds_it_compl
     assert metadata_by_hour(day, deltas)[LAST_HOUR]["api_short"] == 0  # shown in the UI, on the day's last hour
     assert metadata_by_hour(day, deltas)[LAST_HOUR]["api_total"] == sum(listed.values())
     assert "api_short" not in metadata_by_hour(midday, deltas)[partition(DAY, 11)]  # not a verdict at midday
+    # The day's verdict in Dagster: the check `completeness`, on the day's 23:00 only.
+    verdicts = {c.partition: c for c in day.get_asset_check_evaluations() if c.check_name == "completeness"}
+    assert list(verdicts) == [LAST_HOUR] and verdicts[LAST_HOUR].passed
+    assert verdicts[LAST_HOUR].metadata["api_short"].value == 0
+    assert not [c for c in midday.get_asset_check_evaluations() if c.check_name == "completeness"]
 
     # One command shows it; it is kept in the day's compact state, and archived with it.
     env = {**os.environ, "STORAGE_TYPE": "local", "PNCP_DATA_DIR": str(tmp_path / "data")}
@@ -92,3 +97,13 @@ def test_a_day_short_of_pncps_count_fails_the_checks_command_naming_the_modalida
     monkeypatch.setenv("PNCP_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("BRONZE_BUCKET", raising=False)
     assert main(["--from", "2025-10-22", "--source", "pncp"]) == 1
+    # In Dagster: the day's 23:00 run again, served by the stored sweep (nothing newer recorded), judges the day
+    # by the latest closing count and fails its completeness check, without failing the run.
+    p.sweep_max_age_minutes = 60
+    with RunningSimulator(SimulatorConfig(seed=52, volume=120)) as sim:
+        p.sim = sim
+        rerun = p.run(LAST_HOUR, now=CLOSED)
+    [verdict] = [c for c in rerun.get_asset_check_evaluations() if c.check_name == "completeness"]
+    assert rerun.success and not verdict.passed and verdict.severity.value == "ERROR"
+    assert verdict.description == "Short of PNCP's count: " + line.split(": ", 2)[2]
+    assert verdict.metadata["api_short"].value == 3

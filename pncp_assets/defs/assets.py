@@ -39,6 +39,7 @@ from pncp_assets.sweeps import StoredSweep, SweepStore
 
 GROUP = "bronze_pncp"
 LINKS_CHECK = "contratacao_links"  # on contratos and atas: the contratação each points at is in Bronze
+COMPLETENESS_CHECK = "completeness"  # on each day's 23:00: Bronze against PNCP's count (the completeness ledger)
 API_POOL = "pncp_api"  # every run that talks to PNCP: one budget for the whole instance
 STATE_POOL = "pncp_state"
 
@@ -175,6 +176,20 @@ def _ledger_metadata(entry: dict[str, Any], day: dt.date) -> dict[str, Any]:
     return metadata
 
 
+def _completeness_verdict(judged: tuple[list[ledger.Shortfall], dict[str, Any]]) -> dict[str, Any]:
+    """The day as a whole, on its 23:00: short where Bronze holds fewer of its records than PNCP counted."""
+    short, entry = judged
+    rows = entry["modalidades"].values()
+    api, held, rejected = (sum(r[i] for r in rows) for i in (0, 2, 3))
+    if short:
+        description = "Short of PNCP's count: " + "; ".join(s.line() for s in short)
+    else:
+        description = f"Complete: PNCP counted {api} at {entry['at']}; Bronze holds every one (or its rejection)"
+    return {"passed": not short, "severity": dg.AssetCheckSeverity.ERROR, "description": description,
+            "metadata": {"api_total": api, "bronze_held": held, "rejected": rejected,
+                         "api_short": sum(s.missing for s in short), "counted_at": entry["at"]}}
+
+
 def _verdict(report: CheckReport) -> dict[str, Any]:
     return {
         "passed": report.passed,
@@ -267,9 +282,14 @@ def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: Bro
         filed += len(result.new_ids)
         context.add_asset_metadata(_delta_metadata(result, layer), partition_key=hour)
         last_of_day[layout.parse_partition_key(hour).date()] = (hour, sweep)
+    closing: dict[str, tuple[list[ledger.Shortfall], dict[str, Any]]] = {}
     for day, (hour, sweep) in last_of_day.items():  # what PNCP counted, beside what Bronze holds
         entry = ledger.record(committer.state, layer, day, sweep, hour)
         context.add_asset_metadata(_ledger_metadata(entry, day), partition_key=hour)
+        entries = ledger.entries(committer.state, layer, day)
+        short = ledger.shortfalls(entries, day)
+        if short is not None:  # the day's last hour: the day as a whole is judged, by its latest closing sweep
+            closing[hour] = (short, max((e for e in entries if e["hour"] == hour), key=lambda e: e["at"]))
     yield dg.Output(deltas)  # handed to the IO manager, which publishes each hour's delta before we go on
     reports = ConsistencyCheck(store, layer, context.log).check_hours(hours, published=deltas.ids())
     if all(r.passed for r in reports.values()):  # the document's line; a failure speaks in its verdict
@@ -281,6 +301,9 @@ def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: Bro
         links = link_reports(store, layer, hours)
         yield from check_evaluations(context.instance, links, LINKS_CHECK, asset, _link_verdict, blocking=False)
         yield from _check_done(context.op_execution_context, LINKS_CHECK)
+    yield from check_evaluations(context.instance, closing, COMPLETENESS_CHECK, asset, _completeness_verdict,
+                                 blocking=False)
+    yield from _check_done(context.op_execution_context, COMPLETENESS_CHECK)
 
 
 def _check_done(context: dg.OpExecutionContext, check_name: str) -> Iterator[dg.Output]:
@@ -384,6 +407,12 @@ def layer_graph(layer: Layer, points_at: Sequence[LayerGraph] = ()) -> LayerGrap
         deps=[raw_pages, *(graph.deltas for graph in points_at)],
         check_specs=[dg.AssetCheckSpec("no_duplicates", asset=deltas, blocking=True,
                                        partitions_def=hourly_partitions, description=check_description),
+                     dg.AssetCheckSpec(COMPLETENESS_CHECK, asset=deltas, blocking=False,
+                                       partitions_def=hourly_partitions,
+                                       description="The day as a whole, on its 23:00 (other hours are not judged): "
+                                       "whether Bronze holds every record PNCP counted for the day at its latest "
+                                       "closing sweep (day close, re-sweeps), per modalidade (the completeness "
+                                       "ledger)"),
                      *([dg.AssetCheckSpec(LINKS_CHECK, asset=deltas, blocking=False, partitions_def=hourly_partitions,
                                           description=f"How many of H's records point at a contratação "
                                           f"({layer.link_field}) that Bronze does not hold (pncp/ or pncp_versions/, "
