@@ -137,7 +137,9 @@ def test_a_whole_day_hour_by_hour_files_each_record_in_its_publication_hour(make
         result = p.run(partition(DAY, hour), now=end_of_hour(DAY, hour))
         assert result.success
         checks = result.get_asset_check_evaluations()
-        assert [(c.check_name, c.passed) for c in checks] == [("no_duplicates", True)]
+        # The day as a whole is judged on its last hour (the completeness ledger); every hour, its own delta.
+        assert [(c.check_name, c.passed) for c in checks] == [("no_duplicates", True)] + (
+            [("completeness", True)] if hour == 23 else [])
     deltas = p.assert_invariants(DAY, day_ids(p))
     records = {r["numeroControlePNCP"]: r for r in p.sim.sim.all_records(DAY)}
     for key, ids in deltas.items():
@@ -279,7 +281,8 @@ def test_one_run_over_a_day_sweeps_once_and_reports_every_hour_on_its_own(make_p
     state = metadata_by_hour(result, "pncp_daily_state")
     assert {h: state[h]["hour_ids"] for h in hours} == {h: len(deltas.get(h, [])) for h in hours}
     verdicts = {(c.check_name, c.partition): c.passed for c in result.get_asset_check_evaluations()}
-    assert verdicts == {(name, h): True for name in ("no_duplicates", "bronze_consistent") for h in hours}
+    assert verdicts == {**{(name, h): True for name in ("no_duplicates", "bronze_consistent") for h in hours},
+                        ("completeness", hours[-1]): True}  # the day, on its last hour
 
 
 def test_a_failed_check_in_a_range_run_names_its_hour_and_stops_the_state(make_pipeline):
@@ -450,7 +453,9 @@ def test_the_delta_asset_launched_alone_sweeps_its_hours_itself(make_pipeline):
     assert result.success
     md = metadata(result, "pncp_new_records")
     assert md["new"] > 0 and md["status"] == "written"
-    assert [c.passed for c in result.get_asset_check_evaluations()] == [True]  # no_duplicates, on Bronze
+    # no_duplicates, on Bronze; completeness, the day judged on its last hour
+    assert [(c.check_name, c.passed) for c in result.get_asset_check_evaluations()] == [
+        ("no_duplicates", True), ("completeness", True)]
     lines = [e.user_message for e in p.instance.all_logs(result.run_id)]
     assert "pncp_raw_pages did not run for 1 of the hours in this run: pncp_new_records gets their sweeps itself" \
         in lines
