@@ -48,8 +48,10 @@ def _label(modalidade: str) -> str:
     return "all" if modalidade in ("None", "") else modalidade
 
 
-def record(manager: StateManager, layer: Layer, day: dt.date, sweep: StoredSweep, hour: str) -> dict[str, Any]:
-    """Append the entry of `sweep` to the day's ledger (once per sweep and hour); returns it."""
+def record(manager: StateManager, layer: Layer, day: dt.date, sweep: StoredSweep,
+           hour: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Append the entry of `sweep` to the day's ledger (once per sweep and hour); returns it and the day's
+    whole ledger as now stored."""
     def add(state: DayState) -> tuple[dict[str, Any], bool]:
         entry = sweep_entry(layer, sweep, state.ids, hour)
         entries = state.extra.setdefault(FIELD, [])
@@ -58,7 +60,8 @@ def record(manager: StateManager, layer: Layer, day: dt.date, sweep: StoredSweep
         entries.append(entry)
         return entry, True
 
-    return manager.transact(layer, day, add)[1]
+    state, entry = manager.transact(layer, day, add)
+    return entry, list(state.extra.get(FIELD, []))
 
 
 def entries(manager: StateManager, layer: Layer | str, day: str | dt.date | dt.datetime) -> list[dict[str, Any]]:
@@ -83,13 +86,24 @@ class Shortfall:
                 + (f" (+{self.rejected} rejected)" if self.rejected else "") + f": {self.missing} short")
 
 
+def totals(entry: dict[str, Any]) -> tuple[int, int, int]:
+    """An entry's (totalRegistros, held, rejected), over its modalidades."""
+    rows = entry["modalidades"].values()
+    return sum(r[0] for r in rows), sum(r[2] for r in rows), sum(r[3] for r in rows)
+
+
+def closing(ledger: Sequence[dict[str, Any]], day: dt.date) -> dict[str, Any] | None:
+    """The day's latest closing entry (hour 23:00: every record of the day was eligible), or None."""
+    entries = [e for e in ledger if e.get("hour") == day_hours(day)[-1]]
+    return max(entries, key=lambda e: e["at"]) if entries else None
+
+
 def shortfalls(ledger: Sequence[dict[str, Any]], day: dt.date) -> list[Shortfall] | None:
     """Where the day's latest closing entry finds Bronze short of PNCP's count; None when the day has no
     closing entry yet (no verdict)."""
-    closing = [e for e in ledger if e.get("hour") == day_hours(day)[-1]]
-    if not closing:
+    latest = closing(ledger, day)
+    if latest is None:
         return None
-    latest = max(closing, key=lambda e: e["at"])
     found = [Shortfall(m, total, held, rejected, latest["at"])
              for m, (total, _listed, held, rejected) in sorted(latest["modalidades"].items())]
     return [s for s in found if s.missing > 0]

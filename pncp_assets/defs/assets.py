@@ -168,8 +168,8 @@ def _delta_metadata(result: CommitResult, layer: Layer) -> dict[str, Any]:
 def _ledger_metadata(entry: dict[str, Any], day: dt.date) -> dict[str, Any]:
     """PNCP's count of the day at this sweep and how many of the records it listed Bronze holds; for the day's
     last hour (every record of the day eligible), how many are short of the count."""
-    rows = entry["modalidades"].values()
-    metadata: dict[str, Any] = {"api_total": sum(r[0] for r in rows), "bronze_held": sum(r[2] for r in rows)}
+    api, held, _ = ledger.totals(entry)
+    metadata: dict[str, Any] = {"api_total": api, "bronze_held": held}
     short = ledger.shortfalls([entry], day)
     if short is not None:
         metadata["api_short"] = sum(s.missing for s in short)
@@ -179,8 +179,7 @@ def _ledger_metadata(entry: dict[str, Any], day: dt.date) -> dict[str, Any]:
 def _completeness_verdict(judged: tuple[list[ledger.Shortfall], dict[str, Any]]) -> dict[str, Any]:
     """The day as a whole, on its 23:00: short where Bronze holds fewer of its records than PNCP counted."""
     short, entry = judged
-    rows = entry["modalidades"].values()
-    api, held, rejected = (sum(r[i] for r in rows) for i in (0, 2, 3))
+    api, held, rejected = ledger.totals(entry)
     if short:
         description = "Short of PNCP's count: " + "; ".join(s.line() for s in short)
     else:
@@ -284,12 +283,11 @@ def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: Bro
         last_of_day[layout.parse_partition_key(hour).date()] = (hour, sweep)
     closing: dict[str, tuple[list[ledger.Shortfall], dict[str, Any]]] = {}
     for day, (hour, sweep) in last_of_day.items():  # what PNCP counted, beside what Bronze holds
-        entry = ledger.record(committer.state, layer, day, sweep, hour)
+        entry, entries = ledger.record(committer.state, layer, day, sweep, hour)
         context.add_asset_metadata(_ledger_metadata(entry, day), partition_key=hour)
-        entries = ledger.entries(committer.state, layer, day)
-        short = ledger.shortfalls(entries, day)
-        if short is not None:  # the day's last hour: the day as a whole is judged, by its latest closing sweep
-            closing[hour] = (short, max((e for e in entries if e["hour"] == hour), key=lambda e: e["at"]))
+        latest = ledger.closing(entries, day)
+        if latest is not None:  # the day's last hour: the day as a whole is judged, by its latest closing sweep
+            closing[hour] = (ledger.shortfalls([latest], day) or [], latest)
     yield dg.Output(deltas)  # handed to the IO manager, which publishes each hour's delta before we go on
     reports = ConsistencyCheck(store, layer, context.log).check_hours(hours, published=deltas.ids())
     if all(r.passed for r in reports.values()):  # the document's line; a failure speaks in its verdict
