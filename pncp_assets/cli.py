@@ -74,11 +74,7 @@ def state_main(argv: Sequence[str] | None = None) -> int:
         elif args.action == "ledger":
             from pncp_assets import ledger
 
-            entries = ledger.entries(manager, args.source, args.date)
-            short = ledger.shortfalls(entries, parse_day(args.date))
-            verdict = ("no closing sweep yet" if short is None else
-                       "complete" if not short else "; ".join(s.line() for s in short))
-            _print({"ledger": entries, "verdict": verdict})
+            _print(ledger.day_report(manager, args.source, parse_day(args.date)))
         else:
             _, stats = manager.filter_new_records(args.source, args.date, records or [])
             _print(stats)

@@ -29,3 +29,13 @@ def parse_modalidades(text: str) -> tuple[int, ...]:
     if not codes or min(codes) < 1:
         raise ConfigError("PNCP_MODALIDADES must name at least one modalidade code >= 1")
     return tuple(sorted(codes))
+
+
+def parse_flag(text: str) -> bool:
+    """`true`/`false` (also 1/0, yes/no, on/off), any case."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{text!r} is not true or false")

@@ -167,6 +167,7 @@ class RangeReport:
     not_due: int = 0  # hours of the range not yet due: not checked for gaps
     before_start: int = 0  # days of the range before the pipeline's first partition: not judged
     start: dt.date | None = None
+    notes: list[str] = field(default_factory=list)  # what is reported, not failed: counts that fell
 
     @property
     def passed(self) -> bool:
@@ -174,7 +175,7 @@ class RangeReport:
 
 
 NEVER_INGESTED = "never ingested: no run recorded in the day's state and no delta file"
-INCOMPLETE = "short of PNCP's count (the completeness ledger)"
+INCOMPLETE = "incomplete (the completeness ledger)"
 
 
 def check_range(store: ObjectStore, first: dt.date, last: dt.date, layer: Layer = FIRST_SEEN,
@@ -213,11 +214,13 @@ def check_range(store: ObjectStore, first: dt.date, last: dt.date, layer: Layer 
         if gaps:
             report.failures.append({"day": day.isoformat(), "hours": gaps, "problems": [NEVER_INGESTED],
                                     "offending": []})
-        short = ledger.shortfalls(ledger.entries(checker.state, layer, day), day)
-        if short:  # Bronze holds fewer of the day's records than PNCP counted at its latest closing sweep
+        verdict = ledger.judge(checker.state.load_fresh(layer, day).state, day)
+        if verdict is not None and not verdict.passed:  # Bronze lacks records PNCP counted, or that it showed
             report.failures.append({"day": day.isoformat(), "hours": [layout.day_hours(day)[-1]],
-                                    "problems": [f"{INCOMPLETE}: " + "; ".join(s.line() for s in short)],
+                                    "problems": [f"{INCOMPLETE}: " + "; ".join(verdict.problems())],
                                     "offending": []})
+        if verdict is not None:
+            report.notes.extend(f"{day}: {note}" for note in verdict.notes())
         for x in checked.ids:
             days_of.setdefault(x, []).append(day.isoformat())
         day += dt.timedelta(days=1)
@@ -250,6 +253,7 @@ def format_report(report: RangeReport, limit: int = 20) -> list[str]:
                      f"publication date):")
         for x, days in sorted(report.across_days.items())[:limit]:
             lines.append(f"  {x}: {', '.join(days)}")
+    lines.extend(f"NOTE {note}" for note in report.notes[:limit])
     verdict = "passed" if report.passed else f"FAILED ({sum(len(f['hours']) for f in report.failures)} partitions)"
     pending = f" ({report.not_due} hours not yet due, not checked for gaps)" if report.not_due else ""
     if report.before_start:

@@ -12,17 +12,16 @@ start, or a demo of one day), the contratação may simply be of such a day: it 
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pncp_assets import bronze, layout
-from pncp_assets.layers import FIRST_SEEN, VERSIONS, Layer
-from pncp_assets.state import StateManager
+from pncp_assets.day_index import LOOKBACK_DAYS, DayIndex
+from pncp_assets.layers import LINKED_FEED, Layer
 from pncp_assets.storage import NotFound, ObjectStore
 
-LOOKBACK_DAYS = 31  # contratos and atas are mostly signed within weeks of their contratação
+__all__ = ["LOOKBACK_DAYS", "LinkReport", "link_reports"]
 
 
 @dataclass
@@ -36,45 +35,13 @@ class LinkReport:
     uncovered: list[str] = field(default_factory=list)  # those days (first and last, when many)
 
 
-class ContratacaoIndex:
-    """The contratação IDs Bronze holds, by day, read from the day states once per index."""
-
-    def __init__(self, storage: ObjectStore):
-        self.state = StateManager(storage)
-        self._days: dict[dt.date, frozenset[str]] = {}
-        self._ingested: dict[dt.date, bool] = {}
-
-    def of_day(self, day: dt.date) -> frozenset[str]:
-        if day not in self._days:
-            loaded = self.state.load_fresh(FIRST_SEEN, day)
-            self._ingested[day] = loaded.exists
-            versions = {key.split("@", 1)[0] for key in self.state.load_fresh(VERSIONS, day).state.ids}
-            self._days[day] = frozenset(loaded.state.ids | versions)
-        return self._days[day]
-
-    def uncovered(self, day: dt.date, days: int = LOOKBACK_DAYS) -> list[dt.date]:
-        """The days of the window up to `day` whose contratações were never ingested (no first-seen state)."""
-        window = [day - dt.timedelta(days=back) for back in range(days + 1)]
-        for d in window:
-            self.of_day(d)
-        return sorted(d for d in window if not self._ingested[d])
-
-    def missing(self, contratacoes: set[str], day: dt.date, days: int = LOOKBACK_DAYS) -> set[str]:
-        """Those of `contratacoes` that no day of the window up to `day` holds."""
-        left = set(contratacoes)
-        for back in range(days + 1):
-            if not left:
-                break
-            left -= self.of_day(day - dt.timedelta(days=back))
-        return left
-
-
 def link_reports(storage: ObjectStore, layer: Layer, hours: Sequence[str],
-                 index: ContratacaoIndex | None = None) -> dict[str, LinkReport]:
-    """Per hour: the rows of its published delta, and those pointing at a contratação Bronze does not hold."""
+                 index: DayIndex | None = None) -> dict[str, LinkReport]:
+    """Per hour: the rows of its published delta, and those pointing at a contratação Bronze does not hold
+    (`index`: the contratações' `DayIndex`, shared with other checks of the run)."""
     if layer.link_field is None:
         raise ValueError(f"{layer.source} records point at no contratação")
-    index = index or ContratacaoIndex(storage)
+    index = index or DayIndex.of_feed(storage, LINKED_FEED)
     reports: dict[str, LinkReport] = {}
     for hour in hours:
         try:

@@ -12,7 +12,7 @@ import datetime as dt
 import gzip
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,10 +105,12 @@ class SweepStore:
         return self.sweep_hours([partition_key], client, now, max_age)[partition_key]
 
     def sweep_hours(self, partition_keys: Sequence[str], client: PncpClient, now: dt.datetime | None = None,
-                    max_age: dt.timedelta = DEFAULT_MAX_AGE, run_id: str | None = None) -> dict[str, StoredSweep]:
+                    max_age: dt.timedelta = DEFAULT_MAX_AGE, run_id: str | None = None,
+                    settled: Callable[[dt.date], Mapping[int | None, int]] | None = None) -> dict[str, StoredSweep]:
         """One sweep per day for a range of hours: a recent stored sweep that covers the day's last hour
         in the range, or a new one. Every hour is recorded as served by it (and by which run); only the first
-        hour served by a new sweep reports it as fetched (`reused` is False), the others as reused."""
+        hour served by a new sweep reports it as fetched (`reused` is False), the others as reused.
+        `settled(day)`: the counts at which a modalidade of the day is known complete (`PncpClient.sweep_day`)."""
         chosen: dict[str, StoredSweep] = {}
         for day, hours in layout.hours_by_day(partition_keys).items():
             key = self.reusable_for(hours[-1], now, max_age)
@@ -117,7 +119,8 @@ class SweepStore:
                 self.log.info(f"Reusing the sweep of {day} started {iso_utc(sweep.started)} for "
                               f"{_span(hours)}")
             else:
-                sweep = self.save(client.sweep_day(day), utc_now())
+                started = utc_now()  # before the first request: the sweep covers only hours ended by then
+                sweep = self.save(client.sweep_day(day, settled(day) if settled else None), started)
             for i, hour in enumerate(hours):
                 served = sweep if i == 0 else dataclasses.replace(sweep, reused=True)
                 self.storage.put_json(layout.raw_assignment_key(self.source, hour),

@@ -61,7 +61,7 @@ def test_a_closed_days_ledger_holds_pncps_count_beside_bronze_and_finds_it_compl
     env = {**os.environ, "STORAGE_TYPE": "local", "PNCP_DATA_DIR": str(tmp_path / "data")}
     shown = subprocess.run([sys.executable, "-m", "pncp_assets.state", "--date", "2025-10-22", "--action", "ledger"],
                            capture_output=True, text=True, env=env, check=True, timeout=60)
-    assert json.loads(shown.stdout) == {"ledger": entries, "verdict": "complete"}
+    assert json.loads(shown.stdout) == {"ledger": entries, "holes": {}, "verdict": "complete", "notes": []}
     assert archive_states(store, FIRST_SEEN, DAY + dt.timedelta(days=1)).archived == [DAY.isoformat()]
     assert ledger.entries(StateManager(store), FIRST_SEEN, DAY) == entries
     assert check_range(store, DAY, DAY, FIRST_SEEN, now=CLOSED.replace(tzinfo=TZ)).passed
@@ -91,8 +91,8 @@ def test_a_day_short_of_pncps_count_fails_the_checks_command_naming_the_modalida
     [line] = [x for x in format_report(report) if x.startswith("FAILED")]
     latest = ledger.entries(manager, FIRST_SEEN, DAY)[-1]
     held = latest["modalidades"]["8"][2]
-    assert line == (f"FAILED {LAST_HOUR}: short of PNCP's count (the completeness ledger): modalidade 8: PNCP "
-                    f"counted {held + 3} at {latest['at']}, Bronze holds {held}: 3 short")
+    assert line == (f"FAILED {LAST_HOUR}: incomplete (the completeness ledger): short of PNCP's count: modalidade 8: "
+                    f"PNCP counted {held + 3} at {latest['at']}, Bronze holds {held}: 3 short")
     monkeypatch.setenv("STORAGE_TYPE", "local")
     monkeypatch.setenv("PNCP_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("BRONZE_BUCKET", raising=False)
@@ -105,5 +105,5 @@ def test_a_day_short_of_pncps_count_fails_the_checks_command_naming_the_modalida
         rerun = p.run(LAST_HOUR, now=CLOSED)
     [verdict] = [c for c in rerun.get_asset_check_evaluations() if c.check_name == "completeness"]
     assert rerun.success and not verdict.passed and verdict.severity.value == "ERROR"
-    assert verdict.description == "Short of PNCP's count: " + line.split(": ", 2)[2]
+    assert verdict.description == "Incomplete: " + line.split(": ", 2)[2]
     assert verdict.metadata["api_short"].value == 3

@@ -26,15 +26,18 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (  # n
     AssetCheckEvaluationTargetMaterializationData,
 )
 
-from pncp_assets import layout, ledger
+from pncp_assets import holes, layout, ledger
+from pncp_assets.brasilia import TZ, utc_now
 from pncp_assets.commit import CommitResult, DeltaCommitter, Deltas
 from pncp_assets.consistency import CheckReport, ConsistencyCheck
+from pncp_assets.day_index import DayIndex
 from pncp_assets.defs.io_manager import SOURCE_METADATA
 from pncp_assets.defs.partitions import hourly_partitions
 from pncp_assets.defs.resources import BronzeStorage, PncpApi
-from pncp_assets.layers import FIRST_SEEN, LAYERS, VERSIONS, Layer, linked_layers
+from pncp_assets.layers import FIRST_SEEN, LAYERS, LINKED_FEED, VERSIONS, Layer, feeds, linked_layers
 from pncp_assets.links import LOOKBACK_DAYS, LinkReport, link_reports
 from pncp_assets.pncp.client import PncpRequestError
+from pncp_assets.state import StateManager
 from pncp_assets.sweeps import StoredSweep, SweepStore
 
 GROUP = "bronze_pncp"
@@ -75,6 +78,8 @@ def _sweep_metadata(sweep: StoredSweep) -> dict[str, Any]:
         "distinct": t["distinct_ids"],
         "totalRegistros": t["total_registros"],
         "shortfall": t["shortfall"],
+        # Modalidades whose page 1 gave the count the day was already complete at: not fetched further.
+        "counted_only": sum(bool(r.get("counted_only")) for r in sweep.reports.values()),
         "sweep_reused": sweep.reused,
         "raw_key": dg.MetadataValue.path(sweep.key),
     }
@@ -105,8 +110,14 @@ def _sweep_hours(context: dg.AssetExecutionContext, layer: Layer, pncp_api: Pncp
     """The sweeps serving `hours` (a recent stored one, or a new one per day), with Dagster's step retries for
     trouble that outlasted the client's own; the caller holds the `pncp_api` pool."""
     client = pncp_api.client(context.log, endpoint=layer.endpoint)
+    states = StateManager(sweeps.storage)
+
+    def settled(day: dt.date) -> dict[int | None, int]:  # count first, where the day was complete (the ledger)
+        return ledger.settled(states.load_fresh(layer, day).state, day)
+
     try:
-        return sweeps.sweep_hours(hours, client, max_age=pncp_api.sweep_max_age, run_id=_run_id(context))
+        return sweeps.sweep_hours(hours, client, max_age=pncp_api.sweep_max_age, run_id=_run_id(context),
+                                  settled=settled if pncp_api.count_first else None)
     except PncpRequestError:
         raise  # the API refused the request itself (400/422): trying again cannot help
     except Exception as exc:
@@ -176,17 +187,23 @@ def _ledger_metadata(entry: dict[str, Any], day: dt.date) -> dict[str, Any]:
     return metadata
 
 
-def _completeness_verdict(judged: tuple[list[ledger.Shortfall], dict[str, Any]]) -> dict[str, Any]:
-    """The day as a whole, on its 23:00: short where Bronze holds fewer of its records than PNCP counted."""
-    short, entry = judged
+def _completeness_verdict(judged: tuple[ledger.DayVerdict, bool]) -> dict[str, Any]:
+    """The day as a whole, on its 23:00: short where Bronze holds fewer of its records than PNCP counted, or
+    lacks records the versions feed showed (holes). `final`: judged by the last re-sweep (no other comes)."""
+    verdict, final = judged
+    entry = verdict.entry
     api, held, rejected = ledger.totals(entry)
-    if short:
-        description = "Short of PNCP's count: " + "; ".join(s.line() for s in short)
-    else:
+    if verdict.passed:
         description = f"Complete: PNCP counted {api} at {entry['at']}; Bronze holds every one (or its rejection)"
-    return {"passed": not short, "severity": dg.AssetCheckSeverity.ERROR, "description": description,
+    else:
+        description = "Incomplete: " + "; ".join(verdict.problems())
+    if verdict.fell:
+        description += ". " + "; ".join(verdict.notes())
+    return {"passed": verdict.passed, "severity": dg.AssetCheckSeverity.ERROR, "description": description,
             "metadata": {"api_total": api, "bronze_held": held, "rejected": rejected,
-                         "api_short": sum(s.missing for s in short), "counted_at": entry["at"]}}
+                         "api_short": sum(s.missing for s in verdict.short), "holes": len(verdict.holes),
+                         "withdrawn": sum(high - now for high, now in verdict.fell.values()),
+                         "counted_at": entry["at"], "final": final}}
 
 
 def _verdict(report: CheckReport) -> dict[str, Any]:
@@ -250,6 +267,57 @@ def _latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey,
                                                          timestamp=records[0].timestamp)
 
 
+def _run_tags(context: dg.AssetExecutionContext) -> dict[str, str]:
+    try:
+        return dict(context.run.tags)
+    except dg.DagsterError:  # invoked directly (a test): no run
+        return {}
+
+
+class _CrossFeed:
+    """What a run's filed records say about other days and feeds, from one multi-day index per feed (shared
+    with the links check): a version whose first-seen record is missing from its finished publication day is a
+    hole of that day (`holes.py`), written into its state for the re-sweep; an ID filed on a day while another
+    day's first-seen state holds it too (PNCP moved its publication date) is reported."""
+
+    def __init__(self, store: Any, layer: Layer, log: Any):
+        self.store, self.layer, self.log = store, layer, log
+        self.first_seen = next((other for other in feeds(LAYERS)[layer.feed] if not other.versioned), None)
+        self._indexes: dict[str, DayIndex] = {}
+
+    def index_of(self, feed: str) -> DayIndex:
+        if feed not in self._indexes:
+            self._indexes[feed] = DayIndex.of_feed(self.store, feed)
+        return self._indexes[feed]
+
+    def after(self, hour: str, sweep: StoredSweep, result: CommitResult) -> dict[str, Any]:
+        """H's metadata about other days: holes found, IDs on other days too."""
+        if not result.new_ids or self.first_seen is None:
+            return {}
+        day = layout.parse_partition_key(hour).date()
+        index = self.index_of(self.layer.feed)
+        new = set(result.new_ids)
+        if self.layer.versioned:
+            filed = [r for r, _ in sweep.records() if self.layer.key.problem(r) is None and self.layer.key.of(r) in new]
+            found = holes.find(index, self.layer, filed, layout.delta_key(self.layer.source, hour), day)
+            if found:
+                holes.record(index.state, self.first_seen, found)
+                self.log.warning(f"{len(found)} {self.first_seen.title.split(',')[0]} of finished days are in "
+                                 f"{self.layer.source}/ but not in {self.first_seen.source}/ (holes; their days are "
+                                 "swept again at the next re-sweep): "
+                                 + "; ".join(f"{h.id} of {h.day}" for h in found[:10]))
+            return {"holes_found": len(found)}
+        today = utc_now().astimezone(TZ).date()
+        twice = {x: [str(d) for d in index.first_seen_days(x, day, until=today) if d != day] for x in sorted(new)}
+        twice = {x: days for x, days in twice.items() if days}
+        if twice:
+            self.log.warning(f"{len(twice)} IDs filed into {day} are filed on other days too (PNCP moved their "
+                             "publication date): " + "; ".join(f"{x} ({', '.join(d)})" for x, d in
+                                                               list(twice.items())[:10]))
+        return {"also_on_other_days": len(twice),
+                **({"other_days": dg.MetadataValue.json(dict(list(twice.items())[:20]))} if twice else {})}
+
+
 def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: BronzeStorage, pncp_api: PncpApi,
             asset: str, raw: str) -> Iterator[Any]:
     """Stage and claim each hour's delta in time order (steps 1-3 of the commit protocol) and return them:
@@ -273,21 +341,24 @@ def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: Bro
     deltas = Deltas(layer, {})
     filed = 0
     last_of_day: dict[dt.date, tuple[str, StoredSweep]] = {}
+    cross = _CrossFeed(store, layer, context.log)
     for hour in hours:
         sweep = served.get(hour) or sweeps.assigned(hour)
         result = committer.commit(hour, sweep.records(), context.run.run_id, swept_at=sweep.started)
         if result.output is not None:
             deltas.by_hour[hour] = result.output
         filed += len(result.new_ids)
-        context.add_asset_metadata(_delta_metadata(result, layer), partition_key=hour)
+        context.add_asset_metadata({**_delta_metadata(result, layer), **cross.after(hour, sweep, result)},
+                                   partition_key=hour)
         last_of_day[layout.parse_partition_key(hour).date()] = (hour, sweep)
-    closing: dict[str, tuple[list[ledger.Shortfall], dict[str, Any]]] = {}
+    final = _run_tags(context).get("pncp/resweep_age") == str(max(ledger.RESWEEP_AGES))
+    closing: dict[str, tuple[ledger.DayVerdict, bool]] = {}
     for day, (hour, sweep) in last_of_day.items():  # what PNCP counted, beside what Bronze holds
-        entry, entries = ledger.record(committer.state, layer, day, sweep, hour)
+        entry, state = ledger.record(committer.state, layer, day, sweep, hour)
         context.add_asset_metadata(_ledger_metadata(entry, day), partition_key=hour)
-        latest = ledger.closing(entries, day)
-        if latest is not None:  # the day's last hour: the day as a whole is judged, by its latest closing sweep
-            closing[hour] = (ledger.shortfalls([latest], day) or [], latest)
+        verdict = ledger.judge(state, day)
+        if verdict is not None and hour == layout.day_hours(day)[-1]:  # the day as a whole, by its latest closing
+            closing[hour] = (verdict, final)
     yield dg.Output(deltas)  # handed to the IO manager, which publishes each hour's delta before we go on
     reports = ConsistencyCheck(store, layer, context.log).check_hours(hours, published=deltas.ids())
     if all(r.passed for r in reports.values()):  # the document's line; a failure speaks in its verdict
@@ -296,7 +367,7 @@ def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: Bro
     yield from check_evaluations(context.instance, reports, "no_duplicates", asset)
     yield from _check_done(context.op_execution_context, "no_duplicates")
     if layer.link_field is not None:
-        links = link_reports(store, layer, hours)
+        links = link_reports(store, layer, hours, index=cross.index_of(LINKED_FEED))
         yield from check_evaluations(context.instance, links, LINKS_CHECK, asset, _link_verdict, blocking=False)
         yield from _check_done(context.op_execution_context, LINKS_CHECK)
     yield from check_evaluations(context.instance, closing, COMPLETENESS_CHECK, asset, _completeness_verdict,

@@ -17,7 +17,7 @@ from typing import Any
 import dagster as dg
 from pydantic import ValidationError
 
-from pncp_assets.config import ConfigError
+from pncp_assets.config import ConfigError, parse_flag
 from pncp_assets.defs.resources import AlertWebhook, BronzeStorage, PncpApi, Retention
 
 # variable -> (resource field, parser)
@@ -38,6 +38,7 @@ API_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PNCP_STEP_RETRIES": ("step_retries", int),
     "PNCP_STEP_RETRY_DELAY_S": ("step_retry_delay_s", float),
     "PNCP_SWEEP_MAX_AGE_MINUTES": ("sweep_max_age_minutes", float),
+    "PNCP_COUNT_FIRST": ("count_first", parse_flag),
 }
 
 RETENTION_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
@@ -56,8 +57,8 @@ def _fields(variables: Mapping[str, tuple[str, Callable[[str], Any]]], env: Mapp
         try:
             values[field] = parse(raw)
         except ValueError:
-            raise ConfigError(f"{name}={raw!r} is not a valid {parse.__name__ if parse in (int, float) else 'value'}"
-                              ) from None
+            kind = {int: "int", float: "float", parse_flag: "flag (true or false)"}.get(parse, "value")
+            raise ConfigError(f"{name}={raw!r} is not a valid {kind}") from None
     return values
 
 
@@ -90,7 +91,7 @@ def bronze_storage(env: Mapping[str, str] | None = None) -> BronzeStorage:
 
 def pncp_api(env: Mapping[str, str] | None = None) -> PncpApi:
     """`PncpApi` from PNCP_API_BASE_URL, PNCP_REQUEST_INTERVAL_S, PNCP_MODALIDADES, PNCP_STEP_RETRIES and
-    PNCP_STEP_RETRY_DELAY_S and PNCP_SWEEP_MAX_AGE_MINUTES."""
+    PNCP_STEP_RETRY_DELAY_S, PNCP_SWEEP_MAX_AGE_MINUTES and PNCP_COUNT_FIRST."""
     return _build(PncpApi, API_VARIABLES, os.environ if env is None else env)
 
 

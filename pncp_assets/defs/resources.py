@@ -82,6 +82,9 @@ class PncpApi(dg.ConfigurableResource):
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 90.0
     sweep_max_age_minutes: float = 60.0  # a stored sweep younger than this serves the hours it covers
+    # A sweep of a day the completeness ledger found complete (a re-sweep, a re-run of a closed day) asks page 1
+    # of each modalidade first, and fetches the rest only where PNCP's count changed (README "Re-sweeps").
+    count_first: bool = True
     max_response_bytes: int = MAX_RESPONSE_BYTES  # a bigger answer is refused (a page is about 100 KB)
     # A sweep that fails after the client's own retries (a long 429 block, a gateway outage) is tried
     # again by Dagster, as a step retry, after step_retry_delay_s, doubling each time.

@@ -16,16 +16,16 @@ import datetime as dt
 
 import dagster as dg
 
+from pncp_assets import holes
 from pncp_assets.brasilia import TZ
+from pncp_assets.day_index import LOOKBACK_DAYS
 from pncp_assets.defs.assets import AssetNames
 from pncp_assets.defs.partitions import TIMEZONE, hourly_partitions
-from pncp_assets.layers import FIRST_SEEN
+from pncp_assets.defs.resources import BronzeStorage
+from pncp_assets.layers import FIRST_SEEN, LAYERS
 from pncp_assets.layout import day_hours
-
-# Days after its day close that a finished day is swept again: the first catches what appeared within a day or
-# two, the second the records PNCP backdated by up to a week (others who harvest PNCP look back 10 days), the
-# last what trickles in within the month (and before retention archives the day's state, after 45 days).
-RESWEEP_AGES = (1, 7, 30)
+from pncp_assets.ledger import RESWEEP_AGES
+from pncp_assets.state import StateManager
 
 
 def day_close_schedule(job: dg.UnresolvedAssetJobDefinition, hour: int) -> dg.ScheduleDefinition:
@@ -45,15 +45,17 @@ def resweep_schedule(job: dg.UnresolvedAssetJobDefinition, hour: int,
                      ages: tuple[int, ...] = RESWEEP_AGES) -> dg.ScheduleDefinition:
     """Each day at `hour`:35, the 23:00 partition of each day whose day close was `ages` days ago: the same run
     as the day close, later. Only days the pipeline filed (their 23:00 materialised), so it runs by default
-    and never files a day nobody ingested all in its last hour."""
+    and never files a day nobody ingested all in its last hour. Also, once per finding, each day of the last
+    `LOOKBACK_DAYS` with a hole found since its last closing sweep (`holes.py`): swept again in full."""
     first_day = hourly_partitions.start.astimezone(TZ).date()
     filed = dg.AssetKey(AssetNames.of(FIRST_SEEN).deltas)
 
     @dg.schedule(job=job, cron_schedule=f"35 {hour} * * *", execution_timezone=TIMEZONE,
                  name="pncp_resweep_schedule", default_status=dg.DefaultScheduleStatus.RUNNING,
+                 required_resource_keys={"bronze_storage"},
                  description=f"Each day at {hour:02d}:35 (Brasília time), the 23:00 partition of the days closed "
                  f"{', '.join(map(str, ages))} days ago, swept again: records PNCP shows days late reach their "
-                 "own day, once.")
+                 "own day, once. Also any day where a record the versions feed shows was missing (a hole).")
     def _schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
         today = context.scheduled_execution_time.astimezone(TZ).date()
         requests, skipped = [], []
@@ -66,6 +68,20 @@ def resweep_schedule(job: dg.UnresolvedAssetJobDefinition, hour: int,
                 continue
             requests.append(dg.RunRequest(run_key=f"resweep_{day}_{age}", partition_key=last_hour,
                                           tags={"pncp/resweep": day.isoformat(), "pncp/resweep_age": str(age)}))
+        requests += _hole_requests(context.resources.bronze_storage, today, first_day,
+                                   {r.partition_key for r in requests})
         return requests or dg.SkipReason(f"No filed day to sweep again ({', '.join(skipped)}: never filed)")
 
     return _schedule
+
+
+def _hole_requests(storage: BronzeStorage, today: dt.date, first_day: dt.date,
+                   requested: set[str]) -> list[dg.RunRequest]:
+    """A run per day (not already requested) whose first-seen layer has a hole found since its last closing."""
+    days = [d for d in (today - dt.timedelta(days=back) for back in range(2, LOOKBACK_DAYS + 1)) if d >= first_day]
+    manager = StateManager(storage.object_store())
+    due = [(day, found) for layer in LAYERS if not layer.versioned
+           for day, found in holes.awaiting_resweep(manager, layer, days).items()]
+    return [dg.RunRequest(run_key=f"resweep_{day}_holes_{found}", partition_key=day_hours(day)[-1],
+                          tags={"pncp/resweep": day.isoformat(), "pncp/resweep_reason": "holes"})
+            for day, found in sorted(set(due)) if day_hours(day)[-1] not in requested]

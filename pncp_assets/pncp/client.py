@@ -31,7 +31,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,11 +131,14 @@ class ModalidadeReport:
     total_registros: int = 0
     shortfall: int = 0
     passes: int = 0
+    counted_only: bool = False  # page 1 only: its totalRegistros was the settled count (`sweep_day(settled=)`)
 
     def line(self) -> str:
         what = _what(self.modalidade)
         if self.modalidade is not None:
             what += f" ({MODALIDADE_NAMES.get(self.modalidade, '?')})"
+        if self.counted_only:
+            return f"{what}: {self.total_registros} totalRegistros, unchanged: page 1 only"
         text = (f"{what}: {self.pages} pages, {self.distinct_ids} distinct records "
                 f"of {self.total_registros} totalRegistros, {self.requests} requests, {self.retries} retries")
         if self.short_pages_rerequested:
@@ -355,8 +358,10 @@ class PncpClient:
 
     # --- the sweep -----------------------------------------------------------------------------
 
-    def sweep_modalidade(self, day: dt.date, modalidade: int | None) -> tuple[list[Page], ModalidadeReport]:
-        """Every page of one modalidade (None: the endpoint's one list) of a day."""
+    def sweep_modalidade(self, day: dt.date, modalidade: int | None,
+                         settled: int | None = None) -> tuple[list[Page], ModalidadeReport]:
+        """Every page of one modalidade (None: the endpoint's one list) of a day; only page 1 when its
+        totalRegistros equals `settled` (a count already known complete: nothing new to fetch)."""
         report = ModalidadeReport(modalidade)
         pages: list[Page] = []
         ids: set[str] = set()
@@ -369,6 +374,11 @@ class PncpClient:
                 first = self._full_page(day, modalidade, 1, 0, report)
             pages.append(first)
             total, last_page = first.total_registros, first.total_paginas
+            if settled is not None and report.passes == 1 and total == settled:
+                report.counted_only, report.total_registros = True, total
+                report.pages, report.records_seen = int(bool(first.records)), len(first.records)
+                report.distinct_ids = len({record_key(r, self.endpoint.id_rule) for r in first.records})
+                return pages, report
             pagina = 2
             while pagina <= last_page:
                 page = self._full_page(day, modalidade, pagina, total, report)
@@ -394,10 +404,13 @@ class PncpClient:
         to PNCP next (another run, once this one releases the `pncp_api` pool) keeps the spacing too."""
         self._pacer.settle()
 
-    def sweep_day(self, date: str | dt.date | dt.datetime) -> SweepResult:
+    def sweep_day(self, date: str | dt.date | dt.datetime,
+                  settled: Mapping[int | None, int] | None = None) -> SweepResult:
         """Every configured modalidade of a Brasília day (or the day's one list), every page; fails rather
-        than return a partial sweep."""
+        than return a partial sweep. `settled`: modalidade -> a count known complete (the completeness
+        ledger's); a modalidade whose page 1 still gives that count is not fetched further (`counted_only`)."""
         day = parse_day(date)
+        settled = settled or {}
         result = SweepResult(day, id_rule=self.endpoint.id_rule)
         started = time.monotonic()
         lists: tuple[int | None, ...] = self.modalidades if self.endpoint.by_modalidade else (None,)
@@ -405,7 +418,7 @@ class PncpClient:
                       + (f"{len(lists)} modalidades" if self.endpoint.by_modalidade else "one list"))
         last_line = started
         for done, modalidade in enumerate(lists, 1):
-            pages, report = self.sweep_modalidade(day, modalidade)
+            pages, report = self.sweep_modalidade(day, modalidade, settled.get(modalidade))
             result.pages.extend(pages)
             result.reports[modalidade] = report
             # Progress at most every `progress_every_s`, anything unusual always: a line is an event-log
@@ -416,9 +429,12 @@ class PncpClient:
                 self.log.info(f"{report.line()} [{done} of {len(lists)}]")
                 last_line = time.monotonic()
         t = result.totals()
+        counted = sum(r.counted_only for r in result.reports.values())
         self.log.info(f"Swept {day:%Y-%m-%d}: {t['distinct_ids']} distinct records of {t['total_registros']} "
                       f"totalRegistros in {t['pages']} pages, {t['requests']} requests, {t['retries']} retries, "
-                      f"{time.monotonic() - started:.1f}s")
+                      f"{time.monotonic() - started:.1f}s"
+                      + (f" ({counted} of {len(lists)} unchanged since the day was complete: page 1 only)"
+                         if counted else ""))
         return result
 
 

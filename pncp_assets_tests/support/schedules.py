@@ -47,8 +47,8 @@ def scheduled_runs(p: Pipeline, monkeypatch: pytest.MonkeyPatch, start: dt.datet
     ticks = sorted(((t, s) for s in schedules for t in tick_times(s, start, end)), key=lambda ts: ts[0])
     for tick, schedule in ticks:
         set_clocks(p, monkeypatch, tick)
-        with dg.build_schedule_context(scheduled_execution_time=tick, instance=p.instance,
-                                       repository_def=repo) as context:
+        with dg.build_schedule_context(scheduled_execution_time=tick, instance=p.instance, repository_def=repo,
+                                       resources={"bronze_storage": p.storage}) as context:
             requests = schedule.evaluate_tick(context).run_requests
         for request in requests:
             yield tick, schedule.name, request
