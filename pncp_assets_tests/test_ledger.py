@@ -20,6 +20,7 @@ from pncp_assets.retention import archive_states
 from pncp_assets.state import StateManager
 from pncp_assets.storage import LocalObjectStore
 from pncp_assets_tests.support.pipeline import Pipeline, end_of_hour, metadata_by_hour, partition, storage_resource
+from pncp_assets_tests.support.schedules import set_clocks
 
 DAY = dt.date(2025, 10, 22)
 LAST_HOUR = partition(DAY, 23)
@@ -107,3 +108,49 @@ def test_a_day_short_of_pncps_count_fails_the_checks_command_naming_the_modalida
     assert rerun.success and not verdict.passed and verdict.severity.value == "ERROR"
     assert verdict.description == "Incomplete: " + line.split(": ", 2)[2]
     assert verdict.metadata["api_short"].value == 3
+
+
+# 2 % of the records are shown 30 to 60 hours after their publication: after the day close.
+BACKDATED = {"seed": 54, "volume": 240, "late_fraction": 0.02, "late_hours": 30.0, "late_hours_max": 60.0}
+
+
+def test_a_resweep_of_a_complete_day_counts_first_and_fetches_only_the_modalidades_whose_count_changed(
+        tmp_path, monkeypatch):
+    store = LocalObjectStore(tmp_path / "data" / "bronze")
+    raw, deltas = AssetNames.of(FIRST_SEEN).raw, AssetNames.of(FIRST_SEEN).deltas
+    later, much_later = CLOSED + dt.timedelta(days=3), CLOSED + dt.timedelta(days=4)
+    with RunningSimulator(SimulatorConfig(**BACKDATED)) as sim:
+        p = Pipeline(sim, store, storage_resource(store))
+
+        def run(moment: dt.datetime, pipeline: Pipeline = p):  # the simulator's clock and the pipeline's
+            set_clocks(pipeline, monkeypatch, moment.replace(tzinfo=TZ))
+            return pipeline.run(LAST_HOUR)
+
+        set_clocks(p, monkeypatch, CLOSED.replace(tzinfo=TZ))
+        assert p.run_range(partition(DAY, 0), LAST_HOUR).success
+        at_close = {m: len(sim.sim.visible_records(DAY, m)) for m in (6, 8, 9)}
+        resweep = run(later)
+        now = {m: len(sim.sim.visible_records(DAY, m)) for m in (6, 8, 9)}
+        pages = {m: -(-n // 50) or 1 for m, n in now.items()}  # the client's page size for contratações
+        quiet = run(much_later)  # nothing changed since
+        full = run(much_later + dt.timedelta(hours=1),
+                   Pipeline(sim, store, storage_resource(store), count_first=False))
+    changed = {m for m in now if now[m] != at_close[m]}
+    assert changed and len(changed) < 3, "the test needs some modalidades changed and some not"
+    swept = metadata_by_hour(resweep, raw)[LAST_HOUR]
+    # Page 1 of every modalidade; the other pages only of those whose count changed.
+    assert swept["counted_only"] == 3 - len(changed)
+    assert swept["requests"] == 3 + sum(pages[m] - 1 for m in changed)
+    assert metadata_by_hour(resweep, deltas)[LAST_HOUR]["new"] == sum(now[m] - at_close[m] for m in changed)
+    assert metadata_by_hour(quiet, raw)[LAST_HOUR]["requests"] == 3  # the day is complete: one page each
+    assert metadata_by_hour(full, raw)[LAST_HOUR]["requests"] == sum(pages.values())  # PNCP_COUNT_FIRST=false
+    # The ledger keeps the day's figures for the modalidades only counted, and names them.
+    entries = ledger.entries(StateManager(store), FIRST_SEEN, DAY)
+    counted = [e for e in entries if e.get("counted")]
+    assert counted[0]["counted"] == sorted(str(m) for m in now if m not in changed)
+    assert counted[1]["counted"] == ["6", "8", "9"]
+    for total, _listed, held, rejected in counted[1]["modalidades"].values():
+        assert held + rejected == total
+    assert [c.passed for c in quiet.get_asset_check_evaluations() if c.check_name == "completeness"] == [True]
+    assert p.assert_invariants(DAY, {r["numeroControlePNCP"] for r in sim.sim.all_records(DAY)
+                                     if r["modalidadeId"] in (6, 8, 9)})

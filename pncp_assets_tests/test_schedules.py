@@ -149,23 +149,23 @@ def test_records_backdated_by_days_reach_their_own_day_once_through_the_resweeps
 
 
 def test_the_resweep_ticks_ask_only_for_filed_days_at_their_ages(instance, local_store):
-    from pncp_assets_tests.support.pipeline import storage_resource
-
     from pncp_assets.definitions import defs
     from pncp_assets.defs.schedules import RESWEEP_AGES
+
+    repo, resources = defs.get_repository_def(), {"bronze_storage": storage_resource(local_store)}
 
     schedule = defs.resolve_schedule_def("pncp_resweep_schedule")
     assert (schedule.cron_schedule, schedule.default_status) == ("35 6 * * *", dg.DefaultScheduleStatus.RUNNING)
     tick = dt.datetime(2025, 11, 30, 6, 35, tzinfo=TZ)
-    with dg.build_schedule_context(scheduled_execution_time=tick, instance=instance, repository_def=defs.get_repository_def(),
-                                   resources={"bronze_storage": storage_resource(local_store)}) as context:
+    with dg.build_schedule_context(scheduled_execution_time=tick, instance=instance, repository_def=repo,
+                                   resources=resources) as context:
         nothing = schedule.evaluate_tick(context)
     assert nothing.run_requests == [] and "never filed" in nothing.skip_message  # a day nobody ingested
     days = [tick.date() - dt.timedelta(days=age + 1) for age in RESWEEP_AGES]
     for day in days:
         instance.report_runless_asset_event(dg.AssetMaterialization("pncp_new_records", partition=f"{day}-23:00"))
-    with dg.build_schedule_context(scheduled_execution_time=tick, instance=instance, repository_def=defs.get_repository_def(),
-                                   resources={"bronze_storage": storage_resource(local_store)}) as context:
+    with dg.build_schedule_context(scheduled_execution_time=tick, instance=instance, repository_def=repo,
+                                   resources=resources) as context:
         requests = schedule.evaluate_tick(context).run_requests
     assert [r.partition_key for r in requests] == ["2025-11-28-23:00", "2025-11-22-23:00", "2025-10-30-23:00"]
     assert {r.tags["pncp/resweep_age"] for r in requests} == {"1", "7", "30"}

@@ -31,10 +31,11 @@ def storage_resource(store: ObjectStore, seaweed=None) -> BronzeStorage:
 
 
 def resources(api_url: str, storage: BronzeStorage, modalidades: str = "6,8,9",
-              sweep_max_age_minutes: float = 0.0) -> dict:
+              sweep_max_age_minutes: float = 0.0, count_first: bool = True) -> dict:
     """The graph's resources against a simulator, with fast retries."""
     api = PncpApi(base_url=api_url, request_interval_s=0, modalidades=modalidades, backoff_initial_s=0.001,
-                  backoff_max_s=0.01, sweep_max_age_minutes=sweep_max_age_minutes, step_retry_delay_s=0.2)
+                  backoff_max_s=0.01, sweep_max_age_minutes=sweep_max_age_minutes, step_retry_delay_s=0.2,
+                  count_first=count_first)
     return {"bronze_storage": storage, "pncp_api": api, "bronze_io_manager": BronzeParquetIOManager(storage=storage)}
 
 
@@ -49,6 +50,7 @@ class Pipeline:
     # Which layers run. The first-seen layer alone by default: most tests are about it, and the versions
     # layer doubles a run's work. test_versions.py runs both contratações layers; test_feeds.py all five.
     graphs: tuple[LayerGraph, ...] = (first_seen,)
+    count_first: bool = True  # PNCP_COUNT_FIRST
 
     @property
     def assets(self) -> list[dg.AssetsDefinition]:
@@ -59,7 +61,8 @@ class Pipeline:
         return [graph.check for graph in self.graphs]
 
     def resources(self) -> dict:
-        return resources(self.sim.base_url, self.storage, self.modalidades, self.sweep_max_age_minutes)
+        return resources(self.sim.base_url, self.storage, self.modalidades, self.sweep_max_age_minutes,
+                         self.count_first)
 
     def run(self, partition: str, now: dt.datetime | None = None, **kwargs) -> dg.ExecuteInProcessResult:
         """Materialize the layers' assets (and their inline checks) for one hour, the clock set to `now`."""
