@@ -17,9 +17,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from pncp_assets import ledger
+from pncp_assets import layout, ledger
 from pncp_assets.layers import LAYERS, Layer, feeds
-from pncp_assets.state import Loaded, StateManager
+from pncp_assets.state import DayState, Loaded, StateManager
 from pncp_assets.storage import ObjectStore
 
 LOOKBACK_DAYS = 31  # contratos and atas are mostly signed within weeks of their contratação; re-sweeps end at +30
@@ -34,6 +34,7 @@ class DayIndex:
         self.versions_layer = next((layer for layer in layers if layer.versioned), None)
         self._loaded: dict[tuple[str, dt.date], Loaded] = {}
         self._held: dict[dt.date, frozenset[str]] = {}
+        self._months: dict[tuple[str, int, int], set[dt.date]] = {}
 
     @classmethod
     def of_feed(cls, storage: ObjectStore, feed: str, layers: Iterable[Layer] = LAYERS) -> DayIndex:
@@ -41,8 +42,20 @@ class DayIndex:
 
     def loaded(self, layer: Layer, day: dt.date) -> Loaded:
         if (layer.source, day) not in self._loaded:
-            self._loaded[layer.source, day] = self.state.load_fresh(layer, day)
+            if day in self._stored_days(layer, day):
+                self._loaded[layer.source, day] = self.state.load_fresh(layer, day)
+            else:  # no state file: known from the month's listing, without a request per day
+                self._loaded[layer.source, day] = Loaded(DayState.new(day, ""), None, "new")
         return self._loaded[layer.source, day]
+
+    def _stored_days(self, layer: Layer, day: dt.date) -> set[dt.date]:
+        """The days of `day`'s month that have a state file (compact, legacy or an archive's marker): one
+        listing per month and layer."""
+        month = (layer.source, day.year, day.month)
+        if month not in self._months:
+            prefix = layout.layer_prefix(layer.source, "_state", day).rsplit("/day=", 1)[0] + "/"
+            self._months[month] = {d for d in map(layout.day_of_state_key, self.state.storage.list(prefix)) if d}
+        return self._months[month]
 
     def first_seen(self, day: dt.date) -> set[str]:
         """The IDs the feed's first-seen layer filed on `day` (none when the feed has no such layer)."""

@@ -27,7 +27,8 @@ from pncp_assets.webhook import WebhookError, post_message
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 DELTAS = sorted(graph.deltas.key.to_user_string() for graph in LAYER_GRAPHS)
 SECRET_PATH = "/hooks/T0FAKE/B0FAKE/FakeWebhookToken0123456789"
-run_failure_alert, stale_asset_alert = alert_sensors(enabled=True)  # as the code location builds them with a URL
+# As the code location builds them with a URL.
+run_failure_alert, stale_asset_alert, incomplete_day_alert = alert_sensors(enabled=True)
 
 
 def messages(server: HTTPServer) -> list[dict]:
@@ -136,6 +137,49 @@ def test_the_code_location_turns_the_alert_sensors_on_only_with_a_webhook():
     assert "('pncp_run_failure_alert', 'STOPPED')" in off and "('pncp_stale_asset_alert', 'STOPPED')" in off
     assert "('pncp_freshness_checks', 'RUNNING')" in off  # freshness itself is judged either way
     assert "('pncp_run_failure_alert', 'RUNNING')" in on and "('pncp_stale_asset_alert', 'RUNNING')" in on
+    assert "('pncp_incomplete_day_alert', 'STOPPED')" in off and "('pncp_incomplete_day_alert', 'RUNNING')" in on
+
+
+def test_a_day_still_short_after_its_last_resweep_is_announced_once(httpserver, hook, tmp_path):
+    import datetime as dt
+
+    from pncp_assets.layers import FIRST_SEEN
+    from pncp_assets.ledger import RESWEEP_AGES
+    from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
+    from pncp_assets.state import StateManager
+    from pncp_assets.storage import LocalObjectStore
+    from pncp_assets_tests.support.pipeline import Pipeline, end_of_hour, partition, storage_resource
+
+    day = dt.date(2025, 10, 22)
+    store = LocalObjectStore(tmp_path / "bronze")
+    with RunningSimulator(SimulatorConfig(seed=52, volume=120)) as sim:
+        p = Pipeline(sim, store, storage_resource(store))
+        assert p.run_range(partition(day, 0), partition(day, 23), now=end_of_hour(day + dt.timedelta(days=1), 5)).success
+
+        def count_three_more(state):  # PNCP's count three above what Bronze holds, as a later sweep records it
+            latest = state.extra["ledger"][-1]
+            latest["modalidades"]["8"][0] += 3
+            return None, True
+
+        StateManager(store).transact(FIRST_SEEN, day, count_three_more)
+        p.sweep_max_age_minutes = 1e6  # served by the stored sweep: the ledger's count stands
+
+        def sensor_after(age: int, cursor: str | None) -> str | None:
+            assert p.run(partition(day, 23), tags={"pncp/resweep_age": str(age)}).success
+            context = dg.build_sensor_context(instance=p.instance, resources={"alert_webhook": hook}, cursor=cursor)
+            incomplete_day_alert(context)
+            return context.cursor
+
+        cursor = sensor_after(RESWEEP_AGES[-2], None)
+        assert messages(httpserver) == []  # short, but a re-sweep is still to come
+        cursor = sensor_after(RESWEEP_AGES[-1], cursor)
+        [sent] = messages(httpserver)
+        assert sent["event"] == "incomplete_day" and sent["day"] == "2025-10-22"
+        assert sent["assets"] == ["pncp_new_records"]
+        assert sent["text"].startswith("pncp_assets: 2025-10-22 is still incomplete after its last re-sweep")
+        assert "modalidade 8" in sent["text"] and "3 short" in sent["text"]
+        sensor_after(RESWEEP_AGES[-1], cursor)  # judged again, still short: not said twice
+        assert len(messages(httpserver)) == 1
 
 
 def test_the_webhook_url_is_read_from_the_environment_never_shown(monkeypatch):

@@ -9,9 +9,12 @@ as the pipeline catches up.
 
 Alerts: `pncp_run_failure_alert` posts one message per failed run of this code location (schedule, backfill,
 checks job, UI), naming the run, its job and partitions and the failed steps' errors.
+`pncp_incomplete_day_alert` posts one message per day whose completeness verdict still fails at its last
+re-sweep (`ledger.RESWEEP_AGES`), naming each layer short and why; earlier failing verdicts post nothing (a
+re-sweep may still fill the day).
 `pncp_stale_asset_alert` posts one message when an asset's freshness check goes from passing (or never run) to
 failing, naming the asset and the hour it misses, and one when it passes again; a check that stays failed
-posts nothing more. With PNCP_ALERT_WEBHOOK_URL set both sensors run by default; without it they are
+posts nothing more. With PNCP_ALERT_WEBHOOK_URL set the three sensors run by default; without it they are
 stopped by default, their description says alerts are off and how to turn them on, and every process that
 loads the code location (the daemon among them) logs it once at start (a tick that runs all the same skips,
 saying why).
@@ -26,9 +29,10 @@ from typing import Any
 import dagster as dg
 
 from pncp_assets import layout
-from pncp_assets.defs.assets import LAYER_GRAPHS, chosen_apis
+from pncp_assets.defs.assets import COMPLETENESS_CHECK, LAYER_GRAPHS, chosen_apis
 from pncp_assets.defs.partitions import TIMEZONE
 from pncp_assets.defs.resources import AlertWebhook
+from pncp_assets.ledger import RESWEEP_AGES
 
 ALERTS_OFF = "PNCP_ALERT_WEBHOOK_URL is not set: alerts are off"
 DEADLINE_CRON = f"{layout.DUE_AFTER_END.seconds // 60} * * * *"  # each hour at :30: the hour before is due
@@ -85,7 +89,12 @@ def alert_sensors(enabled: bool) -> list[dg.SensorDefinition]:
         name="pncp_stale_asset_alert", default_status=status, minimum_interval_seconds=30,
         description=note + "Posts a message to PNCP_ALERT_WEBHOOK_URL when a delta asset's freshness check fails "
         "(a due hour is missing), and when it passes again.")(stale_asset_alert)
-    return [failure, stale]
+    incomplete = dg.sensor(
+        name="pncp_incomplete_day_alert", default_status=status, minimum_interval_seconds=300,
+        description=note + "Posts one message to PNCP_ALERT_WEBHOOK_URL per day still incomplete after its last "
+        f"re-sweep ({max(RESWEEP_AGES)} days after its close): its completeness verdicts then, per layer."
+    )(incomplete_day_alert)
+    return [failure, stale, incomplete]
 
 
 def run_failure_alert(context: dg.RunFailureSensorContext, alert_webhook: AlertWebhook) -> dg.SkipReason | None:
@@ -147,3 +156,45 @@ def stale_asset_alert(context: dg.SensorEvaluationContext, alert_webhook: AlertW
     # Only once every message went out: a webhook error fails the tick and the next tick sends again.
     context.update_cursor(json.dumps(cursor, sort_keys=True))
     return dg.SkipReason(f"{len(announce)} freshness change(s) announced" if announce else "no freshness change")
+
+
+def final_shortfalls(records: Sequence[tuple[int, str, str, bool, bool, str]], cursor: Mapping[str, Any]
+                     ) -> tuple[dict[str, list[tuple[str, str]]], dict[str, Any]]:
+    """Which days to announce as incomplete for good. `records`: (storage id, asset, partition, passed, final,
+    description) of completeness verdicts; `cursor`: {"after": the last id seen, "days": days announced}. A day
+    is announced once, when a verdict of its last re-sweep (`final`) fails, naming every layer short then.
+    Returns day -> [(asset, description)] and the new cursor."""
+    after, announced = int(cursor.get("after", 0)), list(cursor.get("days", []))
+    found: dict[str, list[tuple[str, str]]] = {}
+    for storage_id, asset, partition, passed, final, description in sorted(records):
+        after = max(after, storage_id)
+        day = partition[:10]
+        if final and not passed and day not in announced:
+            found.setdefault(day, []).append((asset, description))
+    announced = (announced + sorted(found))[-400:]  # a year of days is plenty to never repeat one
+    return found, {"after": after, "days": announced}
+
+
+def incomplete_day_alert(context: dg.SensorEvaluationContext, alert_webhook: AlertWebhook) -> dg.SkipReason:
+    """Announce each day still incomplete after its last re-sweep (the body of `pncp_incomplete_day_alert`)."""
+    if not alert_webhook.enabled:
+        return dg.SkipReason(ALERTS_OFF)
+    cursor = json.loads(context.cursor or "{}")
+    records = []
+    for graph in LAYER_GRAPHS:
+        key = dg.AssetCheckKey(graph.deltas.key, COMPLETENESS_CHECK)
+        for record in context.instance.event_log_storage.get_asset_check_execution_history(key, limit=100):
+            evaluation = record.event.asset_check_evaluation if record.event else None
+            if record.id <= int(cursor.get("after", 0)) or evaluation is None:
+                continue
+            final = evaluation.metadata.get("final")
+            records.append((record.id, key.asset_key.to_user_string(), evaluation.partition or "", evaluation.passed,
+                            bool(final and final.value), evaluation.description or ""))
+    found, cursor = final_shortfalls(records, cursor)
+    for day, short in found.items():
+        text = (f"pncp_assets: {day} is still incomplete after its last re-sweep ({max(RESWEEP_AGES)} days after "
+                "its close): " + " | ".join(f"{asset}: {description[:300]}" for asset, description in short))
+        alert_webhook.send(text, event="incomplete_day", day=day, assets=[asset for asset, _ in short])
+        context.log.info(f"Alert sent: {day} incomplete")
+    context.update_cursor(json.dumps(cursor, sort_keys=True))
+    return dg.SkipReason(f"{len(found)} incomplete day(s) announced" if found else "no day newly incomplete")

@@ -27,7 +27,6 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (  # n
 )
 
 from pncp_assets import holes, layout, ledger
-from pncp_assets.brasilia import TZ, utc_now
 from pncp_assets.commit import CommitResult, DeltaCommitter, Deltas
 from pncp_assets.consistency import CheckReport, ConsistencyCheck
 from pncp_assets.day_index import DayIndex
@@ -282,12 +281,13 @@ class _CrossFeed:
 
     def __init__(self, store: Any, layer: Layer, log: Any):
         self.store, self.layer, self.log = store, layer, log
-        self.first_seen = next((other for other in feeds(LAYERS)[layer.feed] if not other.versioned), None)
+        self.registry = LAYERS if layer in LAYERS else (*LAYERS, layer)  # a layer declared outside the registry
+        self.first_seen = next((other for other in feeds(self.registry)[layer.feed] if not other.versioned), None)
         self._indexes: dict[str, DayIndex] = {}
 
     def index_of(self, feed: str) -> DayIndex:
         if feed not in self._indexes:
-            self._indexes[feed] = DayIndex.of_feed(self.store, feed)
+            self._indexes[feed] = DayIndex.of_feed(self.store, feed, self.registry)
         return self._indexes[feed]
 
     def after(self, hour: str, sweep: StoredSweep, result: CommitResult) -> dict[str, Any]:
@@ -307,8 +307,10 @@ class _CrossFeed:
                                  "swept again at the next re-sweep): "
                                  + "; ".join(f"{h.id} of {h.day}" for h in found[:10]))
             return {"holes_found": len(found)}
-        today = utc_now().astimezone(TZ).date()
-        twice = {x: [str(d) for d in index.first_seen_days(x, day, until=today) if d != day] for x in sorted(new)}
+        # The days before: a record moved to a later day is filed there second (a backfill filing the later day
+        # first is caught by the checks command, which reads every day of its range).
+        twice = {x: [str(d) for d in index.first_seen_days(x, day, until=day - dt.timedelta(days=1))]
+                 for x in sorted(new)}
         twice = {x: days for x, days in twice.items() if days}
         if twice:
             self.log.warning(f"{len(twice)} IDs filed into {day} are filed on other days too (PNCP moved their "
