@@ -154,7 +154,8 @@ def test_a_day_still_short_after_its_last_resweep_is_announced_once(httpserver, 
     store = LocalObjectStore(tmp_path / "bronze")
     with RunningSimulator(SimulatorConfig(seed=52, volume=120)) as sim:
         p = Pipeline(sim, store, storage_resource(store))
-        assert p.run_range(partition(day, 0), partition(day, 23), now=end_of_hour(day + dt.timedelta(days=1), 5)).success
+        closed = end_of_hour(day + dt.timedelta(days=1), 5)
+        assert p.run_range(partition(day, 0), partition(day, 23), now=closed).success
 
         def count_three_more(state):  # PNCP's count three above what Bronze holds, as a later sweep records it
             latest = state.extra["ledger"][-1]
