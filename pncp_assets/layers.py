@@ -211,6 +211,13 @@ def feeds(layers: Iterable[Layer] = LAYERS) -> dict[str, tuple[Layer, ...]]:
     return {feed: tuple(sorted(group, key=lambda layer: layer.versioned)) for feed, group in grouped.items()}
 
 
+def first_seen_of(layer: Layer, layers: Iterable[Layer] = LAYERS) -> Layer | None:
+    """The first-seen layer of `layer`'s feed (itself, for a first-seen layer); None for a feed without one."""
+    registry = tuple(layers)
+    group = feeds(registry if layer in registry else (*registry, layer))[layer.feed]
+    return next((other for other in group if not other.versioned), None)
+
+
 def linked_layers(layers: Iterable[Layer] = LAYERS) -> tuple[Layer, ...]:
     """The layers that hold the contratações a `link_field` points at."""
     return feeds(layers)[LINKED_FEED]

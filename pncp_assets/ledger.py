@@ -16,13 +16,15 @@ shortfall. Records PNCP withdrew make the count fall: not a shortfall.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pncp_assets import layout
 from pncp_assets.brasilia import iso_utc
 from pncp_assets.layers import Layer
 from pncp_assets.layout import day_hours
+from pncp_assets.pncp.client import ANY_COUNT
 from pncp_assets.state import DayState, StateManager
 from pncp_assets.sweeps import StoredSweep
 
@@ -211,3 +213,29 @@ def open_holes(state: DayState) -> dict[str, dict[str, Any]]:
 def hole_line(record_id: str, evidence: dict[str, Any]) -> str:
     return (f"{record_id} (published {evidence['published']}; its version {evidence['version']} is in "
             f"{evidence['seen_in']}, found {evidence['found_at']})")
+
+
+def settled_versions(versions: DayState, first_seen: DayState, day: dt.date,
+                     first_seen_now: Callable[[], Mapping[int | None, int]],
+                     now: dt.datetime) -> dict[int | None, int]:
+    """`settled` for a versions layer. Its count of a finished day falls as records change again (they move to
+    the later day), so its own count says little days later; what a re-sweep looks for then is a record added
+    to the day late, which raises the first-seen layer's count. A day ended over a day ago (`now`): when PNCP's
+    first-seen count of the day now (`first_seen_now`, page 1 of each modalidade) is nowhere above what it was
+    at the versions layer's last closing sweep, every modalidade is only counted (`ANY_COUNT`); otherwise the
+    day is swept in full. Before that (the day close, hours after the day: versions shown late by hours, not
+    records added), the layer's own count decides, as `settled` does."""
+    if now < layout.parse_partition_key(day_hours(day)[-1]) + dt.timedelta(days=1, hours=1):
+        return settled(versions, day)
+    own = closing(versions.extra.get(FIELD, []), day)
+    if own is None:
+        return {}
+    hour = day_hours(day)[-1]
+    before = [e for e in first_seen.extra.get(FIELD, []) if e.get("hour") == hour and e["at"] <= own["at"]]
+    if not before:
+        return {}  # no first-seen count from before the versions' last close to compare with
+    then = {label: row[0] for label, row in max(before, key=lambda e: e["at"])["modalidades"].items()}
+    now = first_seen_now()
+    if any(total > then.get(_label(str(m)), 0) for m, total in now.items()):
+        return {}
+    return {(None if label == "all" else int(label)): ANY_COUNT for label in own["modalidades"]}

@@ -26,6 +26,11 @@ from pncp_assets.storage import NotFound, ObjectStore, VersionConflict
 DEFAULT_MAX_AGE = dt.timedelta(hours=1)
 
 
+def clock() -> dt.datetime:
+    """The time by which sweeps are started and chosen (one place, so that a test can move it)."""
+    return utc_now()
+
+
 @dataclass
 class StoredSweep:
     """A sweep as stored: its key, when it started, its pages and per-modalidade reports."""

@@ -86,6 +86,13 @@ def test_a_record_the_versions_feed_shows_but_its_closed_day_lacks_is_a_hole_fil
         again = [r for _, _, r in scheduled_runs(p, monkeypatch, tick + dt.timedelta(days=1),
                                                  tick + dt.timedelta(days=1), names=("pncp_resweep_schedule",))]
         assert not [r for r in again if r.tags.get("pncp/resweep_reason") == "holes"]  # filled: not again
+        set_clocks(p, monkeypatch, tick + dt.timedelta(days=1))
+        quiet = p.run(LAST_HOUR)  # a re-sweep with nothing added to the day since
+
+    # The versions layer sweeps a day again in full only when the first-seen count rose since its last close.
+    assert metadata_by_hour(resweep, AssetNames.of(VERSIONS).raw)[LAST_HOUR]["counted_only"] == 0
+    counted = metadata_by_hour(quiet, AssetNames.of(VERSIONS).raw)[LAST_HOUR]
+    assert counted["counted_only"] == len(MODALIDADES) and counted["requests"] == len(MODALIDADES)
 
     swept = metadata_by_hour(resweep, AssetNames.of(FIRST_SEEN).raw)[LAST_HOUR]
     assert swept["counted_only"] == 0  # an open hole: PNCP's count is not trusted, every page is fetched

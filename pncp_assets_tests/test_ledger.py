@@ -154,3 +154,37 @@ def test_a_resweep_of_a_complete_day_counts_first_and_fetches_only_the_modalidad
     assert [c.passed for c in quiet.get_asset_check_evaluations() if c.check_name == "completeness"] == [True]
     assert p.assert_invariants(DAY, {r["numeroControlePNCP"] for r in sim.sim.all_records(DAY)
                                      if r["modalidadeId"] in (6, 8, 9)})
+
+
+def test_a_versions_layer_days_later_is_only_counted_unless_the_first_seen_count_rose():
+    from pncp_assets.pncp.client import ANY_COUNT
+    from pncp_assets.state import DayState
+
+    def state(*entries):
+        s = DayState.new(DAY, "")
+        s.extra["ledger"] = [{"at": at, "hour": LAST_HOUR, "modalidades": rows} for at, rows in entries]
+        return s
+
+    versions = state(("2025-10-23T03:05:00Z", {"6": [40, 40, 40, 0], "8": [90, 90, 88, 2]}))
+    first_seen = state(("2025-10-23T03:04:00Z", {"6": [30, 30, 30, 0], "8": [70, 70, 70, 0]}),
+                       ("2025-10-25T09:35:00Z", {"6": [31, 31, 31, 0], "8": [70, 70, 70, 0]}))
+    days_later = dt.datetime(2025, 10, 25, 9, 35, tzinfo=dt.UTC)
+    asked = []
+
+    def now_counts(counts):
+        return lambda: asked.append(1) or counts
+
+    judge = ledger.settled_versions
+    # Nothing added to the day since the versions' last close: count only, whatever the versions' count now.
+    assert judge(versions, first_seen, DAY, now_counts({6: 30, 8: 69}), days_later) == {6: ANY_COUNT, 8: ANY_COUNT}
+    # A record added to modalidade 6 since (the first-seen count then is the one before the versions' close).
+    assert judge(versions, first_seen, DAY, now_counts({6: 31, 8: 70}), days_later) == {}
+    # Hours after the day (the day close): the layer's own count decides, without asking the first-seen count.
+    asked.clear()
+    hours_later = dt.datetime(2025, 10, 23, 9, 5, tzinfo=dt.UTC)
+    assert judge(versions, first_seen, DAY, now_counts({}), hours_later) == {6: 40, 8: 90}
+    assert asked == []
+    # No first-seen closing sweep before the versions' last close, or no close at all: swept in full.
+    assert judge(versions, state(("2025-10-23T03:06:00Z", {"6": [30, 30, 30, 0]})), DAY, now_counts({6: 30}),
+                 days_later) == {}
+    assert judge(state(), first_seen, DAY, now_counts({6: 30}), days_later) == {}

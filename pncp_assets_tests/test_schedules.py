@@ -19,11 +19,12 @@ from pncp_assets.brasilia import TZ
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.pncp.synthetic import generate_day
 from pncp_assets_tests.support.pipeline import Pipeline, storage_resource
-from pncp_assets_tests.support.schedules import run_the_schedules
+from pncp_assets_tests.support.schedules import run_request, run_the_schedules, scheduled_runs
 
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 DAY = dt.date(2025, 10, 22)
+LAST_HOUR = f"{DAY:%Y-%m-%d}-23:00"
 MODALIDADES = (6, 8, 9)
 # 4 % of the records are shown by the API 1 to 5 hours after their publication time.
 LATE_DAY = {"seed": 5, "volume": 1500, "late_fraction": 0.04, "late_hours": 1.0, "late_hours_max": 5.0}
@@ -106,14 +107,15 @@ def test_the_start_date_and_day_close_hour_come_from_the_environment():
         PipelineSettings.from_env({"PNCP_START_DATE": "June 2024"})
 
 
-# Records backdated into their day: 8 % of them shown by the API 30 hours to 6 days after their publication.
-BACKDATED = {"seed": 8, "volume": 500, "late_fraction": 0.08, "late_hours": 30.0, "late_hours_max": 144.0}
+# Records backdated into their day: 8 % of them shown by the API 30 hours to 20 days after their publication.
+BACKDATED = {"seed": 8, "volume": 500, "late_fraction": 0.08, "late_hours": 30.0, "late_hours_max": 480.0}
 
 
 def test_records_backdated_by_days_reach_their_own_day_once_through_the_resweeps(local_store, instance, monkeypatch):
-    """Day D through the hourly and day-close ticks, then the re-sweep schedule's own ticks for a week (the
-    hourly ticks of the days after D run other days' partitions, so they are left out here), the clocks moving
-    with every tick: every record backdated into D lands in D, once, at the first re-sweep after it appears."""
+    """Day D through the hourly and day-close ticks, then the re-sweep schedule's own ticks to D's last re-sweep
+    (the hourly ticks of the days after D run other days' partitions, so they are left out here), the clocks
+    moving with every tick: every record backdated into D lands in D, once, at the first re-sweep after it
+    appears; before the re-sweeps (the pipeline without them) every one of them was missing."""
     with RunningSimulator(SimulatorConfig(**BACKDATED)) as sim:
         p = Pipeline(sim, local_store, storage_resource(local_store), modalidades="6,8,9", sweep_max_age_minutes=60,
                      instance=instance)
@@ -121,28 +123,27 @@ def test_records_backdated_by_days_reach_their_own_day_once_through_the_resweeps
         closed = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(6, 5), tzinfo=TZ)
         run_the_schedules(p, monkeypatch, start, closed)
         at_close = {x for ids in p.delta_ids(DAY).values() for x in ids}
-        first = run_the_schedules(p, monkeypatch, closed, closed + dt.timedelta(days=1, hours=1),
-                                  names=("pncp_resweep_schedule",))
-        after_first = {x for ids in p.delta_ids(DAY).values() for x in ids}
-        later = run_the_schedules(p, monkeypatch, closed + dt.timedelta(days=1, hours=1),
-                                  closed + dt.timedelta(days=7, hours=1), names=("pncp_resweep_schedule",))
+        filed_by: dict[str, set[str]] = {}
+        for tick, _, request in scheduled_runs(p, monkeypatch, closed, closed + dt.timedelta(days=30, hours=1),
+                                               names=("pncp_resweep_schedule",)):
+            assert run_request(p, request).success, (tick, request.partition_key)
+            if request.partition_key == LAST_HOUR:
+                filed_by[request.tags["pncp/resweep_age"]] = {x for ids in p.delta_ids(DAY).values() for x in ids}
 
     records = [r for r in generate_day(DAY, **BACKDATED) if r.record["modalidadeId"] in MODALIDADES]
     shown_by = {r.record["numeroControlePNCP"]: r.visible_from.replace(tzinfo=TZ) for r in records}
     backdated = {x for x, t in shown_by.items() if t > closed}
-    assert len(backdated) >= 5, "the test means something only if records appear after the day close"
-    assert at_close.isdisjoint(backdated) and at_close == set(shown_by) - backdated
-    # The first re-sweep (a day after the close) files those shown by then; a week after, all of them.
-    # (D-1 was filed too, in its 23:00 by the first hourly tick at 00:05 of D: its re-sweeps come a day earlier.)
-    last_hour = f"{DAY:%Y-%m-%d}-23:00"
-    [tick] = [t for t, _, pk in first if pk == last_hour]
-    assert tick == closed + dt.timedelta(days=1, minutes=30)  # at 06:35, a day after the close
-    assert after_first - at_close == {x for x in backdated if shown_by[x] <= tick}
-    assert after_first < set(shown_by), "some records appear later still: the next re-sweep is needed"
-    assert [t for t, _, pk in later if pk == last_hour] == [closed + dt.timedelta(days=7, minutes=30)]
+    assert len(backdated) >= 10, "the test means something only if records appear after the day close"
+    assert at_close.isdisjoint(backdated) and at_close == set(shown_by) - backdated  # missed without re-sweeps
+    # Each re-sweep of D (1, 7 and 30 days after its close, at 06:35) files those shown by then, and no other.
+    assert list(filed_by) == ["1", "7", "30"]
+    for age, filed in filed_by.items():
+        tick = closed + dt.timedelta(days=int(age), minutes=30)
+        assert filed == at_close | {x for x in backdated if shown_by[x] <= tick}, age
+    assert filed_by["1"] < filed_by["7"] < filed_by["30"], "records appear through the month: each re-sweep counts"
     deltas = p.assert_invariants(DAY, set(shown_by))  # every record of D once; the state equals Bronze
     filed = {x: pk for pk, ids in deltas.items() for x in ids}
-    assert {filed[x] for x in backdated} == {f"{DAY:%Y-%m-%d}-23:00"}  # into their own day, its last hour
+    assert {filed[x] for x in backdated} == {LAST_HOUR}  # into their own day, its last hour
     other_days = {x for d in (DAY - dt.timedelta(days=1), DAY + dt.timedelta(days=1))
                   for ids in p.delta_ids(d).values() for x in ids}
     assert other_days.isdisjoint(shown_by), "no record of D filed into another day"

@@ -33,11 +33,12 @@ from pncp_assets.day_index import DayIndex
 from pncp_assets.defs.io_manager import SOURCE_METADATA
 from pncp_assets.defs.partitions import hourly_partitions
 from pncp_assets.defs.resources import BronzeStorage, PncpApi
-from pncp_assets.layers import FIRST_SEEN, LAYERS, LINKED_FEED, VERSIONS, Layer, feeds, linked_layers
+from pncp_assets.layers import FIRST_SEEN, LAYERS, LINKED_FEED, VERSIONS, Layer, first_seen_of, linked_layers
 from pncp_assets.links import LOOKBACK_DAYS, LinkReport, link_reports
 from pncp_assets.pncp.client import PncpRequestError
 from pncp_assets.state import StateManager
 from pncp_assets.sweeps import StoredSweep, SweepStore
+from pncp_assets.sweeps import clock as sweep_clock
 
 GROUP = "bronze_pncp"
 LINKS_CHECK = "contratacao_links"  # on contratos and atas: the contratação each points at is in Bronze
@@ -110,9 +111,22 @@ def _sweep_hours(context: dg.AssetExecutionContext, layer: Layer, pncp_api: Pncp
     trouble that outlasted the client's own; the caller holds the `pncp_api` pool."""
     client = pncp_api.client(context.log, endpoint=layer.endpoint)
     states = StateManager(sweeps.storage)
+    sibling = first_seen_of(layer) if layer.versioned else None
 
     def settled(day: dt.date) -> dict[int | None, int]:  # count first, where the day was complete (the ledger)
-        return ledger.settled(states.load_fresh(layer, day).state, day)
+        own = states.load_fresh(layer, day).state
+        if sibling is None:
+            return ledger.settled(own, day)
+
+        def first_seen_now() -> dict[int | None, int]:
+            counter = pncp_api.client(context.log, endpoint=sibling.endpoint)
+            try:
+                return counter.count_day(day)
+            finally:
+                counter.wait_out_interval()  # the pacing holds across the two clients too (its log says the cost)
+
+        return ledger.settled_versions(own, states.load_fresh(sibling, day).state, day, first_seen_now,
+                                       sweep_clock())
 
     try:
         return sweeps.sweep_hours(hours, client, max_age=pncp_api.sweep_max_age, run_id=_run_id(context),
@@ -282,7 +296,7 @@ class _CrossFeed:
     def __init__(self, store: Any, layer: Layer, log: Any):
         self.store, self.layer, self.log = store, layer, log
         self.registry = LAYERS if layer in LAYERS else (*LAYERS, layer)  # a layer declared outside the registry
-        self.first_seen = next((other for other in feeds(self.registry)[layer.feed] if not other.versioned), None)
+        self.first_seen = first_seen_of(layer, self.registry)
         self._indexes: dict[str, DayIndex] = {}
 
     def index_of(self, feed: str) -> DayIndex:

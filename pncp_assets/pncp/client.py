@@ -70,6 +70,9 @@ MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 ENVELOPE_FIELDS = ("data", "totalRegistros", "totalPaginas", "numeroPagina")
 
 
+ANY_COUNT = -1  # a `settled` count that page 1 always matches: count only, whatever PNCP's count now
+
+
 class PncpError(RuntimeError):
     """Base of the client's errors."""
 
@@ -374,7 +377,7 @@ class PncpClient:
                 first = self._full_page(day, modalidade, 1, 0, report)
             pages.append(first)
             total, last_page = first.total_registros, first.total_paginas
-            if settled is not None and report.passes == 1 and total == settled:
+            if settled is not None and report.passes == 1 and settled in (total, ANY_COUNT):
                 report.counted_only, report.total_registros = True, total
                 report.pages, report.records_seen = int(bool(first.records)), len(first.records)
                 report.distinct_ids = len({record_key(r, self.endpoint.id_rule) for r in first.records})
@@ -399,6 +402,12 @@ class PncpClient:
         report.shortfall = max(0, report.total_registros - len(ids))
         return pages, report
 
+    def count_day(self, date: str | dt.date | dt.datetime) -> dict[int | None, int]:
+        """PNCP's count of each modalidade of a day, from page 1 of each: modalidade -> totalRegistros."""
+        lists: tuple[int | None, ...] = self.modalidades if self.endpoint.by_modalidade else (None,)
+        result = self.sweep_day(date, {m: ANY_COUNT for m in lists})
+        return {m: r.total_registros for m, r in result.reports.items()}
+
     def wait_out_interval(self) -> None:
         """Return only once the pacing interval since the last request has passed, so that whoever talks
         to PNCP next (another run, once this one releases the `pncp_api` pool) keeps the spacing too."""
@@ -408,7 +417,8 @@ class PncpClient:
                   settled: Mapping[int | None, int] | None = None) -> SweepResult:
         """Every configured modalidade of a Brasília day (or the day's one list), every page; fails rather
         than return a partial sweep. `settled`: modalidade -> a count known complete (the completeness
-        ledger's); a modalidade whose page 1 still gives that count is not fetched further (`counted_only`)."""
+        ledger's); a modalidade whose page 1 still gives that count (any count, for `ANY_COUNT`) is not fetched
+        further (`counted_only`)."""
         day = parse_day(date)
         settled = settled or {}
         result = SweepResult(day, id_rule=self.endpoint.id_rule)
@@ -472,3 +482,4 @@ def _server_message(response: requests.Response) -> str:
     except ValueError:
         pass
     return response.text[:500] or response.reason or ""
+
