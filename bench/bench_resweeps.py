@@ -1,6 +1,6 @@
 """Benchmark: what the re-sweeps of finished days cost, and what they recover.
 
-    python bench/bench_resweeps.py [--volume 6000] [--seed 1] [--late-fractions 0 0.02] [--late-days 2 25]
+    python bench/bench_resweeps.py [--volume 6000] [--seed 1] [--late-fractions [0 0.02 ...]] [--late-days 2 25]
                                    [--skip-recovery]
 
 1. Requests. The simulator on loopback (every feed, 30 % of records changing within 14 days, none or 2 % of
@@ -153,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--volume", type=int, default=None, help="contratações per day (default ~6000)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--late-days", type=float, nargs=2, default=(2.0, 25.0))
-    parser.add_argument("--late-fractions", type=float, nargs="+", default=(0.0, 0.02),
-                        help="shares of contratações backdated, one table each (part 1)")
+    parser.add_argument("--late-fractions", type=float, nargs="*", default=(0.0, 0.02),
+                        help="shares of contratações backdated, one table each (part 1; none: skip it)")
     parser.add_argument("--skip-recovery", action="store_true")
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)
