@@ -60,7 +60,8 @@ def test_graph_names_and_pool():
     sensors = {s.name: s.default_status for s in defs.sensors}
     assert sensors == {"pncp_freshness_checks": dg.DefaultSensorStatus.RUNNING,
                        "pncp_run_failure_alert": dg.DefaultSensorStatus.STOPPED,
-                       "pncp_stale_asset_alert": dg.DefaultSensorStatus.STOPPED}
+                       "pncp_stale_asset_alert": dg.DefaultSensorStatus.STOPPED,
+                       "pncp_incomplete_day_alert": dg.DefaultSensorStatus.STOPPED}
     for n in names.values():
         assert defs.resolve_assets_def(n.state).op.pool == "pncp_state"
         assert defs.resolve_assets_def(n.raw).op.pool == "pncp_api"  # the steps that talk to PNCP: one budget
