@@ -1,4 +1,5 @@
-"""Holes across feeds: a record whose version Bronze holds, but whose first-seen layer missed it.
+"""Holes across feeds: a record whose version Bronze holds, but whose first-seen layer missed it; and IDs filed
+on two publication days.
 
 A new contratação (contrato) shows in the versions feed (`/atualizacao`) on the day of its first change, and in
 the first-seen feed (`/publicacao`) on its publication day. When a versions layer files a record published on
@@ -57,6 +58,15 @@ def find(index: DayIndex, versions: Layer, records: Iterable[dict[str, Any]], se
             continue
         holes.append(Hole(record_id, day, versions.key.of(record), seen_in, str(record.get(PUBLICATION_FIELD))))
     return holes
+
+
+def filed_before(index: DayIndex, ids: Iterable[str], day: dt.date) -> dict[str, list[str]]:
+    """Those of `ids` (being filed into `day`) that an earlier day's first-seen state holds too, with those days:
+    PNCP moved their publication date, and each copy stays in the day it had when swept. Only the days before:
+    a record moved to a later day is filed there second (a backfill filing the later day first is caught by the
+    checks command, which reads every day of its range)."""
+    found = {x: [str(d) for d in index.first_seen_days(x, day, until=day - dt.timedelta(days=1))] for x in sorted(ids)}
+    return {x: days for x, days in found.items() if days}
 
 
 def record(manager: StateManager, first_seen: Layer, holes: Iterable[Hole]) -> dict[dt.date, int]:

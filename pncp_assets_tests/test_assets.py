@@ -29,8 +29,7 @@ DAY = dt.date(2025, 10, 22)
 MODALIDADES = (6, 8, 9)
 
 
-@pytest.fixture
-def make_pipeline(request, store, monkeypatch):
+def _pipelines(request: pytest.FixtureRequest, store, monkeypatch: pytest.MonkeyPatch):
     running: list[RunningSimulator] = []
     seaweed = None
     if not hasattr(store, "root"):  # S3: credentials come from the environment, as in production
@@ -46,6 +45,19 @@ def make_pipeline(request, store, monkeypatch):
     yield make
     for sim in running:
         sim.stop()
+
+
+@pytest.fixture
+def make_pipeline(request, store, monkeypatch):
+    """Pipelines on each backend (the test runs once on local storage, once on S3)."""
+    yield from _pipelines(request, store, monkeypatch)
+
+
+@pytest.fixture
+def make_local_pipeline(request, local_store, monkeypatch):
+    """Pipelines on local storage only: for the longest tests of filing rules that do not depend on the backend
+    (each of them takes about three times as long on S3; the S3 variants of the others cover the backend)."""
+    yield from _pipelines(request, local_store, monkeypatch)
 
 
 def day_ids(p: Pipeline) -> set[str]:
@@ -131,8 +143,8 @@ def test_an_hour_that_files_nothing_says_why(make_pipeline):
                                                                        (partition(DAY, 23), 0)]
 
 
-def test_a_whole_day_hour_by_hour_files_each_record_in_its_publication_hour(make_pipeline):
-    p = make_pipeline(SimulatorConfig(seed=3, volume=400))
+def test_a_whole_day_hour_by_hour_files_each_record_in_its_publication_hour(make_local_pipeline):
+    p = make_local_pipeline(SimulatorConfig(seed=3, volume=400))
     for hour in range(24):
         result = p.run(partition(DAY, hour), now=end_of_hour(DAY, hour))
         assert result.success
@@ -160,8 +172,8 @@ def test_an_out_of_order_backfill_of_a_finished_day_sweeps_it_once(make_pipeline
     assert len(p.sim.sim.log) <= 1.2 * len(pages)
 
 
-def test_re_materializing_an_old_hour_never_shrinks_or_duplicates_it(make_pipeline):
-    p = make_pipeline(SimulatorConfig(seed=5, volume=300))
+def test_re_materializing_an_old_hour_never_shrinks_or_duplicates_it(make_local_pipeline):
+    p = make_local_pipeline(SimulatorConfig(seed=5, volume=300))
     for hour in range(24):
         p.run(partition(DAY, hour), now=end_of_hour(DAY, hour))
     before = p.delta_ids(DAY)
@@ -174,8 +186,8 @@ def test_re_materializing_an_old_hour_never_shrinks_or_duplicates_it(make_pipeli
     p.assert_invariants(DAY, day_ids(p))
 
 
-def test_late_records_land_in_a_later_hour_exactly_once(make_pipeline):
-    p = make_pipeline(SimulatorConfig(seed=6, volume=400, late_fraction=0.2, late_hours=2))
+def test_late_records_land_in_a_later_hour_exactly_once(make_local_pipeline):
+    p = make_local_pipeline(SimulatorConfig(seed=6, volume=400, late_fraction=0.2, late_hours=2))
     for hour in range(24):
         assert p.run(partition(DAY, hour), now=end_of_hour(DAY, hour)).success
     p.sim.sim.configure(now=dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(2, 5)))

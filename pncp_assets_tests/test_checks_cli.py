@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,18 +23,28 @@ from pncp_assets_tests.support.pipeline import Pipeline, end_of_hour, partition,
 DAYS = [dt.date(2025, 10, 22), dt.date(2025, 10, 23)]
 
 
-@pytest.fixture
-def two_days(tmp_path, monkeypatch):
-    """Two ingested days on local storage, and the environment pointing at them."""
-    store = LocalObjectStore(tmp_path / "data" / "bronze")
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory) -> Path:
+    """Two days ingested once for the module (every layer, as the job runs): the data folder."""
+    data = tmp_path_factory.mktemp("ingested") / "data"
+    store = LocalObjectStore(data / "bronze")
     with RunningSimulator(SimulatorConfig(seed=41, volume=200, update_fraction=0.3)) as sim:
-        p = Pipeline(sim, store, storage_resource(store), graphs=LAYER_GRAPHS)  # every layer, as the job runs
+        p = Pipeline(sim, store, storage_resource(store), graphs=LAYER_GRAPHS)
         for day in DAYS:
             assert p.run_range(partition(day, 0), partition(day, 23), now=end_of_hour(day, 23)).success
+    return data
+
+
+@pytest.fixture
+def two_days(ingested, tmp_path, monkeypatch):
+    """A copy of the two ingested days for one test (which may damage it), and the environment pointing at it."""
+    data = tmp_path / "data"
+    shutil.copytree(ingested, data)
+    store = LocalObjectStore(data / "bronze")
     monkeypatch.setenv("STORAGE_TYPE", "local")
-    monkeypatch.setenv("PNCP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PNCP_DATA_DIR", str(data))
     monkeypatch.delenv("BRONZE_BUCKET", raising=False)
-    return p
+    return Pipeline(None, store, storage_resource(store))  # no simulator: for what is in storage
 
 
 def copy_row(store, source_key: str, target_key: str) -> str:

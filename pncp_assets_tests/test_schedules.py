@@ -1,7 +1,8 @@
 """The shipped schedules, driven tick by tick across midnight with the clock moving.
 
-Each tick of `pncp_hourly_schedule` and `pncp_day_close_schedule` between 00:05 of day D and 12:05 of
-D+1 is evaluated at its own time (the tick times come from the schedules' cron strings, as the daemon
+Each tick of `pncp_hourly_schedule` and `pncp_day_close_schedule` from 00:05 of day D to D's last hourly run
+(00:05 of D+1), then the day close at 06:05 of D+1 (the hourly ticks in between run D+1's hours: left out),
+is evaluated at its own time (the tick times come from the schedules' cron strings, as the daemon
 computes them), and every run it requests is materialised with the simulator's clock and the pipeline's
 clock both set to the tick. The simulated days have late records, shown by the API 1-5 h after their
 publication time, so some of D's records appear only after D's last hourly run.
@@ -46,11 +47,19 @@ def late_day(local_store, instance):
                        sweep_max_age_minutes=60, instance=instance)
 
 
+def through_the_day_close(p: Pipeline, monkeypatch: pytest.MonkeyPatch) -> list[tuple[dt.datetime, str, str]]:
+    """The hourly and day-close ticks from 00:05 of D to D's last hourly run, then D's day close."""
+    start = dt.datetime.combine(DAY, dt.time(0, 5), tzinfo=TZ)
+    last_hourly = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(0, 5), tzinfo=TZ)
+    closed = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(6, 5), tzinfo=TZ)
+    return (run_the_schedules(p, monkeypatch, start, last_hourly)
+            + run_the_schedules(p, monkeypatch, last_hourly + dt.timedelta(minutes=1), closed,
+                                names=("pncp_day_close_schedule",)))
+
+
 def test_late_records_of_a_day_reach_bronze_after_midnight_through_the_schedules_alone(late_day, monkeypatch):
     p = late_day
-    start = dt.datetime.combine(DAY, dt.time(0, 5), tzinfo=TZ)
-    end = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(12, 5), tzinfo=TZ)
-    runs = run_the_schedules(p, monkeypatch, start, end)
+    runs = through_the_day_close(p, monkeypatch)
 
     records = [r for r in generate_day(DAY, **LATE_DAY) if r.record["modalidadeId"] in MODALIDADES]
     last_hourly_tick = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(0, 5))
@@ -119,9 +128,8 @@ def test_records_backdated_by_days_reach_their_own_day_once_through_the_resweeps
     with RunningSimulator(SimulatorConfig(**BACKDATED)) as sim:
         p = Pipeline(sim, local_store, storage_resource(local_store), modalidades="6,8,9", sweep_max_age_minutes=60,
                      instance=instance)
-        start = dt.datetime.combine(DAY, dt.time(0, 5), tzinfo=TZ)
         closed = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(6, 5), tzinfo=TZ)
-        run_the_schedules(p, monkeypatch, start, closed)
+        through_the_day_close(p, monkeypatch)
         at_close = {x for ids in p.delta_ids(DAY).values() for x in ids}
         filed_by: dict[str, set[str]] = {}
         for tick, _, request in scheduled_runs(p, monkeypatch, closed, closed + dt.timedelta(days=30, hours=1),

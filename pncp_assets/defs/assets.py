@@ -321,11 +321,7 @@ class _CrossFeed:
                                  "swept again at the next re-sweep): "
                                  + "; ".join(f"{h.id} of {h.day}" for h in found[:10]))
             return {"holes_found": len(found)}
-        # The days before: a record moved to a later day is filed there second (a backfill filing the later day
-        # first is caught by the checks command, which reads every day of its range).
-        twice = {x: [str(d) for d in index.first_seen_days(x, day, until=day - dt.timedelta(days=1))]
-                 for x in sorted(new)}
-        twice = {x: days for x, days in twice.items() if days}
+        twice = holes.filed_before(index, new, day)
         if twice:
             self.log.warning(f"{len(twice)} IDs filed into {day} are filed on other days too (PNCP moved their "
                              "publication date): " + "; ".join(f"{x} ({', '.join(d)})" for x, d in
