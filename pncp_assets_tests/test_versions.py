@@ -1,6 +1,6 @@
-"""Record versions over a simulated week, ticked hour by hour with the clock moving.
+"""Record versions over five simulated days, ticked hour by hour with the clock moving.
 
-Both schedules tick from 00:05 of the first day to 06:05 of the eighth, each run materialised with the
+Both schedules tick from 00:05 of the first day to 06:05 of the sixth, each run materialised with the
 simulator's clock and the pipeline's at the tick. A share of the records change after publication (up to
 three times, within four days). Along the way one run dies while publishing its versions (a torn delta
 is left), some hours are run again, and at the end two days are backfilled out of order. Then:
@@ -36,8 +36,8 @@ from pncp_assets_tests.support.readme import readme_snippets
 from pncp_assets_tests.support.schedules import SCHEDULES, run_request, scheduled_runs, set_clocks
 
 FIRST = dt.date(2025, 10, 20)
-DAYS = 7  # changes come within 4 days of publication: a week sees records change and settle
-LAST = FIRST + dt.timedelta(days=DAYS)  # its first hours are swept too: the week ends at 06:05 on it
+DAYS = 5  # changes come within 4 days of publication: five days see the first day's records change and settle
+LAST = FIRST + dt.timedelta(days=DAYS)  # its first hours are swept too: the span ends at 06:05 on it
 WORLD = {"seed": 41, "volume": 60, "update_fraction": 0.6, "update_max_days": 4.0, "updates_max": 3}
 MODALIDADES = (6, 8)
 CRASH_AT = (FIRST + dt.timedelta(days=3), 14)  # the run of this hour dies while publishing its versions
@@ -100,7 +100,7 @@ def week(tmp_path_factory):
                     assert result.success, (tick, pk)
                     out["last_run"] = result
                 out["seen"] |= shown(sim.sim, layout.parse_partition_key(pk).date())
-                if len(done) % 29 == 23:  # an hour of a few ticks ago, run again on the clock of now
+                if len(done) % 23 == 17:  # an hour of a few ticks ago, run again on the clock of now
                     assert p.run(done[-4]).success
                     out["reruns"] += 1
                 done.append(pk)
@@ -108,7 +108,7 @@ def week(tmp_path_factory):
             out["truth"] = truth(end.replace(tzinfo=None))
             out["before_backfills"] = bronze_files(store)
             set_clocks(p, monkeypatch, end)
-            for day in (FIRST + dt.timedelta(days=5), FIRST + dt.timedelta(days=2)):  # out of order
+            for day in (FIRST + dt.timedelta(days=4), FIRST + dt.timedelta(days=2)):  # out of order
                 hours = layout.day_hours(day)
                 assert p.run_range(hours[0], hours[-1]).success
             out["after_backfills"] = bronze_files(store)
