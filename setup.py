@@ -31,6 +31,9 @@ setup(
         # Compact day states and their archives: standard zstd frames with a content checksum, which the
         # `zstd` tool reads too (pyarrow's codec writes no frame checksum and needs the size given back).
         "zstandard>=0.22,<1",
+        # Metrics to a Prometheus Pushgateway (PNCP_PUSHGATEWAY_URL): the Prometheus project's own client, with
+        # grouping keys and a push timeout (issue 30, draft).
+        "prometheus-client>=0.20,<1",
     ],
     extras_require={
         "cluster": CLUSTER,

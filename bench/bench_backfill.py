@@ -45,14 +45,15 @@ def in_process(volume: int | None, seed: int, single_run: bool) -> dict:
     from pncp_assets import bronze, layout
     from pncp_assets.defs.assets import first_seen
     from pncp_assets.defs.io_manager import BronzeParquetIOManager
-    from pncp_assets.defs.resources import BronzeStorage, PncpApi
+    from pncp_assets.defs.resources import BronzeStorage, MetricsGateway, PncpApi
     from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 
     hours = [f"{FIRST_DAY:%Y-%m-%d}-{h:02d}:00" for h in range(24)]
     with tempfile.TemporaryDirectory() as tmp, RunningSimulator(SimulatorConfig(seed=seed, volume=volume)) as sim:
         storage = BronzeStorage(data_dir=tmp)
         resources = {"bronze_storage": storage, "bronze_io_manager": BronzeParquetIOManager(storage=storage),
-                     "pncp_api": PncpApi(base_url=sim.base_url, request_interval_s=0)}
+                     "pncp_api": PncpApi(base_url=sim.base_url, request_interval_s=0),
+                     "metrics_gateway": MetricsGateway()}
         instance = dg.DagsterInstance.ephemeral()
         start = time.perf_counter()
         if single_run:

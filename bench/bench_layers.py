@@ -41,11 +41,11 @@ def child(layers: list[str], api: str, data_dir: str) -> None:
 
     from pncp_assets.defs.assets import LAYER_GRAPHS
     from pncp_assets.defs.io_manager import BronzeParquetIOManager
-    from pncp_assets.defs.resources import BronzeStorage, PncpApi
+    from pncp_assets.defs.resources import BronzeStorage, MetricsGateway, PncpApi
 
     storage = BronzeStorage(storage_type="local", data_dir=data_dir)
     resources = {"bronze_storage": storage, "bronze_io_manager": BronzeParquetIOManager(storage=storage),
-                 "pncp_api": PncpApi(base_url=api, request_interval_s=0)}
+                 "pncp_api": PncpApi(base_url=api, request_interval_s=0), "metrics_gateway": MetricsGateway()}
     assets = [a for g in LAYER_GRAPHS if g.layer.source in layers for a in g.assets]
     result = dg.materialize(assets, partition_key=HOUR, resources=resources, instance=dg.DagsterInstance.ephemeral())
     usage = resource.getrusage(resource.RUSAGE_SELF)

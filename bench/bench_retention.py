@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from pncp_assets.brasilia import TZ
     from pncp_assets.defs.assets import LAYER_GRAPHS
     from pncp_assets.defs.io_manager import BronzeParquetIOManager
-    from pncp_assets.defs.resources import BronzeStorage, PncpApi
+    from pncp_assets.defs.resources import BronzeStorage, MetricsGateway, PncpApi
     from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
     from pncp_assets.retention import RetentionPolicy, apply_retention
     from pncp_assets.state import StateManager
@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         storage = BronzeStorage(data_dir=tmp)
         store = storage.object_store()
         resources = {"bronze_storage": storage, "bronze_io_manager": BronzeParquetIOManager(storage=storage),
-                     "pncp_api": PncpApi(base_url=sim.base_url, request_interval_s=0, sweep_max_age_minutes=0)}
+                     "pncp_api": PncpApi(base_url=sim.base_url, request_interval_s=0, sweep_max_age_minutes=0),
+                     "metrics_gateway": MetricsGateway()}
         instance = dg.DagsterInstance.ephemeral()
         runs = [(hour, dt.datetime.combine(DAY, dt.time(0)) + dt.timedelta(hours=n + 1, minutes=5))
                 for n, hour in enumerate(layout.day_hours(DAY))]

@@ -7,7 +7,14 @@ import dagster as dg
 from pncp_assets import arrow_runtime
 from pncp_assets.defs.alerts import alert_sensors, freshness_checks, freshness_sensor
 from pncp_assets.defs.assets import LAYER_GRAPHS
-from pncp_assets.defs.environment import SETTINGS, alert_webhook, bronze_storage, pncp_api, retention
+from pncp_assets.defs.environment import (
+    SETTINGS,
+    alert_webhook,
+    bronze_storage,
+    metrics_gateway,
+    pncp_api,
+    retention,
+)
 from pncp_assets.defs.io_manager import BronzeParquetIOManager
 from pncp_assets.defs.partitions import hourly_partitions
 from pncp_assets.defs.retention import pncp_retention, pncp_retention_schedule
@@ -65,6 +72,7 @@ defs = dg.Definitions(
         "pncp_api": pncp_api(),
         "bronze_io_manager": BronzeParquetIOManager(storage=storage),
         "alert_webhook": webhook,
+        "metrics_gateway": metrics_gateway(),
         "retention": retention(),
     },
     executor=dg.in_process_executor,

@@ -93,7 +93,7 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     from pncp_assets import bronze, layout
     from pncp_assets.brasilia import TZ, utc_now
     from pncp_assets.definitions import bronze_assets, bronze_checks
-    from pncp_assets.defs.environment import bronze_storage
+    from pncp_assets.defs.environment import bronze_storage, metrics_gateway
     from pncp_assets.defs.io_manager import BronzeParquetIOManager
     from pncp_assets.defs.resources import PncpApi
     from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
@@ -112,7 +112,7 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
         print(f"PNCP simulator on {sim.base_url} (loopback only, seed {args.seed}); backfilling {day}: "
               f"24 hours in one run, as a UI backfill runs them", flush=True)
         api = PncpApi(base_url=sim.base_url, request_interval_s=0)
-        resources = {"bronze_storage": storage, "pncp_api": api,
+        resources = {"bronze_storage": storage, "pncp_api": api, "metrics_gateway": metrics_gateway(),
                      "bronze_io_manager": BronzeParquetIOManager(storage=storage)}
         started = time.monotonic()
         job = dg.Definitions(assets=bronze_assets, asset_checks=bronze_checks,

@@ -11,7 +11,7 @@ import pytest
 from pncp_assets import layout
 from pncp_assets.defs.assets import pncp_daily_state, pncp_new_records, pncp_raw_pages
 from pncp_assets.defs.io_manager import BronzeParquetIOManager
-from pncp_assets.defs.resources import BronzeStorage, PncpApi
+from pncp_assets.defs.resources import BronzeStorage, MetricsGateway, PncpApi
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.state import StateManager
 from pncp_assets.storage import LocalObjectStore
@@ -59,7 +59,8 @@ def test_new_records_then_daily_state_file_every_record_once(world):
     sim, api, storage, store = world
     pncp_raw_pages(day_context({}), pncp_api=api, bronze_storage=storage)
     resources = {"bronze_storage": storage, "bronze_io_manager": BronzeParquetIOManager(storage=storage),
-                 "pncp_api": api}  # alone in its run, it takes the stored sweep as pncp_raw_pages would
+                 # Alone in its run, it takes the stored sweep as pncp_raw_pages would.
+                 "pncp_api": api, "metrics_gateway": MetricsGateway()}
     result = dg.materialize([pncp_new_records], resources=resources,
                             tags={"dagster/asset_partition_range_start": HOURS[0],
                                   "dagster/asset_partition_range_end": HOURS[-1]})

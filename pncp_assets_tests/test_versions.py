@@ -217,7 +217,7 @@ def test_a_downstream_asset_reads_an_hours_versions_through_the_io_manager(week)
     from pncp_assets.defs.assets import versions
     from pncp_assets.defs.io_manager import BronzeParquetIOManager
     from pncp_assets.defs.partitions import hourly_partitions
-    from pncp_assets.defs.resources import PncpApi
+    from pncp_assets.defs.resources import MetricsGateway, PncpApi
 
     hour = f"{CRASH_AT[0]:%Y-%m-%d}-{CRASH_AT[1]:02d}:00"
     seen: list = []
@@ -229,7 +229,7 @@ def test_a_downstream_asset_reads_an_hours_versions_through_the_io_manager(week)
     store = week["store"]
     storage = storage_resource(store)
     resources = {"bronze_storage": storage, "pncp_api": PncpApi(), "bronze_io_manager": BronzeParquetIOManager(
-        storage=storage)}  # the API is never called: only the downstream asset runs
+        storage=storage), "metrics_gateway": MetricsGateway()}  # no API call: only the downstream asset runs
     assert dg.materialize([*versions.assets, homologations], selection=[homologations], partition_key=hour,
                           resources=resources).success
     [table] = seen

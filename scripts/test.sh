@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
 source scripts/_chromium.sh
+source scripts/_prometheus.sh
 ruff check pncp_assets pncp_assets_tests bench
 set +e
 python -m pytest -n "${PYTEST_WORKERS:-2}" --dist worksteal "$@"

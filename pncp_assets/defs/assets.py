@@ -32,7 +32,7 @@ from pncp_assets.consistency import CheckReport, ConsistencyCheck
 from pncp_assets.day_index import DayIndex
 from pncp_assets.defs.io_manager import SOURCE_METADATA
 from pncp_assets.defs.partitions import hourly_partitions
-from pncp_assets.defs.resources import BronzeStorage, PncpApi
+from pncp_assets.defs.resources import BronzeStorage, MetricsGateway, PncpApi
 from pncp_assets.layers import FIRST_SEEN, LAYERS, LINKED_FEED, VERSIONS, Layer, first_seen_of, linked_layers
 from pncp_assets.links import LOOKBACK_DAYS, LinkReport, link_reports
 from pncp_assets.pncp.client import PncpRequestError
@@ -330,8 +330,37 @@ class _CrossFeed:
                 **({"other_days": dg.MetadataValue.json(dict(list(twice.items())[:20]))} if twice else {})}
 
 
+def _hour_figures(result: CommitResult) -> dict[str, float]:
+    stats = result.stats
+    return {"new_records": stats["new_records"], "duplicates_filtered": stats["already_processed"],
+            "rejected": stats["rejected"], "filter_rate": result.filter_rate / 100, "held": result.held}
+
+
+def _day_figures(state: Any, entry: dict[str, Any]) -> dict[str, float]:
+    api, held, _ = ledger.totals(entry)
+    return {"state_ids": len(state.processed_ids), "state_bytes": len(state.encode()),
+            "executions": len(state.executions), "api_records": api, "bronze_records": held}
+
+
+def _push_metrics(context: dg.AssetExecutionContext, layer: Layer, metrics_gateway: MetricsGateway,
+                  hours: dict[str, dict[str, float]], days: dict[dt.date, dict[str, float]]) -> None:
+    """Each hour's and each day's figures to the Pushgateway, each under its own grouping key; a gateway that
+    fails costs at most its timeout per push, is said once in the run's log, and never fails the run."""
+    gateway = metrics_gateway.gateway()
+    if gateway is None:
+        return
+    pushes = [("hour", {"layer": layer.source, "partition": h}, f) for h, f in hours.items()]
+    pushes += [("day", {"layer": layer.source, "day": d.isoformat()}, f) for d, f in days.items()]
+    for kind, grouping, figures in pushes:
+        error = gateway.push(kind, grouping, figures)
+        if error is not None:
+            context.log.warning(f"Metrics not pushed to {gateway.shown} ({type(error).__name__}: {str(error)[:200]}); "
+                                "the run goes on without them")
+            return  # once per run: the gateway is down or refuses, the next pushes would fare no better
+
+
 def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: BronzeStorage, pncp_api: PncpApi,
-            asset: str, raw: str) -> Iterator[Any]:
+            asset: str, raw: str, metrics_gateway: MetricsGateway) -> Iterator[Any]:
     """Stage and claim each hour's delta in time order (steps 1-3 of the commit protocol) and return them:
     the IO manager publishes them (step 4). Then each hour's check verdict, on Bronze as published.
 
@@ -353,6 +382,8 @@ def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: Bro
     deltas = Deltas(layer, {})
     filed = 0
     last_of_day: dict[dt.date, tuple[str, StoredSweep]] = {}
+    hour_figures: dict[str, dict[str, float]] = {}
+    day_figures: dict[dt.date, dict[str, float]] = {}
     cross = _CrossFeed(store, layer, context.log)
     for hour in hours:
         sweep = served.get(hour) or sweeps.assigned(hour)
@@ -362,16 +393,19 @@ def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: Bro
         filed += len(result.new_ids)
         context.add_asset_metadata({**_delta_metadata(result, layer), **cross.after(hour, sweep, result)},
                                    partition_key=hour)
+        hour_figures[hour] = _hour_figures(result)
         last_of_day[layout.parse_partition_key(hour).date()] = (hour, sweep)
     final = _run_tags(context).get("pncp/resweep_age") == str(max(ledger.RESWEEP_AGES))
     closing: dict[str, tuple[ledger.DayVerdict, bool]] = {}
     for day, (hour, sweep) in last_of_day.items():  # what PNCP counted, beside what Bronze holds
         entry, state = ledger.record(committer.state, layer, day, sweep, hour)
         context.add_asset_metadata(_ledger_metadata(entry, day), partition_key=hour)
+        day_figures[day] = _day_figures(state, entry)
         verdict = ledger.judge(state, day)
         if verdict is not None and hour == layout.day_hours(day)[-1]:  # the day as a whole, by its latest closing
             closing[hour] = (verdict, final)
     yield dg.Output(deltas)  # handed to the IO manager, which publishes each hour's delta before we go on
+    _push_metrics(context, layer, metrics_gateway, hour_figures, day_figures)
     reports = ConsistencyCheck(store, layer, context.log).check_hours(hours, published=deltas.ids())
     if all(r.passed for r in reports.values()):  # the document's line; a failure speaks in its verdict
         context.log.info(f"Validation passed: {filed} NEW {layer.noun if layer.versioned else 'records'} ingested"
@@ -502,8 +536,9 @@ def layer_graph(layer: Layer, points_at: Sequence[LayerGraph] = ()) -> LayerGrap
         description=delta_description,
         **common,
     )
-    def new_rows(context: dg.AssetExecutionContext, bronze_storage: BronzeStorage, pncp_api: PncpApi) -> Iterator[Any]:
-        yield from _commit(context, layer, bronze_storage, pncp_api, deltas, raw)
+    def new_rows(context: dg.AssetExecutionContext, bronze_storage: BronzeStorage, pncp_api: PncpApi,
+                 metrics_gateway: MetricsGateway) -> Iterator[Any]:
+        yield from _commit(context, layer, bronze_storage, pncp_api, deltas, raw, metrics_gateway)
 
     @dg.asset(
         name=state,

@@ -18,7 +18,7 @@ import dagster as dg
 from pydantic import ValidationError
 
 from pncp_assets.config import ConfigError, parse_flag
-from pncp_assets.defs.resources import AlertWebhook, BronzeStorage, PncpApi, Retention
+from pncp_assets.defs.resources import AlertWebhook, BronzeStorage, MetricsGateway, PncpApi, Retention
 
 # variable -> (resource field, parser)
 STORAGE_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
@@ -121,6 +121,22 @@ def alert_webhook(env: Mapping[str, str] | None = None) -> AlertWebhook:
         raise ConfigError(f"{ALERT_WEBHOOK_VARIABLE} is not an http(s) URL (its value is not shown: it may hold a "
                           f"token)")
     return AlertWebhook(url=dg.EnvVar(ALERT_WEBHOOK_VARIABLE))
+
+
+PUSHGATEWAY_VARIABLE = "PNCP_PUSHGATEWAY_URL"
+
+
+def metrics_gateway(env: Mapping[str, str] | None = None) -> MetricsGateway:
+    """`MetricsGateway` bound to PNCP_PUSHGATEWAY_URL (no metrics when it is unset or empty); the value is
+    checked here but never repeated (it may hold credentials)."""
+    env = os.environ if env is None else env
+    raw = (env.get(PUSHGATEWAY_VARIABLE) or "").strip()
+    if not raw:
+        return MetricsGateway()
+    if not re.match(r"^https?://[^/\s]+", raw):
+        raise ConfigError(f"{PUSHGATEWAY_VARIABLE} is not an http(s) URL (its value is not shown: it may hold "
+                          "credentials)")
+    return MetricsGateway(url=dg.EnvVar(PUSHGATEWAY_VARIABLE))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pydantic import ConfigDict, PrivateAttr, field_validator
 
 from pncp_assets import bronze
 from pncp_assets.config import parse_modalidades
+from pncp_assets.metrics import Gateway
 from pncp_assets.pncp.client import MAX_RESPONSE_BYTES, Endpoint, PncpClient
 from pncp_assets.retention import RetentionPolicy
 from pncp_assets.storage import LocalObjectStore, ObjectStore
@@ -143,6 +144,19 @@ class AlertWebhook(dg.ConfigurableResource):
 
         if self.url:
             post_message(self.url, text, self.timeout_s, **fields)
+
+
+class MetricsGateway(dg.ConfigurableResource):
+    """Where each run's figures go: a Prometheus Pushgateway (`metrics.py`). Without a URL nothing is pushed.
+    `environment.py` binds `url` to PNCP_PUSHGATEWAY_URL as a `dg.EnvVar`, so the UI never shows credentials."""
+
+    url: str | None = None
+    timeout_s: float = 5.0
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    def gateway(self) -> Gateway | None:
+        return Gateway(self.url, self.timeout_s) if self.url else None
 
 
 class Retention(dg.ConfigurableResource):

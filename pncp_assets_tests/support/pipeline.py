@@ -12,7 +12,7 @@ import dagster as dg
 from pncp_assets import bronze, layout
 from pncp_assets.defs.assets import LayerGraph, first_seen
 from pncp_assets.defs.io_manager import BronzeParquetIOManager
-from pncp_assets.defs.resources import BronzeStorage, PncpApi
+from pncp_assets.defs.resources import BronzeStorage, MetricsGateway, PncpApi
 from pncp_assets.defs.s3_storage import S3BronzeStorage
 from pncp_assets.layers import layer_named
 from pncp_assets.pncp.simulator import PncpSimulator, RunningSimulator
@@ -31,12 +31,13 @@ def storage_resource(store: ObjectStore, seaweed=None) -> BronzeStorage:
 
 
 def resources(api_url: str, storage: BronzeStorage, modalidades: str = "6,8,9",
-              sweep_max_age_minutes: float = 0.0, count_first: bool = True) -> dict:
+              sweep_max_age_minutes: float = 0.0, count_first: bool = True, pushgateway: str | None = None) -> dict:
     """The graph's resources against a simulator, with fast retries."""
     api = PncpApi(base_url=api_url, request_interval_s=0, modalidades=modalidades, backoff_initial_s=0.001,
                   backoff_max_s=0.01, sweep_max_age_minutes=sweep_max_age_minutes, step_retry_delay_s=0.2,
                   count_first=count_first)
-    return {"bronze_storage": storage, "pncp_api": api, "bronze_io_manager": BronzeParquetIOManager(storage=storage)}
+    return {"bronze_storage": storage, "pncp_api": api, "bronze_io_manager": BronzeParquetIOManager(storage=storage),
+            "metrics_gateway": MetricsGateway(url=pushgateway)}
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Pipeline:
     # layer doubles a run's work. test_versions.py runs both contratações layers; test_feeds.py all five.
     graphs: tuple[LayerGraph, ...] = (first_seen,)
     count_first: bool = True  # PNCP_COUNT_FIRST
+    pushgateway: str | None = None  # PNCP_PUSHGATEWAY_URL
 
     @property
     def assets(self) -> list[dg.AssetsDefinition]:
@@ -62,7 +64,7 @@ class Pipeline:
 
     def resources(self) -> dict:
         return resources(self.sim.base_url, self.storage, self.modalidades, self.sweep_max_age_minutes,
-                         self.count_first)
+                         self.count_first, self.pushgateway)
 
     def run(self, partition: str, now: dt.datetime | None = None, **kwargs) -> dg.ExecuteInProcessResult:
         """Materialize the layers' assets (and their inline checks) for one hour, the clock set to `now`."""

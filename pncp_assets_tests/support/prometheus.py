@@ -1,0 +1,104 @@
+"""A real Prometheus scraping a real Pushgateway, both from the system's packages (`apt-get install prometheus
+prometheus-pushgateway`), on loopback ports, each in its own folder; started only once both answer ready."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from pncp_assets_tests.support.seaweed import free_port
+
+PROMETHEUS = "/usr/bin/prometheus"
+PUSHGATEWAY = "/usr/bin/prometheus-pushgateway"
+
+
+def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except OSError:
+        return 0, b""
+
+
+class PrometheusStack:
+    def __init__(self, root: Path):
+        self.root = root
+        self.gateway_port, self.prometheus_port = free_port(), free_port()
+        self.gateway = f"http://127.0.0.1:{self.gateway_port}"
+        self.url = f"http://127.0.0.1:{self.prometheus_port}"
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def __enter__(self) -> PrometheusStack:
+        self.root.mkdir(parents=True, exist_ok=True)
+        config = self.root / "prometheus.yml"
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            "scrape_configs:\n  - job_name: pushgateway\n    honor_labels: true\n"
+            f"    static_configs:\n      - targets: ['127.0.0.1:{self.gateway_port}']\n")
+        self._start([PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{self.gateway_port}"], "pushgateway")
+        self._start([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={self.root / 'tsdb'}",
+                     f"--web.listen-address=127.0.0.1:{self.prometheus_port}"], "prometheus")
+        try:
+            self._ready(f"{self.gateway}/-/ready")
+            self._ready(f"{self.url}/-/ready")
+            self._scraping()
+        except Exception:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _start(self, cmd: list[str], name: str) -> None:
+        log = open(self.root / f"{name}.log", "wb")
+        self.processes.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.root))
+
+    def _ready(self, url: str, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if _get(url)[0] == 200:
+                return
+            if any(p.poll() is not None for p in self.processes):
+                raise RuntimeError(f"a server exited before it was ready: {self.tail()}")
+            time.sleep(0.2)
+        raise TimeoutError(f"{url} not ready in {timeout_s:g} s: {self.tail()}")
+
+    def _scraping(self, timeout_s: float = 60) -> None:
+        """Until Prometheus has scraped the Pushgateway once (its target is up)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if [r for r in self.query('up{job="pushgateway"}') if r["value"][1] == "1"]:
+                return
+            time.sleep(0.3)
+        raise TimeoutError(f"Prometheus never scraped the Pushgateway: {self.tail()}")
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        status, body = _get(f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
+        if status != 200:
+            return []
+        return json.loads(body)["data"]["result"]
+
+    def wait_for(self, expr: str, count: int = 1, timeout_s: float = 30) -> list[dict[str, Any]]:
+        """The query's result once it has at least `count` series (after the next scrapes)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            result = self.query(expr)
+            if len(result) >= count:
+                return result
+            time.sleep(0.3)
+        raise TimeoutError(f"{expr}: fewer than {count} series after {timeout_s:g} s ({self.query(expr)})")
+
+    def tail(self) -> str:
+        return "\n".join(f"{p.name}: {p.read_text(errors='replace')[-1500:]}" for p in self.root.glob("*.log"))
+
+    def __exit__(self, *exc: object) -> None:
+        for p in self.processes:
+            p.terminate()
+        for p in self.processes:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()

@@ -1,0 +1,79 @@
+"""The run's figures in Prometheus: pushed to a real Pushgateway, scraped by a real Prometheus."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from pncp_assets.metrics import Gateway
+from pncp_assets_tests.support.prometheus import PrometheusStack
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory):
+    with PrometheusStack(tmp_path_factory.mktemp("prometheus")) as stack:
+        yield stack
+
+
+def test_each_hours_figures_keep_their_own_series(prometheus):
+    gateway = Gateway(prometheus.gateway)
+    # A layer of its own: the module's Prometheus is shared with the other tests' runs.
+    for hour, new in (("2025-10-22-10:00", 7), ("2025-10-22-11:00", 3)):
+        assert gateway.push("hour", {"layer": "pushed_by_hand", "partition": hour},
+                            {"new_records": new, "duplicates_filtered": 20, "filter_rate": 20 / (20 + new)}) is None
+    series = prometheus.wait_for('pncp_hour_new_records{layer="pushed_by_hand"}', count=2)
+    assert {s["metric"]["partition"]: float(s["value"][1]) for s in series} == \
+        {"2025-10-22-10:00": 7.0, "2025-10-22-11:00": 3.0}
+    assert {s["metric"]["job"] for s in series} == {"pncp_assets"}
+
+
+def test_an_unreachable_gateway_fails_within_its_timeout_and_never_shows_its_credentials():
+    gateway = Gateway("http://metrics-user:s3cret@127.0.0.1:9/", timeout_s=1.0)
+    start = time.monotonic()
+    error = gateway.push("hour", {"layer": "pncp", "partition": "2025-10-22-10:00"}, {"new_records": 1})
+    assert error is not None and time.monotonic() - start < 5
+    assert "s3cret" not in str(error) and "metrics-user" not in str(error)
+    assert gateway.shown == "http://127.0.0.1:9/"
+
+
+def test_a_runs_figures_reach_prometheus_as_the_state_and_bronze_hold_them(prometheus, local_store):
+    import datetime as dt
+
+    from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
+    from pncp_assets.state import StateManager
+    from pncp_assets_tests.support.pipeline import Pipeline, end_of_hour, metadata_by_hour, partition, storage_resource
+
+    day = dt.date(2025, 10, 22)
+    with RunningSimulator(SimulatorConfig(seed=61, volume=200, bad_ids=2)) as sim:
+        p = Pipeline(sim, local_store, storage_resource(local_store), pushgateway=prometheus.gateway)
+        result = p.run_range(partition(day, 0), partition(day, 23), now=end_of_hour(day, 23))
+    assert result.success
+    filed = {pk: len(ids) for pk, ids in p.delta_ids(day).items()}
+    series = prometheus.wait_for('pncp_hour_new_records{layer="pncp",partition=~"2025-10-22-.*"}', count=24)
+    assert {s["metric"]["partition"]: int(float(s["value"][1])) for s in series if float(s["value"][1])} == filed
+    held = prometheus.wait_for('pncp_hour_records_held{layer="pncp"}', count=24)
+    assert {s["metric"]["partition"] for s in held} == set(filed) | {partition(day, h) for h in range(24)}
+    metadata = metadata_by_hour(result, "pncp_new_records")
+    rejected = prometheus.wait_for('sum(pncp_hour_rejected_records{layer="pncp"})')
+    assert float(rejected[0]["value"][1]) == sum(m["rejected"] for m in metadata.values())
+    state = StateManager(local_store).load_fresh("pncp", day).state
+    [ids] = prometheus.wait_for('pncp_day_state_ids{layer="pncp",day="2025-10-22"}')
+    assert float(ids["value"][1]) == len(state.processed_ids) == sum(filed.values())
+    [size] = prometheus.wait_for('pncp_day_state_bytes{layer="pncp",day="2025-10-22"}')
+    assert float(size["value"][1]) > 0
+
+
+def test_a_gateway_that_is_down_never_fails_the_run(local_store):
+    import datetime as dt
+
+    from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
+    from pncp_assets_tests.support.pipeline import Pipeline, end_of_hour, partition, storage_resource
+
+    day = dt.date(2025, 10, 22)
+    with RunningSimulator(SimulatorConfig(seed=61, volume=100)) as sim:
+        p = Pipeline(sim, local_store, storage_resource(local_store), pushgateway="http://who:pw@127.0.0.1:9")
+        result = p.run(partition(day, 10), now=end_of_hour(day, 10))
+    assert result.success
+    warnings = [e.user_message for e in p.instance.all_logs(result.run_id) if "Metrics not pushed" in e.user_message]
+    assert len(warnings) == 1 and "who:pw" not in warnings[0] and "127.0.0.1:9" in warnings[0]
