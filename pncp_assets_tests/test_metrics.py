@@ -77,3 +77,15 @@ def test_a_gateway_that_is_down_never_fails_the_run(local_store):
     assert result.success
     warnings = [e.user_message for e in p.instance.all_logs(result.run_id) if "Metrics not pushed" in e.user_message]
     assert len(warnings) == 1 and "who:pw" not in warnings[0] and "127.0.0.1:9" in warnings[0]
+
+
+def test_the_gateway_comes_from_the_environment_and_a_bad_value_is_refused_unshown():
+    from pncp_assets.config import ConfigError
+    from pncp_assets.defs.environment import metrics_gateway
+
+    assert metrics_gateway({}).gateway() is None  # unset: no metrics, no error
+    with pytest.raises(ConfigError, match="PNCP_PUSHGATEWAY_URL is not an http") as refused:
+        metrics_gateway({"PNCP_PUSHGATEWAY_URL": "gateway:9091 with s3cret"})
+    assert "s3cret" not in str(refused.value)
+    bound = metrics_gateway({"PNCP_PUSHGATEWAY_URL": "http://u:s3cret@gateway:9091"})
+    assert bound.url is not None and "s3cret" not in repr(bound)  # config holds the variable's name, not the URL

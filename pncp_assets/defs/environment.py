@@ -108,35 +108,30 @@ def retention(env: Mapping[str, str] | None = None) -> Retention:
 
 
 ALERT_WEBHOOK_VARIABLE = "PNCP_ALERT_WEBHOOK_URL"
-
-
-def alert_webhook(env: Mapping[str, str] | None = None) -> AlertWebhook:
-    """`AlertWebhook` bound to PNCP_ALERT_WEBHOOK_URL (alerts off when it is unset or empty). The value is
-    checked here but never repeated: a webhook URL holds its token."""
-    env = os.environ if env is None else env
-    raw = (env.get(ALERT_WEBHOOK_VARIABLE) or "").strip()
-    if not raw:
-        return AlertWebhook()
-    if not re.match(r"^https?://[^/\s]+", raw):
-        raise ConfigError(f"{ALERT_WEBHOOK_VARIABLE} is not an http(s) URL (its value is not shown: it may hold a "
-                          f"token)")
-    return AlertWebhook(url=dg.EnvVar(ALERT_WEBHOOK_VARIABLE))
-
-
 PUSHGATEWAY_VARIABLE = "PNCP_PUSHGATEWAY_URL"
 
 
+def _secret_url(variable: str, env: Mapping[str, str], holds: str) -> bool:
+    """Whether `variable` is set to a URL (unset or empty: no). The value is checked here but never repeated, in
+    an error or anywhere: such a URL `holds` a secret. The resource reads it as a `dg.EnvVar`."""
+    raw = (env.get(variable) or "").strip()
+    if raw and not re.match(r"^https?://[^/\s]+", raw):
+        raise ConfigError(f"{variable} is not an http(s) URL (its value is not shown: it may hold {holds})")
+    return bool(raw)
+
+
+def alert_webhook(env: Mapping[str, str] | None = None) -> AlertWebhook:
+    """`AlertWebhook` bound to PNCP_ALERT_WEBHOOK_URL (alerts off when it is unset or empty)."""
+    if _secret_url(ALERT_WEBHOOK_VARIABLE, os.environ if env is None else env, "a token"):
+        return AlertWebhook(url=dg.EnvVar(ALERT_WEBHOOK_VARIABLE))
+    return AlertWebhook()
+
+
 def metrics_gateway(env: Mapping[str, str] | None = None) -> MetricsGateway:
-    """`MetricsGateway` bound to PNCP_PUSHGATEWAY_URL (no metrics when it is unset or empty); the value is
-    checked here but never repeated (it may hold credentials)."""
-    env = os.environ if env is None else env
-    raw = (env.get(PUSHGATEWAY_VARIABLE) or "").strip()
-    if not raw:
-        return MetricsGateway()
-    if not re.match(r"^https?://[^/\s]+", raw):
-        raise ConfigError(f"{PUSHGATEWAY_VARIABLE} is not an http(s) URL (its value is not shown: it may hold "
-                          "credentials)")
-    return MetricsGateway(url=dg.EnvVar(PUSHGATEWAY_VARIABLE))
+    """`MetricsGateway` bound to PNCP_PUSHGATEWAY_URL (no metrics when it is unset or empty)."""
+    if _secret_url(PUSHGATEWAY_VARIABLE, os.environ if env is None else env, "credentials"):
+        return MetricsGateway(url=dg.EnvVar(PUSHGATEWAY_VARIABLE))
+    return MetricsGateway()
 
 
 @dataclass(frozen=True)
