@@ -67,6 +67,11 @@ def _label(modalidade: str) -> str:
     return "all" if modalidade in ("None", "") else modalidade
 
 
+def _modalidade(label: str) -> int | None:
+    """A ledger label back to the client's modalidade (None for a feed without one)."""
+    return None if label == "all" else int(label)
+
+
 def record(manager: StateManager, layer: Layer, day: dt.date, sweep: StoredSweep,
            hour: str) -> tuple[dict[str, Any], DayState]:
     """Append the entry of `sweep` to the day's ledger (once per sweep and hour); returns it and the day's
@@ -123,8 +128,13 @@ def totals(entry: dict[str, Any]) -> tuple[int, int, int]:
 
 def closing(ledger: Sequence[dict[str, Any]], day: dt.date) -> dict[str, Any] | None:
     """The day's latest closing entry (hour 23:00: every record of the day was eligible), or None."""
-    entries = [e for e in ledger if e.get("hour") == day_hours(day)[-1]]
+    entries = closings(ledger, day)
     return max(entries, key=lambda e: e["at"]) if entries else None
+
+
+def closings(ledger: Sequence[dict[str, Any]], day: dt.date) -> list[dict[str, Any]]:
+    """The day's closing entries (hour 23:00), as recorded."""
+    return [e for e in ledger if e.get("hour") == day_hours(day)[-1]]
 
 
 def shortfalls(ledger: Sequence[dict[str, Any]], day: dt.date) -> list[Shortfall] | None:
@@ -144,12 +154,10 @@ def fallen(ledger: Sequence[dict[str, Any]], day: dt.date) -> dict[str, tuple[in
     latest = closing(ledger, day)
     if latest is None:
         return {}
-    hour = day_hours(day)[-1]
     highest: dict[str, int] = {}
-    for entry in ledger:
-        if entry.get("hour") == hour:
-            for m, row in entry["modalidades"].items():
-                highest[m] = max(highest.get(m, 0), row[0])
+    for entry in closings(ledger, day):
+        for m, row in entry["modalidades"].items():
+            highest[m] = max(highest.get(m, 0), row[0])
     return {m: (highest[m], row[0]) for m, row in sorted(latest["modalidades"].items()) if row[0] < highest[m]}
 
 
@@ -201,7 +209,7 @@ def settled(state: DayState, day: dt.date) -> dict[int | None, int]:
     latest = closing(state.extra.get(FIELD, []), day)
     if latest is None or open_holes(state):
         return {}
-    return {(None if label == "all" else int(label)): total
+    return {_modalidade(label): total
             for label, (total, _listed, held, rejected) in latest["modalidades"].items() if held + rejected >= total}
 
 
@@ -230,12 +238,11 @@ def settled_versions(versions: DayState, first_seen: DayState, day: dt.date,
     own = closing(versions.extra.get(FIELD, []), day)
     if own is None:
         return {}
-    hour = day_hours(day)[-1]
-    before = [e for e in first_seen.extra.get(FIELD, []) if e.get("hour") == hour and e["at"] <= own["at"]]
-    if not before:
+    before = closing([e for e in first_seen.extra.get(FIELD, []) if e["at"] <= own["at"]], day)
+    if before is None:
         return {}  # no first-seen count from before the versions' last close to compare with
-    then = {label: row[0] for label, row in max(before, key=lambda e: e["at"])["modalidades"].items()}
+    then = {label: row[0] for label, row in before["modalidades"].items()}
     now = first_seen_now()
     if any(total > then.get(_label(str(m)), 0) for m, total in now.items()):
         return {}
-    return {(None if label == "all" else int(label)): ANY_COUNT for label in own["modalidades"]}
+    return {_modalidade(label): ANY_COUNT for label in own["modalidades"]}
