@@ -22,6 +22,7 @@ from pncp_assets.defs.schedules import day_close_schedule, resweep_schedule
 
 bronze_assets = [asset for graph in LAYER_GRAPHS for asset in graph.assets]  # first-seen records, versions
 bronze_checks = [graph.check for graph in LAYER_GRAPHS]  # bronze_consistent, for each layer
+daily_figures = [graph.figures for graph in LAYER_GRAPHS]  # the daily view, observed by the runs
 
 pncp_hourly_ingestion = dg.define_asset_job(
     "pncp_hourly_ingestion",
@@ -62,7 +63,7 @@ storage = bronze_storage()  # the environment is read here, through environment.
 webhook = alert_webhook()
 
 defs = dg.Definitions(
-    assets=bronze_assets,
+    assets=[*bronze_assets, *daily_figures],
     asset_checks=[*bronze_checks, *freshness_checks],
     jobs=[pncp_hourly_ingestion, pncp_checks, pncp_retention],
     schedules=[pncp_hourly_schedule, pncp_day_close_schedule, pncp_resweep_schedule, pncp_retention_schedule],

@@ -1,21 +1,9 @@
 """The run's figures as Prometheus metrics, pushed to a Pushgateway (PNCP_PUSHGATEWAY_URL; off when unset).
 
-Each group of figures is pushed under its own grouping key, so that runs never overwrite each other's series:
-a layer's hour (`layer`, `partition`), a layer's day (`layer`, `day`). The Pushgateway keeps the last push of
-each group; Prometheus scrapes it (`honor_labels: true`). Names and labels follow Prometheus' conventions:
-
-| metric | type | labels | what |
-|---|---|---|---|
-| `pncp_hour_new_records` | gauge | layer, partition | records (versions) first filed in the hour, at its latest run |
-| `pncp_hour_duplicates_filtered` | gauge | layer, partition | records up to the hour's end already in the state |
-| `pncp_hour_rejected_records` | gauge | layer, partition | records without a valid ID, kept under `_rejected/` |
-| `pncp_hour_filter_rate_ratio` | gauge | layer, partition | duplicates filtered / records in (0 to 1) |
-| `pncp_hour_records_held` | gauge | layer, partition | records the hour's delta holds |
-| `pncp_day_state_ids` | gauge | layer, day | IDs (keys) in the day's state |
-| `pncp_day_state_bytes` | gauge | layer, day | the day's state file, as stored |
-| `pncp_day_executions` | gauge | layer, day | executions recorded in the day's state |
-| `pncp_day_api_records` | gauge | layer, day | PNCP's count of the day at the latest sweep (the completeness ledger) |
-| `pncp_day_bronze_records` | gauge | layer, day | of the records that sweep listed, those the state holds |
+Each group of figures is pushed under its own grouping key (`GROUPS`), so that runs never overwrite each
+other's series: a layer's hour, a layer's day, a sweep, a check's verdict on an hour. The Pushgateway keeps
+the last push of each group; Prometheus scrapes it (`honor_labels: true`). The metrics, their labels and what
+each means: docs/OPERATIONS.md, "Metrics in Prometheus and Grafana" (a test holds that table to `GROUPS`).
 
 A push that fails (no answer within `timeout_s`, a refusal) never fails the run: `push` returns the error,
 which the caller logs once, without the URL's credentials.
@@ -23,30 +11,83 @@ which the caller logs once, without the URL's credentials.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import basic_auth_handler, default_handler, push_to_gateway
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 JOB = "pncp_assets"
 
-HOUR_METRICS = {
-    "new_records": ("pncp_hour_new_records", "Records (versions) first filed in the hour, at its latest run"),
-    "duplicates_filtered": ("pncp_hour_duplicates_filtered",
-                            "Records of the sweep up to the hour's end that the day's state already held"),
-    "rejected": ("pncp_hour_rejected_records", "Records without a valid ID, kept under _rejected/"),
-    "filter_rate": ("pncp_hour_filter_rate_ratio", "Duplicates filtered / records in (0 to 1)"),
-    "held": ("pncp_hour_records_held", "Records the hour's delta holds"),
+
+@dataclass(frozen=True)
+class Figure:
+    """One metric: its Prometheus name (counters end in `_total`), type and help text."""
+
+    name: str
+    type: str  # "gauge" or "counter"
+    help: str
+
+
+@dataclass(frozen=True)
+class Group:
+    """Figures pushed together under one grouping key (`labels`, in this order)."""
+
+    labels: tuple[str, ...]
+    figures: Mapping[str, Figure]
+
+
+GROUPS: dict[str, Group] = {
+    "hour": Group(("layer", "partition"), {
+        "input_records": Figure("pncp_hour_input_records", "gauge",
+                                "Records of the day's sweep up to the hour's end, at the hour's latest run"),
+        "new_records": Figure("pncp_hour_new_records", "gauge",
+                              "Records (versions) first filed in the hour, at its latest run"),
+        "duplicates_filtered": Figure("pncp_hour_duplicates_filtered", "gauge",
+                                      "Input records the day's state already held"),
+        "rejected": Figure("pncp_hour_rejected_records", "gauge", "Records without a valid ID, kept under _rejected/"),
+        "filter_rate": Figure("pncp_hour_filter_rate_ratio", "gauge",
+                              "Duplicates filtered / input records, 0 to 1 (the original document's filter rate)"),
+        "held": Figure("pncp_hour_records_held", "gauge", "Records the hour's delta holds"),
+    }),
+    "day": Group(("layer", "day"), {
+        "state_ids": Figure("pncp_day_state_ids", "gauge", "IDs (keys) in the day's state"),
+        "state_bytes": Figure("pncp_day_state_bytes", "gauge", "The day's state file, as stored"),
+        "executions": Figure("pncp_day_executions", "gauge", "Executions recorded in the day's state"),
+        "api_records": Figure("pncp_day_api_records", "gauge",
+                              "PNCP's count of the day at the latest sweep (the completeness ledger)"),
+        "bronze_records": Figure("pncp_day_bronze_records", "gauge",
+                                 "Of the records that sweep listed, those the state holds"),
+        "missing_records": Figure("pncp_day_missing_records", "gauge",
+                                  "Records Bronze lacks by the day's latest closing sweep: short of PNCP's count, "
+                                  "plus holes (only for days with a closing sweep)"),
+    }),
+    "sweep": Group(("layer", "day", "started"), {
+        "requests": Figure("pncp_sweep_requests_total", "counter", "Requests the sweep made (retries included)"),
+        "retries": Figure("pncp_sweep_retries_total", "counter", "Requests the sweep repeated after a failure"),
+        "throttled": Figure("pncp_sweep_throttled_total", "counter", "Answers 429 (rate limited)"),
+        "server_errors": Figure("pncp_sweep_server_errors_total", "counter", "Answers 5xx"),
+        "seconds": Figure("pncp_sweep_duration_seconds", "gauge", "How long the sweep took"),
+    }),
+    "check": Group(("layer", "check", "partition"), {
+        "passed": Figure("pncp_check_passed", "gauge", "The check's latest verdict on the hour: 1 passed, 0 failed"),
+    }),
 }
-DAY_METRICS = {
-    "state_ids": ("pncp_day_state_ids", "IDs (keys) in the day's state"),
-    "state_bytes": ("pncp_day_state_bytes", "The day's state file, as stored"),
-    "executions": ("pncp_day_executions", "Executions recorded in the day's state"),
-    "api_records": ("pncp_day_api_records", "PNCP's count of the day at the latest sweep (the ledger)"),
-    "bronze_records": ("pncp_day_bronze_records", "Of the records that sweep listed, those the state holds"),
-}
+
+
+class _Figures:
+    """A collector of one group's figures, exposed without the `_created` series of client-side counters."""
+
+    def __init__(self, group: Group, figures: Mapping[str, float]):
+        self.group, self.figures = group, figures
+
+    def collect(self) -> Iterator[Metric]:
+        for key, value in self.figures.items():
+            figure = self.group.figures[key]
+            family = CounterMetricFamily if figure.type == "counter" else GaugeMetricFamily
+            yield family(figure.name, figure.help, value=float(value))
 
 
 @dataclass(frozen=True)
@@ -65,12 +106,12 @@ class Gateway:
         return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
     def push(self, kind: str, grouping: Mapping[str, str], figures: Mapping[str, float]) -> Exception | None:
-        """Push one group's figures (`kind`: "hour" or "day"); the error instead of raising it."""
-        names = HOUR_METRICS if kind == "hour" else DAY_METRICS
+        """Push one group's figures (`kind`: a key of `GROUPS`); the error instead of raising it."""
+        group = GROUPS[kind]
+        if tuple(grouping) != group.labels:
+            raise ValueError(f"{kind} figures are grouped by {group.labels}, not {tuple(grouping)}")
         registry = CollectorRegistry()
-        for key, value in figures.items():
-            name, description = names[key]
-            Gauge(name, description, registry=registry).set(float(value))
+        registry.register(_Figures(group, figures))
         parts = urlsplit(self.url)
         handler = default_handler
         if parts.username is not None:

@@ -12,6 +12,7 @@ import datetime as dt
 import gzip
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,7 @@ class StoredSweep:
     reports: dict[str, dict[str, Any]]
     reused: bool = False
     id_rule: IdRule = CONTRATACAO_ID
+    seconds: float = 0.0  # how long the sweep took (0: stored before this was recorded)
 
     def records(self) -> list[tuple[dict[str, Any], bronze.Provenance]]:
         """Each distinct record once (first copy seen) with the modalidade and page it came from."""
@@ -62,14 +64,14 @@ class SweepStore:
         self.log = logger or logging.getLogger(__name__)
         self._loaded: dict[str, StoredSweep] = {}
 
-    def save(self, result: SweepResult, started: dt.datetime) -> StoredSweep:
+    def save(self, result: SweepResult, started: dt.datetime, seconds: float = 0.0) -> StoredSweep:
         key = layout.raw_sweep_key(self.source, result.day, started)
         pages = [{"modalidade": p.modalidade, "pagina": p.pagina, "status": p.status, "fetched_at": p.fetched_at,
                   "attempts": p.attempts, "total_registros": p.total_registros, "total_paginas": p.total_paginas,
                   "records": p.records} for p in result.pages]
         reports = {str(m): vars(r) for m, r in result.reports.items()}
         body = {"day": result.day.isoformat(), "started": iso_utc(started), "finished": iso_utc(),
-                "pages": pages, "reports": reports}
+                "seconds": round(seconds, 3), "pages": pages, "reports": reports}
         data = gzip.compress(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), 6)
         try:
             self.storage.put(key, data, if_absent=True)
@@ -78,7 +80,7 @@ class SweepStore:
             # run's sweep started the same second: either way a whole sweep of the day is there.
             self.log.info(f"Sweep {key} already stored; using the stored one")
             return self.load(key)
-        return StoredSweep(key, result.day, started, pages, reports, id_rule=self.id_rule)
+        return StoredSweep(key, result.day, started, pages, reports, id_rule=self.id_rule, seconds=seconds)
 
     def load(self, key: str) -> StoredSweep:
         """A stored sweep, parsed once per SweepStore (a sweep is written once and never changed)."""
@@ -86,7 +88,8 @@ class SweepStore:
             body = json.loads(gzip.decompress(self.storage.get(key).data))
             started = dt.datetime.strptime(body["started"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
             self._loaded[key] = StoredSweep(key, dt.date.fromisoformat(body["day"]), started, body["pages"],
-                                            body["reports"], id_rule=self.id_rule)
+                                            body["reports"], id_rule=self.id_rule,
+                                            seconds=float(body.get("seconds", 0.0)))
         return self._loaded[key]
 
     def reusable_for(self, partition_key: str, now: dt.datetime | None = None,
@@ -125,7 +128,9 @@ class SweepStore:
                               f"{_span(hours)}")
             else:
                 started = utc_now()  # before the first request: the sweep covers only hours ended by then
-                sweep = self.save(client.sweep_day(day, settled(day) if settled else None), started)
+                began = time.monotonic()
+                result = client.sweep_day(day, settled(day) if settled else None)
+                sweep = self.save(result, started, time.monotonic() - began)
             for i, hour in enumerate(hours):
                 served = sweep if i == 0 else dataclasses.replace(sweep, reused=True)
                 self.storage.put_json(layout.raw_assignment_key(self.source, hour),

@@ -42,7 +42,8 @@ def world(tmp_path):
 def test_raw_pages_sweeps_the_day_once_and_records_which_sweep_served_each_hour(world):
     sim, api, storage, store = world
     metadata: dict[str, dict] = {}
-    result = pncp_raw_pages(day_context(metadata), pncp_api=api, bronze_storage=storage)
+    result = pncp_raw_pages(day_context(metadata), pncp_api=api, bronze_storage=storage,
+                            metrics_gateway=MetricsGateway())
     assert isinstance(result, dg.MaterializeResult)
     sweeps = [k for k in store.list("pncp/_raw/") if "/sweep_" in k]
     assert len(sweeps) == 1 and len(sim.sim.log) > 0
@@ -57,7 +58,7 @@ def test_new_records_then_daily_state_file_every_record_once(world):
     IO manager publishes what it returns: it runs alone in a run of its own here, between two directly
     invoked assets."""
     sim, api, storage, store = world
-    pncp_raw_pages(day_context({}), pncp_api=api, bronze_storage=storage)
+    pncp_raw_pages(day_context({}), pncp_api=api, bronze_storage=storage, metrics_gateway=MetricsGateway())
     resources = {"bronze_storage": storage, "bronze_io_manager": BronzeParquetIOManager(storage=storage),
                  # Alone in its run, it takes the stored sweep as pncp_raw_pages would.
                  "pncp_api": api, "metrics_gateway": MetricsGateway()}

@@ -42,14 +42,18 @@ def test_graph_names_and_pool():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     names = {layer: AssetNames.of(layer) for layer in LAYERS}  # the registry's, by the naming rule
-    assert keys == {name for n in names.values() for name in (n.raw, n.deltas, n.state)}
+    assert keys == {name for n in names.values() for name in (n.raw, n.deltas, n.state, n.figures)}
     # The original design's names stay the contratações' first-seen layer's; every other name follows its prefix.
     assert (names[FIRST_SEEN].raw, names[FIRST_SEEN].deltas, names[FIRST_SEEN].state) == (
         "pncp_raw_pages", "pncp_new_records", "pncp_daily_state")
     assert names[CONTRATOS_VERSIONS].deltas == "pncp_contratos_versions_new_records"
-    assert len(keys) == 3 * len(LAYERS) == 15
+    assert len(keys) == 4 * len(LAYERS) == 20
     for key in keys:
         assert graph.get(dg.AssetKey(key)).group_name == "bronze_pncp"
+    for n in names.values():  # the daily view: days, observed by the runs, never materialised by a job
+        figures = graph.get(dg.AssetKey(n.figures))
+        assert not figures.is_materializable and figures.parent_keys == {dg.AssetKey(n.state)}
+        assert figures.partitions_def.get_partition_keys_between_indexes(0, 2) == ["2025-01-01", "2025-01-02"]
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
     deltas = [n.deltas for n in names.values()]
     links = {(n.deltas, "contratacao_links") for layer, n in names.items() if layer.feed != "contratacoes"}
@@ -68,7 +72,8 @@ def test_graph_names_and_pool():
     for delta in deltas:  # launched alone, a delta asset sweeps its hours itself: the same budget
         assert defs.resolve_assets_def(delta).op.pool == "pncp_api"
     job = defs.resolve_job_def("pncp_hourly_ingestion")
-    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == keys
+    assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == \
+        {name for n in names.values() for name in (n.raw, n.deltas, n.state)}
 
 
 def test_a_backfill_runs_a_day_per_run_with_all_six_assets_together():
@@ -81,7 +86,7 @@ def test_a_backfill_runs_a_day_per_run_with_all_six_assets_together():
     from pncp_assets.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    for key in graph.get_all_asset_keys():
+    for key in graph.materializable_asset_keys:
         name, node = key.to_user_string(), graph.get(key)
         assert node.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=24), name
         # No self-dependency: Dagster would then refuse to put the assets in one run.

@@ -70,7 +70,7 @@ def test_the_cluster_profile_is_a_valid_instance_config_with_postgres_celery_and
     # Every pool the assets use gets its row at `up` (see deploy/cluster/cluster.py).
     from pncp_assets.definitions import defs
 
-    pools = set().union(*(n.pools for n in defs.resolve_asset_graph().asset_nodes))
+    pools = set().union(*(n.pools or () for n in defs.resolve_asset_graph().asset_nodes))
     assert pools == set(re.findall(r'"(pncp_\w+)"', (REPO / "deploy" / "cluster" / "cluster.py").read_text().split(
         "POOLS = ")[1].split(")")[0]))
 

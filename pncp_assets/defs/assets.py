@@ -26,12 +26,13 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (  # n
     AssetCheckEvaluationTargetMaterializationData,
 )
 
-from pncp_assets import holes, layout, ledger
+from pncp_assets import day_figures, holes, layout, ledger
 from pncp_assets.commit import CommitResult, DeltaCommitter, Deltas
 from pncp_assets.consistency import CheckReport, ConsistencyCheck
 from pncp_assets.day_index import DayIndex
 from pncp_assets.defs.io_manager import SOURCE_METADATA
-from pncp_assets.defs.partitions import hourly_partitions
+from pncp_assets.defs.metrics import StepMetrics, hour_figures, run_id_of
+from pncp_assets.defs.partitions import daily_partitions, hourly_partitions
 from pncp_assets.defs.resources import BronzeStorage, MetricsGateway, PncpApi
 from pncp_assets.layers import FIRST_SEEN, LAYERS, LINKED_FEED, VERSIONS, Layer, first_seen_of, linked_layers
 from pncp_assets.links import LOOKBACK_DAYS, LinkReport, link_reports
@@ -85,11 +86,12 @@ def _sweep_metadata(sweep: StoredSweep) -> dict[str, Any]:
     }
 
 
-def _sweep(context: dg.AssetExecutionContext, layer: Layer, pncp_api: PncpApi,
-           bronze_storage: BronzeStorage) -> dg.MaterializeResult:
+def _sweep(context: dg.AssetExecutionContext, layer: Layer, pncp_api: PncpApi, bronze_storage: BronzeStorage,
+           metrics_gateway: MetricsGateway) -> dg.MaterializeResult:
     """Sweep the layer's endpoint for the days of the run's hours (or reuse a recent sweep)."""
     sweeps = SweepStore(bronze_storage.object_store(), layer, logger=context.log)
-    served = _sweep_hours(context, layer, pncp_api, sweeps, context.partition_keys)
+    metrics = StepMetrics(context, layer, metrics_gateway)
+    served = _sweep_hours(context, layer, pncp_api, sweeps, context.partition_keys, metrics)
     for hour, sweep in served.items():
         context.add_asset_metadata(_sweep_metadata(sweep), partition_key=hour)
         if not sweep.reused and sweep.totals()["shortfall"]:
@@ -98,17 +100,11 @@ def _sweep(context: dg.AssetExecutionContext, layer: Layer, pncp_api: PncpApi,
     return dg.MaterializeResult()
 
 
-def _run_id(context: dg.AssetExecutionContext) -> str | None:
-    try:
-        return context.run.run_id
-    except dg.DagsterError:  # invoked directly (a test): no run (DagsterInvalidPropertyError, not exported)
-        return None
-
-
 def _sweep_hours(context: dg.AssetExecutionContext, layer: Layer, pncp_api: PncpApi, sweeps: SweepStore,
-                 hours: Sequence[str]) -> dict[str, StoredSweep]:
+                 hours: Sequence[str], metrics: StepMetrics) -> dict[str, StoredSweep]:
     """The sweeps serving `hours` (a recent stored one, or a new one per day), with Dagster's step retries for
-    trouble that outlasted the client's own; the caller holds the `pncp_api` pool."""
+    trouble that outlasted the client's own; the caller holds the `pncp_api` pool. What each new sweep cost
+    goes to the metrics."""
     client = pncp_api.client(context.log, endpoint=layer.endpoint)
     states = StateManager(sweeps.storage)
     sibling = first_seen_of(layer) if layer.versioned else None
@@ -129,8 +125,8 @@ def _sweep_hours(context: dg.AssetExecutionContext, layer: Layer, pncp_api: Pncp
                                        sweep_clock())
 
     try:
-        return sweeps.sweep_hours(hours, client, max_age=pncp_api.sweep_max_age, run_id=_run_id(context),
-                                  settled=settled if pncp_api.count_first else None)
+        served = sweeps.sweep_hours(hours, client, max_age=pncp_api.sweep_max_age, run_id=run_id_of(context),
+                                    settled=settled if pncp_api.count_first else None)
     except PncpRequestError:
         raise  # the API refused the request itself (400/422): trying again cannot help
     except Exception as exc:
@@ -145,6 +141,10 @@ def _sweep_hours(context: dg.AssetExecutionContext, layer: Layer, pncp_api: Pncp
     finally:
         # The pool passes to the next run only a full interval after our last request (none: no wait).
         client.wait_out_interval()
+    for sweep in served.values():
+        if not sweep.reused:
+            metrics.sweep(sweep)
+    return served
 
 
 def _preview(result: CommitResult, layer: Layer, limit: int = 5) -> str:
@@ -253,7 +253,7 @@ def _link_verdict(report: LinkReport) -> dict[str, Any]:
 
 def check_evaluations(instance: dg.DagsterInstance, reports: dict[str, Any], check_name: str,
                       asset: str, verdict: Callable[[Any], dict[str, Any]] = _verdict,
-                      blocking: bool = True) -> Iterator[dg.AssetCheckEvaluation]:
+                      blocking: bool = True, metrics: StepMetrics | None = None) -> Iterator[dg.AssetCheckEvaluation]:
     """One verdict per hour, each naming its hour and the hour's latest materialisation.
 
     An `AssetCheckEvaluation` names its partition itself, so a run over a range of hours still records one
@@ -263,9 +263,12 @@ def check_evaluations(instance: dg.DagsterInstance, reports: dict[str, Any], che
     verdict shows only in the execution history."""
     key = dg.AssetKey(asset)
     for hour, report in reports.items():
+        judged = verdict(report)
+        if metrics is not None:
+            metrics.check(check_name, hour, judged["passed"])
         yield dg.AssetCheckEvaluation(asset_key=key, check_name=check_name, blocking=blocking, partition=hour,
                                       target_materialization_data=_latest_materialization(instance, key, hour),
-                                      **verdict(report))
+                                      **judged)
 
 
 def _latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey,
@@ -330,37 +333,8 @@ class _CrossFeed:
                 **({"other_days": dg.MetadataValue.json(dict(list(twice.items())[:20]))} if twice else {})}
 
 
-def _hour_figures(result: CommitResult) -> dict[str, float]:
-    stats = result.stats
-    return {"new_records": stats["new_records"], "duplicates_filtered": stats["already_processed"],
-            "rejected": stats["rejected"], "filter_rate": result.filter_rate / 100, "held": result.held}
-
-
-def _day_figures(state: Any, entry: dict[str, Any]) -> dict[str, float]:
-    api, held, _ = ledger.totals(entry)
-    return {"state_ids": len(state.processed_ids), "state_bytes": len(state.encode()),
-            "executions": len(state.executions), "api_records": api, "bronze_records": held}
-
-
-def _push_metrics(context: dg.AssetExecutionContext, layer: Layer, metrics_gateway: MetricsGateway,
-                  hours: dict[str, dict[str, float]], days: dict[dt.date, dict[str, float]]) -> None:
-    """Each hour's and each day's figures to the Pushgateway, each under its own grouping key; a gateway that
-    fails costs at most its timeout per push, is said once in the run's log, and never fails the run."""
-    gateway = metrics_gateway.gateway()
-    if gateway is None:
-        return
-    pushes = [("hour", {"layer": layer.source, "partition": h}, f) for h, f in hours.items()]
-    pushes += [("day", {"layer": layer.source, "day": d.isoformat()}, f) for d, f in days.items()]
-    for kind, grouping, figures in pushes:
-        error = gateway.push(kind, grouping, figures)
-        if error is not None:
-            context.log.warning(f"Metrics not pushed to {gateway.shown} ({type(error).__name__}: {str(error)[:200]}); "
-                                "the run goes on without them")
-            return  # once per run: the gateway is down or refuses, the next pushes would fare no better
-
-
 def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: BronzeStorage, pncp_api: PncpApi,
-            asset: str, raw: str, metrics_gateway: MetricsGateway) -> Iterator[Any]:
+            asset: str, raw: str, metrics: StepMetrics) -> Iterator[Any]:
     """Stage and claim each hour's delta in time order (steps 1-3 of the commit protocol) and return them:
     the IO manager publishes them (step 4). Then each hour's check verdict, on Bronze as published.
 
@@ -373,17 +347,16 @@ def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: Bro
     hours = sorted(context.partition_keys, key=layout.parse_partition_key)  # in order: records in their hour
     # Hours whose sweep this run's sweep asset did not choose: it is not in the run (Materialize on this asset
     # alone, or a retry from this step). They get theirs as the sweep asset would.
-    unswept = [h for h in hours if sweeps.assigned_by(h) != _run_id(context)]
+    unswept = [h for h in hours if sweeps.assigned_by(h) != run_id_of(context)]
     served: dict[str, StoredSweep] = {}
     if unswept:
         context.log.info(f"{raw} did not run for {len(unswept)} of the hours in this run: {asset} gets their "
                          "sweeps itself")
-        served = _sweep_hours(context, layer, pncp_api, sweeps, unswept)
+        served = _sweep_hours(context, layer, pncp_api, sweeps, unswept, metrics)
     deltas = Deltas(layer, {})
     filed = 0
     last_of_day: dict[dt.date, tuple[str, StoredSweep]] = {}
-    hour_figures: dict[str, dict[str, float]] = {}
-    day_figures: dict[dt.date, dict[str, float]] = {}
+    hours_figures: dict[str, dict[str, float]] = {}
     cross = _CrossFeed(store, layer, context.log)
     for hour in hours:
         sweep = served.get(hour) or sweeps.assigned(hour)
@@ -393,31 +366,39 @@ def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: Bro
         filed += len(result.new_ids)
         context.add_asset_metadata({**_delta_metadata(result, layer), **cross.after(hour, sweep, result)},
                                    partition_key=hour)
-        hour_figures[hour] = _hour_figures(result)
+        hours_figures[hour] = hour_figures(result)
         last_of_day[layout.parse_partition_key(hour).date()] = (hour, sweep)
     final = _run_tags(context).get("pncp/resweep_age") == str(max(ledger.RESWEEP_AGES))
     closing: dict[str, tuple[ledger.DayVerdict, bool]] = {}
+    days: dict[dt.date, day_figures.DayFigures] = {}
     for day, (hour, sweep) in last_of_day.items():  # what PNCP counted, beside what Bronze holds
         entry, state = ledger.record(committer.state, layer, day, sweep, hour)
         context.add_asset_metadata(_ledger_metadata(entry, day), partition_key=hour)
-        day_figures[day] = _day_figures(state, entry)
+        days[day] = day_figures.of_day(state, day)
         verdict = ledger.judge(state, day)
         if verdict is not None and hour == layout.day_hours(day)[-1]:  # the day as a whole, by its latest closing
             closing[hour] = (verdict, final)
     yield dg.Output(deltas)  # handed to the IO manager, which publishes each hour's delta before we go on
-    _push_metrics(context, layer, metrics_gateway, hour_figures, day_figures)
+    for day, figures in days.items():  # the daily view: the UI plots each figure over the days
+        context.log_event(dg.AssetObservation(asset_key=AssetNames.of(layer).figures, partition=day.isoformat(),
+                                              metadata=figures.as_metadata()))
+    for hour, numbers in hours_figures.items():
+        metrics.hour(hour, numbers)
+    for day, figures in days.items():
+        metrics.day(day, figures.as_metrics())
     reports = ConsistencyCheck(store, layer, context.log).check_hours(hours, published=deltas.ids())
     if all(r.passed for r in reports.values()):  # the document's line; a failure speaks in its verdict
         context.log.info(f"Validation passed: {filed} NEW {layer.noun if layer.versioned else 'records'} ingested"
                          + (f" in {len(hours)} hours" if len(hours) > 1 else ""))
-    yield from check_evaluations(context.instance, reports, "no_duplicates", asset)
+    yield from check_evaluations(context.instance, reports, "no_duplicates", asset, metrics=metrics)
     yield from _check_done(context.op_execution_context, "no_duplicates")
     if layer.link_field is not None:
         links = link_reports(store, layer, hours, index=cross.index_of(LINKED_FEED))
-        yield from check_evaluations(context.instance, links, LINKS_CHECK, asset, _link_verdict, blocking=False)
+        yield from check_evaluations(context.instance, links, LINKS_CHECK, asset, _link_verdict, blocking=False,
+                                     metrics=metrics)
         yield from _check_done(context.op_execution_context, LINKS_CHECK)
     yield from check_evaluations(context.instance, closing, COMPLETENESS_CHECK, asset, _completeness_verdict,
-                                 blocking=False)
+                                 blocking=False, metrics=metrics)
     yield from _check_done(context.op_execution_context, COMPLETENESS_CHECK)
 
 
@@ -457,23 +438,27 @@ class AssetNames:
     deltas: str
     state: str
     check: str
+    figures: str  # the daily view: observed by each run, one partition per day
 
     @classmethod
     def of(cls, layer: Layer) -> "AssetNames":
         stem = layer.source
-        return cls(f"{stem}_raw_pages", f"{stem}_new_records", f"{stem}_daily_state", f"{stem}_bronze_consistent")
+        return cls(f"{stem}_raw_pages", f"{stem}_new_records", f"{stem}_daily_state", f"{stem}_bronze_consistent",
+                   f"{stem}_daily_figures")
 
 
 @dataclass(frozen=True)
 class LayerGraph:
     """A layer's three assets (its sweep as fetched, its hourly deltas with their `no_duplicates` check, its
-    day state) and its standalone `bronze_consistent` check."""
+    day state), its standalone `bronze_consistent` check and its daily view (`figures`: an asset no run
+    materialises, whose day partitions each run observes with the day's figures)."""
 
     layer: Layer
     raw: dg.AssetsDefinition
     deltas: dg.AssetsDefinition
     state: dg.AssetsDefinition
     check: dg.AssetChecksDefinition
+    figures: dg.AssetSpec
 
     @property
     def assets(self) -> list[dg.AssetsDefinition]:
@@ -507,9 +492,9 @@ def layer_graph(layer: Layer, points_at: Sequence[LayerGraph] = ()) -> LayerGrap
     common = {"partitions_def": hourly_partitions, "backfill_policy": BACKFILL_POLICY, "group_name": GROUP}
 
     @dg.asset(name=raw, pool=API_POOL, kinds={"python", "s3"}, description=sweep_description, **common)
-    def raw_pages(context: dg.AssetExecutionContext, pncp_api: PncpApi,
-                  bronze_storage: BronzeStorage) -> dg.MaterializeResult:
-        return _sweep(context, layer, pncp_api, bronze_storage)
+    def raw_pages(context: dg.AssetExecutionContext, pncp_api: PncpApi, bronze_storage: BronzeStorage,
+                  metrics_gateway: MetricsGateway) -> dg.MaterializeResult:
+        return _sweep(context, layer, pncp_api, bronze_storage, metrics_gateway)
 
     @dg.asset(
         name=deltas,
@@ -538,7 +523,8 @@ def layer_graph(layer: Layer, points_at: Sequence[LayerGraph] = ()) -> LayerGrap
     )
     def new_rows(context: dg.AssetExecutionContext, bronze_storage: BronzeStorage, pncp_api: PncpApi,
                  metrics_gateway: MetricsGateway) -> Iterator[Any]:
-        yield from _commit(context, layer, bronze_storage, pncp_api, deltas, raw, metrics_gateway)
+        yield from _commit(context, layer, bronze_storage, pncp_api, deltas, raw,
+                           StepMetrics(context, layer, metrics_gateway))
 
     @dg.asset(
         name=state,
@@ -559,13 +545,21 @@ def layer_graph(layer: Layer, points_at: Sequence[LayerGraph] = ()) -> LayerGrap
                                  description="The no_duplicates rules over Bronze as it is, without ingesting "
                                  "(job pncp_checks)")],
     )
-    def consistent(context: dg.AssetCheckExecutionContext, bronze_storage: BronzeStorage) -> Iterator[Any]:
+    def consistent(context: dg.AssetCheckExecutionContext, bronze_storage: BronzeStorage,
+                   metrics_gateway: MetricsGateway) -> Iterator[Any]:
         checker = ConsistencyCheck(bronze_storage.object_store(), layer, logger=context.log)
         reports = checker.check_hours(context.op_execution_context.partition_keys)
-        yield from check_evaluations(context.instance, reports, "bronze_consistent", deltas)
+        yield from check_evaluations(context.instance, reports, "bronze_consistent", deltas,
+                                     metrics=StepMetrics(context, layer, metrics_gateway))
         yield from _check_done(context.op_execution_context, "bronze_consistent")
 
-    return LayerGraph(layer, raw_pages, new_rows, day_state, consistent)
+    figures = dg.AssetSpec(
+        names.figures, deps=[state], partitions_def=daily_partitions, group_name=GROUP, kinds={"json"},
+        description=f"The day's figures for {layer.source}, observed by every run that files one of its hours (from "
+        "the day's state): executions, new records and new records per execution, the original document's filter "
+        "rate (duplicates filtered / input, percent), state IDs and bytes, PNCP's count and Bronze's share of it, "
+        "and, once the day has a closing sweep, the records missing. Its Plots tab shows each over the days.")
+    return LayerGraph(layer, raw_pages, new_rows, day_state, consistent, figures)
 
 
 def layer_graphs(layers: Sequence[Layer] = LAYERS) -> tuple[LayerGraph, ...]:

@@ -127,6 +127,8 @@ class ModalidadeReport:
     pages: int = 0
     requests: int = 0
     retries: int = 0
+    throttled: int = 0  # answers 429 (rate limited)
+    server_errors: int = 0  # answers 5xx
     short_pages_rerequested: int = 0
     short_pages_unresolved: int = 0
     records_seen: int = 0
@@ -168,8 +170,8 @@ class SweepResult:
         return sum_reports(vars(r) for r in self.reports.values())
 
 
-REPORT_TOTALS = ("pages", "requests", "retries", "short_pages_rerequested", "records_seen", "distinct_ids",
-                 "total_registros", "shortfall")
+REPORT_TOTALS = ("pages", "requests", "retries", "throttled", "server_errors", "short_pages_rerequested",
+                 "records_seen", "distinct_ids", "total_registros", "shortfall")
 
 
 def sum_reports(reports: Iterable[dict[str, Any]]) -> dict[str, int]:
@@ -305,6 +307,8 @@ class PncpClient:
         def attempt() -> Page:
             report.requests += 1
             response = self._get(params)
+            report.throttled += response.status_code == 429
+            report.server_errors += response.status_code >= 500
             envelope = self._parse(response, params)
             if envelope is None or envelope.get("empty") is True or not envelope["data"]:
                 if pagina > 1:

@@ -1,0 +1,85 @@
+"""A step's figures to the Pushgateway (`pncp_assets.metrics`): the hours, days, sweeps and check verdicts of
+one layer, each group under its own grouping key. A gateway that fails costs at most its timeout per push, is
+said once per run (a run tag marks it, across the run's steps and processes) and never fails the run."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+
+from pncp_assets.commit import CommitResult
+from pncp_assets.defs.resources import MetricsGateway
+from pncp_assets.layers import Layer
+from pncp_assets.metrics import Gateway
+from pncp_assets.sweeps import StoredSweep
+
+NOT_PUSHED_TAG = "pncp/metrics_not_pushed"  # on a run whose pushes failed: the gateway, without credentials
+
+
+def hour_figures(result: CommitResult) -> dict[str, float]:
+    stats = result.stats
+    inputs = stats["input_records"]
+    return {"input_records": inputs, "new_records": stats["new_records"],
+            "duplicates_filtered": stats["duplicates_filtered"], "rejected": stats["rejected"],
+            "filter_rate": stats["duplicates_filtered"] / inputs if inputs else 0.0, "held": result.held}
+
+
+def sweep_figures(sweep: StoredSweep) -> dict[str, float]:
+    t = sweep.totals()
+    return {"requests": t["requests"], "retries": t["retries"], "throttled": t["throttled"],
+            "server_errors": t["server_errors"], "seconds": sweep.seconds}
+
+
+class StepMetrics:
+    """The pushes of one step for one layer; nothing at all without a gateway."""
+
+    def __init__(self, context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext, layer: Layer,
+                 metrics_gateway: MetricsGateway):
+        self.context, self.layer = context, layer
+        self.gateway: Gateway | None = metrics_gateway.gateway()
+        self.failed = False
+
+    def hour(self, hour: str, figures: Mapping[str, float]) -> None:
+        self._push("hour", {"layer": self.layer.source, "partition": hour}, figures)
+
+    def day(self, day: dt.date, figures: Mapping[str, float]) -> None:
+        self._push("day", {"layer": self.layer.source, "day": day.isoformat()}, figures)
+
+    def sweep(self, sweep: StoredSweep) -> None:
+        started = sweep.started.strftime("%Y-%m-%dT%H:%M:%SZ")
+        self._push("sweep", {"layer": self.layer.source, "day": sweep.day.isoformat(), "started": started},
+                   sweep_figures(sweep))
+
+    def check(self, check: str, hour: str, passed: bool) -> None:
+        self._push("check", {"layer": self.layer.source, "check": check, "partition": hour}, {"passed": passed})
+
+    def _push(self, kind: str, grouping: dict[str, str], figures: Mapping[str, float]) -> None:
+        if self.gateway is None or self.failed:
+            return  # after a failure, the next pushes of the step would fare no better
+        error = self.gateway.push(kind, grouping, figures)
+        if error is not None:
+            self.failed = True
+            self._say_once(f"Metrics not pushed to {self.gateway.shown} ({type(error).__name__}: "
+                           f"{str(error)[:200]}); the run goes on without them")
+
+    def _say_once(self, message: str) -> None:
+        instance, run_id = self.context.instance, run_id_of(self.context)
+        if run_id is None:
+            self.context.log.warning(message)
+            return
+        run = instance.get_run_by_id(run_id)
+        if run is not None and NOT_PUSHED_TAG in run.tags:
+            return  # another step of the run said it
+        instance.add_run_tags(run_id, {NOT_PUSHED_TAG: self.gateway.shown if self.gateway else ""})
+        self.context.log.warning(message)
+
+
+def run_id_of(context: Any) -> str | None:
+    """The step's run, None when the asset is invoked directly (a test)."""
+    try:
+        return context.run.run_id
+    except dg.DagsterError:  # invoked directly (a test): no run
+        return None
