@@ -66,12 +66,13 @@ class SweepStore:
 
     def save(self, result: SweepResult, started: dt.datetime, seconds: float = 0.0) -> StoredSweep:
         key = layout.raw_sweep_key(self.source, result.day, started)
+        seconds = round(seconds, 3)
         pages = [{"modalidade": p.modalidade, "pagina": p.pagina, "status": p.status, "fetched_at": p.fetched_at,
                   "attempts": p.attempts, "total_registros": p.total_registros, "total_paginas": p.total_paginas,
                   "records": p.records} for p in result.pages]
         reports = {str(m): vars(r) for m, r in result.reports.items()}
         body = {"day": result.day.isoformat(), "started": iso_utc(started), "finished": iso_utc(),
-                "seconds": round(seconds, 3), "pages": pages, "reports": reports}
+                "seconds": seconds, "pages": pages, "reports": reports}
         data = gzip.compress(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), 6)
         try:
             self.storage.put(key, data, if_absent=True)

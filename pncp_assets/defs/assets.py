@@ -356,7 +356,7 @@ def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: Bro
     deltas = Deltas(layer, {})
     filed = 0
     last_of_day: dict[dt.date, tuple[str, StoredSweep]] = {}
-    hours_figures: dict[str, dict[str, float]] = {}
+    hours_figures: dict[str, dict[str, float]] = {}  # to the metrics once the deltas are published
     cross = _CrossFeed(store, layer, context.log)
     for hour in hours:
         sweep = served.get(hour) or sweeps.assigned(hour)
@@ -370,22 +370,15 @@ def _commit(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: Bro
         last_of_day[layout.parse_partition_key(hour).date()] = (hour, sweep)
     final = _run_tags(context).get("pncp/resweep_age") == str(max(ledger.RESWEEP_AGES))
     closing: dict[str, tuple[ledger.DayVerdict, bool]] = {}
-    days: dict[dt.date, day_figures.DayFigures] = {}
     for day, (hour, sweep) in last_of_day.items():  # what PNCP counted, beside what Bronze holds
         entry, state = ledger.record(committer.state, layer, day, sweep, hour)
         context.add_asset_metadata(_ledger_metadata(entry, day), partition_key=hour)
-        days[day] = day_figures.of_day(state, day)
         verdict = ledger.judge(state, day)
         if verdict is not None and hour == layout.day_hours(day)[-1]:  # the day as a whole, by its latest closing
             closing[hour] = (verdict, final)
     yield dg.Output(deltas)  # handed to the IO manager, which publishes each hour's delta before we go on
-    for day, figures in days.items():  # the daily view: the UI plots each figure over the days
-        context.log_event(dg.AssetObservation(asset_key=AssetNames.of(layer).figures, partition=day.isoformat(),
-                                              metadata=figures.as_metadata()))
-    for hour, numbers in hours_figures.items():
-        metrics.hour(hour, numbers)
-    for day, figures in days.items():
-        metrics.day(day, figures.as_metrics())
+    for hour, figures in hours_figures.items():
+        metrics.hour(hour, figures)
     reports = ConsistencyCheck(store, layer, context.log).check_hours(hours, published=deltas.ids())
     if all(r.passed for r in reports.values()):  # the document's line; a failure speaks in its verdict
         context.log.info(f"Validation passed: {filed} NEW {layer.noun if layer.versioned else 'records'} ingested"
@@ -410,7 +403,10 @@ def _check_done(context: dg.OpExecutionContext, check_name: str) -> Iterator[dg.
             yield dg.Output(None, output_name=name)
 
 
-def _finalize(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: BronzeStorage) -> dg.MaterializeResult:
+def _finalize(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: BronzeStorage,
+              metrics: StepMetrics) -> dg.MaterializeResult:
+    """Confirm the hours' claims; then each day's figures, from its state as this run leaves it, to the daily
+    view (an observation of the day's partition of `<layer>_daily_figures`) and to the metrics."""
     committer = DeltaCommitter(bronze_storage.object_store(), layer, logger=context.log)
     for day, summary in committer.finalize_hours(context.partition_keys).items():
         context.log.info(f"State {layer.source} {day}: {summary['total_processed']} {layer.noun} processed in "
@@ -423,6 +419,10 @@ def _finalize(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: B
                 "orphans_removed": summary["orphans_removed"],
                 "state_key": dg.MetadataValue.path(layout.state_key(layer.source, day)),
             }, partition_key=hour)
+        figures = day_figures.of_day(committer.state.load_fresh(layer, day).state, day)
+        context.log_event(dg.AssetObservation(asset_key=AssetNames.of(layer).figures, partition=day.isoformat(),
+                                              metadata=figures.as_metadata()))
+        metrics.day(day, figures.as_metrics())
     return dg.MaterializeResult()
 
 
@@ -536,8 +536,9 @@ def layer_graph(layer: Layer, points_at: Sequence[LayerGraph] = ()) -> LayerGrap
         "regardless.",
         **common,
     )
-    def day_state(context: dg.AssetExecutionContext, bronze_storage: BronzeStorage) -> dg.MaterializeResult:
-        return _finalize(context, layer, bronze_storage)
+    def day_state(context: dg.AssetExecutionContext, bronze_storage: BronzeStorage,
+                  metrics_gateway: MetricsGateway) -> dg.MaterializeResult:
+        return _finalize(context, layer, bronze_storage, StepMetrics(context, layer, metrics_gateway))
 
     @dg.multi_asset_check(
         name=check,

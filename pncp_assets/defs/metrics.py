@@ -10,6 +10,7 @@ from typing import Any
 
 import dagster as dg
 
+from pncp_assets import layout
 from pncp_assets.commit import CommitResult
 from pncp_assets.defs.resources import MetricsGateway
 from pncp_assets.layers import Layer
@@ -49,7 +50,8 @@ class StepMetrics:
         self._push("day", {"layer": self.layer.source, "day": day.isoformat()}, figures)
 
     def sweep(self, sweep: StoredSweep) -> None:
-        started = sweep.started.strftime("%Y-%m-%dT%H:%M:%SZ")
+        # From the sweep's key, to the microsecond: sweeps of a day seconds apart keep their own series.
+        started = (layout.sweep_started(sweep.key) or sweep.started).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         self._push("sweep", {"layer": self.layer.source, "day": sweep.day.isoformat(), "started": started},
                    sweep_figures(sweep))
 

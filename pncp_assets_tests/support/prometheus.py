@@ -40,7 +40,10 @@ class PrometheusStack:
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
             "scrape_configs:\n  - job_name: pushgateway\n    honor_labels: true\n"
             f"    static_configs:\n      - targets: ['127.0.0.1:{self.gateway_port}']\n")
-        self._start([PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{self.gateway_port}"], "pushgateway")
+        # Debian's build keeps the groups in /var/lib/prometheus/pushgateway.data by default: shared by every
+        # gateway started on the machine. Each stack keeps its own.
+        self._start([PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{self.gateway_port}",
+                     f"--persistence.file={self.root / 'pushgateway.data'}"], "pushgateway")
         self._start([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={self.root / 'tsdb'}",
                      f"--web.listen-address=127.0.0.1:{self.prometheus_port}"], "prometheus")
         try:
