@@ -5,12 +5,14 @@ backfill is launched through GraphQL as the UI launches it, and the whole worker
 launcher's pings notice the silence, run monitoring fails the run within minutes (not at
 `max_runtime_seconds`), gives its `pncp_api` slot back, run retries launch it again on the surviving
 worker, and both days end with every record exactly once, the two workers never talking to PNCP at once.
+The cluster's Prometheus, scraping its Pushgateway, then answers every query of the Grafana dashboard.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import os
 import re
 import signal
@@ -27,6 +29,7 @@ DAYS = [dt.date(2025, 10, 22), dt.date(2025, 10, 23)]
 PARTITIONS = [f"{d:%Y-%m-%d}-{h:02d}:00" for d in DAYS for h in range(24)]
 ASSETS = ["pncp_raw_pages", "pncp_new_records", "pncp_daily_state"]
 INTERVAL_S = 0.25
+DASHBOARD = Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "pncp_assets.json"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
@@ -49,8 +52,9 @@ def test_a_backfill_on_the_cluster_survives_a_lost_worker_exactly_once(cluster, 
 
     status = cluster.cluster("status", timeout_s=60)
     assert status.returncode == 0, status.stdout + status.stderr
-    for name in ("postgres", "redis", "worker1", "worker2", "webserver", "daemon"):
+    for name in ("postgres", "redis", "worker1", "worker2", "webserver", "daemon", "pushgateway", "prometheus"):
         assert re.search(rf"^{name} +pid \d+ +running", status.stdout, re.M), status.stdout
+    assert re.search(rf"^prometheus +{cluster.prometheus_url} ", status.stdout, re.M), status.stdout
 
     backfill_id = cluster.launch_asset_backfill(ASSETS, PARTITIONS)
 
@@ -96,6 +100,18 @@ def test_a_backfill_on_the_cluster_survives_a_lost_worker_exactly_once(cluster, 
     for day in DAYS:
         ids = {r["numeroControlePNCP"] for r in sim.all_records(day) if r["modalidadeId"] in (6, 8, 9)}
         Pipeline(None, store, None).assert_invariants(day, ids)  # type: ignore[arg-type]
+
+    # Every run pushed its figures to the cluster's Pushgateway: each panel of the dashboard answers, and the
+    # day's state size is its records.
+    from pncp_assets_tests.support.prometheus import wait_for
+
+    day = DAYS[0].isoformat()
+    for panel in json.loads(DASHBOARD.read_text())["panels"]:
+        for target in panel["targets"]:
+            wait_for(cluster.prometheus_url, target["expr"].replace("$layer", ".*").replace("$day", day))
+    truth = {r["numeroControlePNCP"] for r in sim.all_records(DAYS[0]) if r["modalidadeId"] in (6, 8, 9)}
+    [state_ids] = wait_for(cluster.prometheus_url, f'pncp_day_state_ids{{layer="pncp",day="{day}"}}')
+    assert float(state_ids["value"][1]) == len(truth)
 
     # One API budget across the two workers (pool pncp_api in Postgres): no two requests closer than
     # the pacing allows (half of it, for loopback jitter).

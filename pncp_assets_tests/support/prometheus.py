@@ -25,6 +25,25 @@ def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
         return 0, b""
 
 
+def query(url: str, expr: str) -> list[dict[str, Any]]:
+    """An instant query's result from the Prometheus at `url` (empty when it does not answer)."""
+    status, body = _get(f"{url}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
+    if status != 200:
+        return []
+    return json.loads(body)["data"]["result"]
+
+
+def wait_for(url: str, expr: str, count: int = 1, timeout_s: float = 30) -> list[dict[str, Any]]:
+    """The query's result once it has at least `count` series (after the next scrapes)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = query(url, expr)
+        if len(result) >= count:
+            return result
+        time.sleep(0.3)
+    raise TimeoutError(f"{expr}: fewer than {count} series after {timeout_s:g} s ({query(url, expr)})")
+
+
 class PrometheusStack:
     def __init__(self, root: Path):
         self.root = root
@@ -79,20 +98,10 @@ class PrometheusStack:
         raise TimeoutError(f"Prometheus never scraped the Pushgateway: {self.tail()}")
 
     def query(self, expr: str) -> list[dict[str, Any]]:
-        status, body = _get(f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
-        if status != 200:
-            return []
-        return json.loads(body)["data"]["result"]
+        return query(self.url, expr)
 
     def wait_for(self, expr: str, count: int = 1, timeout_s: float = 30) -> list[dict[str, Any]]:
-        """The query's result once it has at least `count` series (after the next scrapes)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            result = self.query(expr)
-            if len(result) >= count:
-                return result
-            time.sleep(0.3)
-        raise TimeoutError(f"{expr}: fewer than {count} series after {timeout_s:g} s ({self.query(expr)})")
+        return wait_for(self.url, expr, count, timeout_s)
 
     def tail(self) -> str:
         return "\n".join(f"{p.name}: {p.read_text(errors='replace')[-1500:]}" for p in self.root.glob("*.log"))
