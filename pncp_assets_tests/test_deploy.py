@@ -5,6 +5,7 @@ profile, and no file holds a secret. (No Kubernetes here: the Helm values are ch
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / "deploy" / "cluster" / "dagster.yaml"
 VALUES = REPO / "deploy" / "k8s" / "values.yaml"
+PUSHGATEWAY_VALUES = REPO / "deploy" / "k8s" / "pushgateway-values.yaml"
+MONITORING_VALUES = REPO / "deploy" / "k8s" / "monitoring-values.yaml"
 DOCKERFILE = REPO / "deploy" / "k8s" / "Dockerfile"
 
 # The keys of the `dagster` chart (1.13) these values may set, as its values.yaml and values schema
@@ -104,8 +107,25 @@ def test_every_deployment_loads_the_same_code_location():
     assert f"-p\", \"{deployment['port']}\"" in DOCKERFILE.read_text()
 
 
+def test_the_monitoring_values_scrape_the_runs_gateway_and_provision_the_dashboard():
+    """The Pushgateway's Service, the address Prometheus scrapes and the PNCP_PUSHGATEWAY_URL the values tell
+    the runs to use are one; the scrape keeps the runs' labels; the dashboard comes from its file."""
+    gateway = yaml.safe_load(PUSHGATEWAY_VALUES.read_text())
+    address = f"{gateway['fullnameOverride']}:{gateway['service']['port']}"
+    assert f"PNCP_PUSHGATEWAY_URL=http://{address}" in PUSHGATEWAY_VALUES.read_text()
+    monitoring = yaml.safe_load(MONITORING_VALUES.read_text())
+    [scrape] = monitoring["prometheus"]["prometheusSpec"]["additionalScrapeConfigs"]
+    assert scrape["honor_labels"] is True and scrape["static_configs"] == [{"targets": [address]}]
+    [provider] = monitoring["grafana"]["dashboardProviders"]["dashboardproviders.yaml"]["providers"]
+    assert provider["options"]["path"] == f"/var/lib/grafana/dashboards/{provider['name']}"
+    flag = re.search(r"--set-file grafana\.dashboards\.(\w+)\.[\w-]+\.json=(\S+)", MONITORING_VALUES.read_text())
+    assert flag and flag.group(1) == provider["name"] and (REPO / flag.group(2)).is_file()
+    assert json.loads((REPO / flag.group(2)).read_text())["panels"]
+
+
 def test_no_deployment_file_holds_a_secret():
-    for path in (CLUSTER, VALUES, DOCKERFILE, REPO / "deploy" / "cluster" / "dagster_celery_config.py"):
+    for path in (CLUSTER, VALUES, DOCKERFILE, REPO / "deploy" / "cluster" / "dagster_celery_config.py",
+                 PUSHGATEWAY_VALUES, MONITORING_VALUES):
         text = path.read_text()
         assert not re.search(r"(?i)(password|secret_access_key|postgresqlPassword)\s*[:=]\s*\S", text), path
         assert not re.search(r"://[^/\s:@]+:[^/\s@]+@", text), f"credentials in a URL in {path}"
