@@ -7,16 +7,23 @@ each means: docs/OPERATIONS.md, "Metrics in Prometheus and Grafana" (a test hold
 
 A push that fails (no answer within `timeout_s`, a refusal) never fails the run: `push` returns the error,
 which the caller logs once, without the URL's credentials.
+
+The Pushgateway never forgets a group by itself (some 500 a day over five feeds), so the retention job
+deletes those of days older than its `metrics_days` (`Gateway.prune`).
 """
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import json
+import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import basic_auth_handler, default_handler, push_to_gateway
+from prometheus_client.exposition import basic_auth_handler, default_handler, delete_from_gateway, push_to_gateway
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 JOB = "pncp_assets"
@@ -105,6 +112,48 @@ class Gateway:
         netloc = f"{host}:{parts.port}" if parts.port else host
         return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
+    def _handler(self):
+        parts = urlsplit(self.url)
+        if parts.username is None:
+            return default_handler
+        user, password = parts.username, parts.password or ""
+
+        def handler(url, method, timeout, headers, data):
+            return basic_auth_handler(url, method, timeout, headers, data, user, password)
+        return handler
+
+    def groups(self) -> list[dict[str, str]]:
+        """The grouping keys of every group this project pushed (job `pncp_assets`)."""
+        request = urllib.request.Request(self.shown.rstrip("/") + "/api/v1/metrics")
+        parts = urlsplit(self.url)
+        if parts.username is not None:
+            token = base64.b64encode(f"{parts.username}:{parts.password or ''}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+            body = json.loads(response.read())
+        return [{k: v for k, v in g["labels"].items() if k != "job"} for g in body.get("data", [])
+                if g.get("labels", {}).get("job") == JOB]
+
+    def prune(self, before: dt.date, dry_run: bool = False) -> tuple[int, Exception | None]:
+        """Delete the groups of days before `before` (by their `day`, or their `partition`'s day); how many, and
+        the error that stopped it (None when none did)."""
+        done = 0
+        try:
+            for grouping in self.groups():
+                day = grouping.get("day") or grouping.get("partition", "")[:10]
+                try:
+                    old = dt.date.fromisoformat(day) < before
+                except ValueError:
+                    continue  # not one of ours to judge (pushed by hand, another shape)
+                if old:
+                    if not dry_run:
+                        delete_from_gateway(self.shown, job=JOB, grouping_key=grouping, timeout=self.timeout_s,
+                                            handler=self._handler())
+                    done += 1
+        except Exception as exc:
+            return done, exc
+        return done, None
+
     def push(self, kind: str, grouping: Mapping[str, str], figures: Mapping[str, float]) -> Exception | None:
         """Push one group's figures (`kind`: a key of `GROUPS`); the error instead of raising it."""
         group = GROUPS[kind]
@@ -112,16 +161,9 @@ class Gateway:
             raise ValueError(f"{kind} figures are grouped by {group.labels}, not {tuple(grouping)}")
         registry = CollectorRegistry()
         registry.register(_Figures(group, figures))
-        parts = urlsplit(self.url)
-        handler = default_handler
-        if parts.username is not None:
-            user, password = parts.username, parts.password or ""
-
-            def handler(url, method, timeout, headers, data):
-                return basic_auth_handler(url, method, timeout, headers, data, user, password)
         try:
             push_to_gateway(self.shown, job=JOB, registry=registry, grouping_key=dict(grouping),
-                            timeout=self.timeout_s, handler=handler)
+                            timeout=self.timeout_s, handler=self._handler())
         except Exception as exc:
             return exc
         return None

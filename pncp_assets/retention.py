@@ -8,6 +8,8 @@ cleanup: archive old state files after N days"). Bronze itself (deltas and uploa
                    record is in Bronze with its `_raw` JSON, and a run of an old hour sweeps again
     rejected       deleted after `rejected_days` (90): records the ID rules refused, the only copy of them
     staged deltas  orphans (no claim names them, older than the 24 h grace) of the days being archived
+    metrics        the Pushgateway's groups of days older than `metrics_days` (45), when a gateway is set
+                   (`metrics.Gateway.prune`): Prometheus keeps their history by its own retention
 
 The links check reads 31 days of day states back from each record's day (`links.LOOKBACK_DAYS`): states
 are kept live for longer than that, so that the hourly checks never read an archive.
@@ -24,6 +26,7 @@ from typing import Any
 from pncp_assets import layout
 from pncp_assets.commit import DeltaCommitter
 from pncp_assets.layers import Layer
+from pncp_assets.ledger import RESWEEP_AGES
 from pncp_assets.links import LOOKBACK_DAYS
 from pncp_assets.state import StateManager
 from pncp_assets.state.archive import archive_month
@@ -32,11 +35,13 @@ from pncp_assets.storage import ObjectStore
 
 @dataclass(frozen=True)
 class RetentionPolicy:
-    """Days a finished day's state stays live, and its raw sweeps and rejected records stay at all."""
+    """Days a finished day's state stays live, its raw sweeps and rejected records stay at all, and its groups
+    stay in the Pushgateway."""
 
     state_days: int = 45
     raw_days: int = 7
     rejected_days: int = 90
+    metrics_days: int = 45
 
     def __post_init__(self) -> None:
         if self.state_days <= LOOKBACK_DAYS:
@@ -45,6 +50,9 @@ class RetentionPolicy:
         if self.raw_days < 2 or self.rejected_days < 2:
             raise ValueError("raw sweeps and rejected records are kept 2 days at least (the day close sweeps "
                              "yesterday)")
+        if self.metrics_days <= max(RESWEEP_AGES):
+            raise ValueError(f"metrics retention of {self.metrics_days} days: keep a day's metrics past its last "
+                             f"re-sweep ({max(RESWEEP_AGES)} days)")
 
 
 @dataclass

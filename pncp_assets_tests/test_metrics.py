@@ -89,3 +89,36 @@ def test_the_gateway_comes_from_the_environment_and_a_bad_value_is_refused_unsho
     assert "s3cret" not in str(refused.value)
     bound = metrics_gateway({"PNCP_PUSHGATEWAY_URL": "http://u:s3cret@gateway:9091"})
     assert bound.url is not None and "s3cret" not in repr(bound)  # config holds the variable's name, not the URL
+
+
+def test_the_retention_job_deletes_the_gateways_groups_of_old_days_only(prometheus, tmp_path):
+    from pncp_assets.defs.resources import BronzeStorage, MetricsGateway, Retention
+    from pncp_assets.defs.retention import pncp_retention
+
+    gateway = Gateway(prometheus.gateway)
+    layer = "pruned_by_retention"  # this test's own groups, far from the other tests' days
+    for day in ("2024-01-01", "2024-03-01"):
+        assert gateway.push("day", {"layer": layer, "day": day}, {"state_ids": 1}) is None
+        assert gateway.push("hour", {"layer": layer, "partition": f"{day}-10:00"}, {"new_records": 1}) is None
+        assert gateway.push("check", {"layer": layer, "check": "no_duplicates", "partition": f"{day}-10:00"},
+                            {"passed": 1}) is None
+
+    def ours() -> set[tuple[str, ...]]:
+        return {tuple(sorted(g.items())) for g in gateway.groups() if g["layer"] == layer}
+
+    assert len(ours()) == 6
+    resources = {"bronze_storage": BronzeStorage(data_dir=str(tmp_path)), "retention": Retention(metrics_days=45),
+                 "metrics_gateway": MetricsGateway(url=prometheus.gateway)}
+    config = {"ops": {"apply_retention_op": {"config": {"today": "2024-03-10", "dry_run": True}}}}
+    dry = pncp_retention.execute_in_process(run_config=config, resources=resources)
+    assert dry.success and deleted(dry) == 3 and len(ours()) == 6  # a dry run counts, deletes nothing
+    config["ops"]["apply_retention_op"]["config"]["dry_run"] = False
+    done = pncp_retention.execute_in_process(run_config=config, resources=resources)
+    assert done.success and deleted(done) == 3
+    kept = ours()  # 2024-01-01 is past the 45 days before 2024-03-10; 2024-03-01 is not
+    assert len(kept) == 3 and all("2024-03-01" in "".join(v for _, v in g) for g in kept)
+
+
+def deleted(result) -> int:
+    [output] = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    return output.event_specific_data.metadata["metric_groups_deleted"].value

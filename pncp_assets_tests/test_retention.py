@@ -133,7 +133,7 @@ def test_a_policy_that_would_archive_what_the_links_check_reads_is_refused():
 
 def test_the_retention_schedule_is_off_by_default_and_its_tick_archives_through_the_job(filled: Pipeline):
     from pncp_assets.definitions import defs
-    from pncp_assets.defs.resources import Retention
+    from pncp_assets.defs.resources import MetricsGateway, Retention
     from pncp_assets.defs.retention import pncp_retention, pncp_retention_schedule
 
     schedule = defs.resolve_schedule_def("pncp_retention_schedule")
@@ -144,7 +144,7 @@ def test_the_retention_schedule_is_off_by_default_and_its_tick_archives_through_
     assert request.run_config["ops"]["apply_retention_op"]["config"]["today"] == "2025-12-10"
     result = pncp_retention.execute_in_process(
         run_config=request.run_config,
-        resources={"bronze_storage": filled.storage, "retention": Retention()})
+        resources={"bronze_storage": filled.storage, "retention": Retention(), "metrics_gateway": MetricsGateway()})
     assert result.success
     assert StateManager(filled.store).load_fresh("pncp", DAY).origin == "archive"
 

@@ -45,6 +45,7 @@ RETENTION_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PNCP_STATE_RETENTION_DAYS": ("state_days", int),
     "PNCP_RAW_RETENTION_DAYS": ("raw_days", int),
     "PNCP_REJECTED_RETENTION_DAYS": ("rejected_days", int),
+    "PNCP_METRICS_RETENTION_DAYS": ("metrics_days", int),
 }
 
 
@@ -96,14 +97,13 @@ def pncp_api(env: Mapping[str, str] | None = None) -> PncpApi:
 
 
 def retention(env: Mapping[str, str] | None = None) -> Retention:
-    """`Retention` from PNCP_STATE_RETENTION_DAYS, PNCP_RAW_RETENTION_DAYS and PNCP_REJECTED_RETENTION_DAYS;
-    a policy that would archive states the links check still reads is refused here."""
+    """`Retention` from PNCP_STATE_RETENTION_DAYS, PNCP_RAW_RETENTION_DAYS, PNCP_REJECTED_RETENTION_DAYS and
+    PNCP_METRICS_RETENTION_DAYS; a policy that would archive states the links check still reads is refused here."""
     built = _build(Retention, RETENTION_VARIABLES, os.environ if env is None else env)
     try:
         built.policy()
     except ValueError as exc:
-        raise ConfigError(f"PNCP_STATE_RETENTION_DAYS / PNCP_RAW_RETENTION_DAYS / PNCP_REJECTED_RETENTION_DAYS: {exc}"
-                          ) from None
+        raise ConfigError(f"{' / '.join(RETENTION_VARIABLES)}: {exc}") from None
     return built
 
 

@@ -166,7 +166,8 @@ class Retention(dg.ConfigurableResource):
     state_days: int = 45
     raw_days: int = 7
     rejected_days: int = 90
+    metrics_days: int = 45
 
     def policy(self) -> RetentionPolicy:
         """The domain's policy, which checks the days (`environment.retention` calls it at load)."""
-        return RetentionPolicy(self.state_days, self.raw_days, self.rejected_days)
+        return RetentionPolicy(self.state_days, self.raw_days, self.rejected_days, self.metrics_days)

@@ -1,5 +1,6 @@
 """The retention job and its schedule (off by default): archive old day states, expire raw sweeps, rejected
-records and orphaned staged deltas (`retention.py` says what is kept how long and why)."""
+records, orphaned staged deltas and the Pushgateway's old groups (`retention.py` says what is kept how long
+and why)."""
 
 # No `from __future__ import annotations` here: Dagster reads the op's config class from its annotation.
 
@@ -9,7 +10,7 @@ import dagster as dg
 
 from pncp_assets.brasilia import TZ, utc_now
 from pncp_assets.defs.partitions import TIMEZONE
-from pncp_assets.defs.resources import BronzeStorage, Retention
+from pncp_assets.defs.resources import BronzeStorage, MetricsGateway, Retention
 from pncp_assets.layers import LAYERS
 from pncp_assets.retention import apply_retention
 
@@ -20,14 +21,26 @@ class RetentionConfig(dg.Config):
 
 
 @dg.op(description="Every layer: day states older than the retention archived (a month in one object, each "
-       "state file a marker that names it), raw sweeps, rejected records and orphaned staged deltas expired. "
-       "Bronze deltas are never touched.")
+       "state file a marker that names it), raw sweeps, rejected records and orphaned staged deltas expired, and "
+       "the Pushgateway's groups of old days deleted. Bronze deltas are never touched.")
 def apply_retention_op(context: dg.OpExecutionContext, config: RetentionConfig, bronze_storage: BronzeStorage,
-                       retention: Retention) -> None:
+                       retention: Retention, metrics_gateway: MetricsGateway) -> None:
     today = dt.date.fromisoformat(config.today) if config.today else utc_now().astimezone(TZ).date()
+    policy = retention.policy()
     reports = apply_retention(bronze_storage.object_store(), LAYERS, today,
-                              retention.policy(), dry_run=config.dry_run, logger=context.log)
+                              policy, dry_run=config.dry_run, logger=context.log)
+    pruned = 0
+    gateway = metrics_gateway.gateway()
+    if gateway is not None:
+        before = today - dt.timedelta(days=policy.metrics_days)
+        pruned, error = gateway.prune(before, dry_run=config.dry_run)
+        context.log.info(f"Retention: {pruned} metric groups of days before {before} "
+                         + ("would be " if config.dry_run else "") + f"deleted from {gateway.shown}")
+        if error is not None:  # the rest waits for the next run; the Bronze retention above is done
+            context.log.warning(f"Metric groups not pruned from {gateway.shown} ({type(error).__name__}: "
+                                f"{str(error)[:200]})")
     context.add_output_metadata({
+        "metric_groups_deleted": pruned,
         "day_states_archived": sum(len(r.archived) for r in reports),
         "state_bytes_saved": sum(r.state_bytes_before - r.state_bytes_after for r in reports),
         "raw_bytes_deleted": sum(r.raw_bytes for r in reports),
