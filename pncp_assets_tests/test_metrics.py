@@ -122,3 +122,19 @@ def test_the_retention_job_deletes_the_gateways_groups_of_old_days_only(promethe
 def deleted(result) -> int:
     [output] = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
     return output.event_specific_data.metadata["metric_groups_deleted"].value
+
+
+def test_the_operations_table_names_every_metric_with_its_type_and_labels():
+    """docs/OPERATIONS.md's table is the one place a reader finds the metrics: it must say what the code pushes."""
+    import re
+    from pathlib import Path
+
+    from pncp_assets.metrics import GROUPS
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "OPERATIONS.md").read_text()
+    rows = re.findall(r"^\| `(pncp_\w+)` \| (\w+) \| ([\w, ]+) \|", text, re.M)
+    documented = {name: (kind, tuple(label.strip() for label in labels.split(","))) for name, kind, labels in rows}
+    pushed = {f.name: (f.type, group.labels) for group in GROUPS.values() for f in group.figures.values()}
+    assert documented == pushed
+    for name, (kind, _) in pushed.items():  # Prometheus' conventions: counters end in _total, and only they
+        assert name.endswith("_total") == (kind == "counter"), name
