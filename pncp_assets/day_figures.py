@@ -41,8 +41,20 @@ class DayFigures:
             "missing_records": self.missing_records}
         return {k: v for k, v in figures.items() if v is not None}
 
+    @property
+    def complete_pct(self) -> float | None:
+        """Of PNCP's count at the latest closing sweep, the share Bronze holds (records missing and holes left
+        out), in percent; None before the day's first closing sweep."""
+        if self.missing_records is None or self.api_records is None:
+            return None
+        if not self.api_records:
+            return 100.0 if not self.missing_records else 0.0
+        return round(100 * max(0, self.api_records - self.missing_records) / self.api_records, 2)
+
     def as_metadata(self) -> dict[str, Any]:
-        """The daily view's metadata: numbers only, so that the UI plots each over the days."""
+        """The daily view's metadata: numbers only, so that the UI plots each over the days. Plotted by day,
+        the UI draws a day's highest value: each figure here grows over a day's runs (completeness as the
+        share held, not the records missing), but `new_per_execution`, which re-sweeps lower."""
         figures: dict[str, Any] = {
             "executions": self.executions, "new_records": self.new_records,
             "new_per_execution": round(self.new_per_execution, 2),
@@ -50,8 +62,8 @@ class DayFigures:
             "state_ids": self.state_ids, "state_bytes": self.state_bytes}
         if self.api_records is not None:
             figures.update(api_total=self.api_records, bronze_held=self.bronze_records)
-        if self.missing_records is not None:
-            figures["missing"] = self.missing_records
+        if self.complete_pct is not None:
+            figures["complete_pct"] = self.complete_pct
         return figures
 
 

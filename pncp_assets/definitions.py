@@ -22,7 +22,7 @@ from pncp_assets.defs.schedules import day_close_schedule, resweep_schedule
 
 bronze_assets = [asset for graph in LAYER_GRAPHS for asset in graph.assets]  # first-seen records, versions
 bronze_checks = [graph.check for graph in LAYER_GRAPHS]  # bronze_consistent, for each layer
-daily_figures = [graph.figures for graph in LAYER_GRAPHS]  # the daily view, observed by the runs
+daily_figures = [graph.figures for graph in LAYER_GRAPHS]  # the daily view, recorded by the state assets
 
 pncp_hourly_ingestion = dg.define_asset_job(
     "pncp_hourly_ingestion",

@@ -69,7 +69,7 @@ def test_new_records_then_daily_state_file_every_record_once(world):
     assert verdicts == dict.fromkeys(HOURS, True)
     filed = {e.partition: e.materialization.metadata["new"].value for e in result.get_asset_materialization_events()}
     confirmed: dict[str, dict] = {}
-    pncp_daily_state(day_context(confirmed), bronze_storage=storage)
+    pncp_daily_state(day_context(confirmed), bronze_storage=storage, metrics_gateway=MetricsGateway())
     assert {h: confirmed[h]["hour_ids"] for h in HOURS} == filed
     state = StateManager(store).load_state("pncp", DAY)
     expected = {r["numeroControlePNCP"] for r in sim.sim.all_records(DAY) if r["modalidadeId"] in (6, 8, 9)}

@@ -103,8 +103,9 @@ def test_a_backfill_on_the_cluster_survives_a_lost_worker_exactly_once(cluster, 
 
     # Every run pushed its figures to the cluster's Pushgateway: each panel of the dashboard answers, and the
     # day's state size is its records.
-    from pncp_assets_tests.support.prometheus import wait_for
+    from pncp_assets_tests.support.prometheus import scraped, wait_for
 
+    scraped(cluster.pushgateway_url, cluster.prometheus_url)
     day = DAYS[0].isoformat()
     for panel in json.loads(DASHBOARD.read_text())["panels"]:
         for target in panel["targets"]:

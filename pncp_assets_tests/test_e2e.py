@@ -53,6 +53,9 @@ mutation($params: ExecutionParams!) {
     ... on PythonError { message }
   }
 }"""
+DAY_FIGURES = """query($path: [String!]!) { assetOrError(assetKey: {path: $path}) { ... on Asset {
+    assetMaterializations { partition timestamp metadataEntries { label ... on IntMetadataEntry { intValue }
+    ... on FloatMetadataEntry { floatValue } } } } } }"""
 RUN_STATUS = """query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"""
 
 
@@ -132,6 +135,7 @@ def test_a_ui_asset_backfill_of_two_days_runs_one_run_per_day_with_one_api_budge
 
     from pncp_assets import bronze, layout
     from pncp_assets.pncp.simulator import PncpSimulator, SimulatorConfig
+    from pncp_assets.state import StateManager
     from pncp_assets.storage import S3ObjectStore
     from pncp_assets_tests.support.browser import dagster_ui
     from pncp_assets_tests.support.feeds import assert_layer_exact, feeds_truth
@@ -161,7 +165,7 @@ def test_a_ui_asset_backfill_of_two_days_runs_one_run_per_day_with_one_api_budge
         assetChecksOrError { ... on AssetChecks { checks { name blocking } } } } }""")["assetNodes"]
     checks = {n["assetKey"]["path"][-1]: {(c["name"], c["blocking"]) for c in n["assetChecksOrError"]["checks"]}
               for n in nodes}
-    assert set(checks) == set(ASSETS)
+    assert set(checks) == set(ASSETS) | {names.figures for names in NAMES}  # with the daily view
     for asset in DELTAS:
         assert checks[asset] == {("no_duplicates", True), ("bronze_consistent", True), ("freshness_check", False),
                                  ("completeness", False),
@@ -218,12 +222,31 @@ def test_a_ui_asset_backfill_of_two_days_runs_one_run_per_day_with_one_api_budge
     assert {h for h, s in shown.items() if s == "FAILED"} == {second}
     assert {h for h, s in shown.items() if s == "SUCCEEDED"} == set(PARTITIONS) - {second}
 
-    # What a person sees on the check's page, in a real browser: every hour passed but the one that failed.
-    # (One page: each load of the UI costs seconds of a loaded machine's CPU; GraphQL covers every check.)
+    # The daily view: each layer's `<layer>_daily_figures` is materialised per day, its latest figures as the
+    # day's state holds them.
+    for layer, names in zip(LAYERS, NAMES, strict=True):
+        recorded = stack.graphql(DAY_FIGURES, {"path": [names.figures]})["assetOrError"]["assetMaterializations"]
+        latest: dict[str, dict] = {}
+        for event in sorted(recorded, key=lambda e: float(e["timestamp"])):
+            latest[event["partition"]] = {m["label"]: m.get("intValue", m.get("floatValue"))
+                                          for m in event["metadataEntries"]}
+        assert set(latest) == {d.isoformat() for d in DAYS}, (names.figures, latest)
+        for day in DAYS:
+            state = StateManager(store).load_fresh(layer, day).state
+            shown = latest[day.isoformat()]
+            assert (shown["executions"], shown["state_ids"]) == (len(state.executions), len(state.processed_ids))
+            assert shown["complete_pct"] == 100, (names.figures, day, shown)  # each backfilled day closed complete
+
+    # What a person sees on the check's page, in a real browser: every hour passed but the one that failed;
+    # and the daily view's plots. (Two pages: each load of the UI costs seconds of a loaded machine's CPU;
+    # GraphQL covers every check and every layer.)
     with dagster_ui(stack.url) as ui:
         shown = ui.check_partitions("pncp_new_records", "bronze_consistent", hour=second)
         assert (shown["Passed"], shown["Failed"], shown["hour"]) == (47, 1, "Failed"), shown
         ui.page.screenshot(path=str(tmp_path / "bronze_consistent.png"))
+        # These days are a year old: the plots by partition draw recent days (the demo's test looks at those).
+        ui.plots("pncp_daily_figures", ["executions", "filter_rate", "state_ids", "complete_pct"], axis="Events")
+        ui.page.screenshot(path=str(tmp_path / "pncp_daily_figures.png"))
 
     # The daemon's sensors: one message for the failed run, one for each stale delta asset (nothing of
     # the present day is ingested), and no repeat while they stay stale (the stale-asset sensor ticks every
@@ -307,6 +330,12 @@ def test_the_demo_runs_as_the_readme_says_and_its_ui_continues_the_same_world(tm
         nodes = requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": query}, timeout=30).json()
         keys = nodes["data"]["assetNodes"][0]["partitionKeys"]
         assert keys[0] == f"{yesterday:%Y-%m-%d}-00:00" and len(keys) <= 48, (keys[:2], len(keys))
+        # The daily view as a person sees it: the day's figures plotted by day (the demo's day is recent).
+        from pncp_assets_tests.support.browser import dagster_ui
+
+        with dagster_ui(f"http://127.0.0.1:{port}") as browser:
+            browser.plots("pncp_daily_figures", ["executions", "filter_rate", "state_ids", "complete_pct"])
+            browser.page.screenshot(path=str(tmp_path / "pncp_daily_figures.png"))
 
         # Quiet: once the daemon has loaded the code location and ticked its sensors, no warning about an
         # ignored dagster.yaml and none of the framework's notices for the APIs the project chose.

@@ -49,6 +49,7 @@ def test_a_runs_figures_reach_prometheus_as_the_state_and_bronze_hold_them(prome
         p = Pipeline(sim, local_store, storage_resource(local_store), pushgateway=prometheus.gateway)
         result = p.run_range(partition(day, 0), partition(day, 23), now=end_of_hour(day, 23))
     assert result.success
+    prometheus.scraped()
     filed = {pk: len(ids) for pk, ids in p.delta_ids(day).items()}
     series = prometheus.wait_for('pncp_hour_new_records{layer="pncp",partition=~"2025-10-22-.*"}', count=24)
     assert {s["metric"]["partition"]: int(float(s["value"][1])) for s in series if float(s["value"][1])} == filed

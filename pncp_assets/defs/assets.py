@@ -406,7 +406,7 @@ def _check_done(context: dg.OpExecutionContext, check_name: str) -> Iterator[dg.
 def _finalize(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: BronzeStorage,
               metrics: StepMetrics) -> dg.MaterializeResult:
     """Confirm the hours' claims; then each day's figures, from its state as this run leaves it, to the daily
-    view (an observation of the day's partition of `<layer>_daily_figures`) and to the metrics."""
+    view (a materialisation of the day's partition of `<layer>_daily_figures`) and to the metrics."""
     committer = DeltaCommitter(bronze_storage.object_store(), layer, logger=context.log)
     for day, summary in committer.finalize_hours(context.partition_keys).items():
         context.log.info(f"State {layer.source} {day}: {summary['total_processed']} {layer.noun} processed in "
@@ -420,8 +420,8 @@ def _finalize(context: dg.AssetExecutionContext, layer: Layer, bronze_storage: B
                 "state_key": dg.MetadataValue.path(layout.state_key(layer.source, day)),
             }, partition_key=hour)
         figures = day_figures.of_day(committer.state.load_fresh(layer, day).state, day)
-        context.log_event(dg.AssetObservation(asset_key=AssetNames.of(layer).figures, partition=day.isoformat(),
-                                              metadata=figures.as_metadata()))
+        context.log_event(dg.AssetMaterialization(asset_key=AssetNames.of(layer).figures, partition=day.isoformat(),
+                                                  metadata=figures.as_metadata()))
         metrics.day(day, figures.as_metrics())
     return dg.MaterializeResult()
 
@@ -438,7 +438,7 @@ class AssetNames:
     deltas: str
     state: str
     check: str
-    figures: str  # the daily view: observed by each run, one partition per day
+    figures: str  # the daily view: one partition per day, materialised by the state asset
 
     @classmethod
     def of(cls, layer: Layer) -> "AssetNames":
@@ -450,8 +450,8 @@ class AssetNames:
 @dataclass(frozen=True)
 class LayerGraph:
     """A layer's three assets (its sweep as fetched, its hourly deltas with their `no_duplicates` check, its
-    day state), its standalone `bronze_consistent` check and its daily view (`figures`: an asset no run
-    materialises, whose day partitions each run observes with the day's figures)."""
+    day state), its standalone `bronze_consistent` check and its daily view (`figures`: an asset no job
+    selects, whose day partitions the state asset materialises with the day's figures)."""
 
     layer: Layer
     raw: dg.AssetsDefinition
@@ -556,10 +556,11 @@ def layer_graph(layer: Layer, points_at: Sequence[LayerGraph] = ()) -> LayerGrap
 
     figures = dg.AssetSpec(
         names.figures, deps=[state], partitions_def=daily_partitions, group_name=GROUP, kinds={"json"},
-        description=f"The day's figures for {layer.source}, observed by every run that files one of its hours (from "
-        "the day's state): executions, new records and new records per execution, the original document's filter "
-        "rate (duplicates filtered / input, percent), state IDs and bytes, PNCP's count and Bronze's share of it, "
-        "and, once the day has a closing sweep, the records missing. Its Plots tab shows each over the days.")
+        description=f"The day's figures for {layer.source}, recorded by every run that files one of its hours (from "
+        "the day's state, by its state asset): executions, new records and new records per execution, the original "
+        "document's filter rate (duplicates filtered / input, percent), state IDs and bytes, PNCP's count and "
+        "Bronze's share of it, and, once the day has a closing sweep, how complete it is (complete_pct). "
+        "Overview, Metadata, Plots: each over the days (by partition) or over time (by event).")
     return LayerGraph(layer, raw_pages, new_rows, day_state, consistent, figures)
 
 

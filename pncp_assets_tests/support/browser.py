@@ -65,3 +65,15 @@ class UIPage:
                                   page.inner_text("body"))
             shown["hour"] = verdicts[0] if verdicts else None
         return shown
+
+    def plots(self, asset: str, titles: list[str], axis: str = "Partitions") -> str:
+        """Open the asset's metadata plots (Overview, Metadata, Plots), as a person would, on `axis`
+        ("Partitions" or "Events"), until a plot titled with each of `titles` is drawn (the UI draws none
+        without data); return the page's text."""
+        page = self.page
+        self.open(f"/assets/{asset}?view=overview")
+        page.get_by_text("Plots", exact=True).click()
+        page.get_by_text(axis, exact=True).last.click()
+        for title in titles:
+            page.get_by_text(title, exact=True).first.wait_for()
+        return page.inner_text("body")

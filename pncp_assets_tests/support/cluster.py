@@ -22,9 +22,10 @@ class ClusterStack(DagsterUI):
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.prometheus_url = f"http://127.0.0.1:{free_port()}"
+        self.pushgateway_url = f"http://127.0.0.1:{free_port()}"
         self.env = {**os.environ, **env, "PNCP_API_BASE_URL": self.sim_url, "PNCP_CLUSTER_DIR": str(self.root),
                     "PNCP_CLUSTER_PORT": str(port), "PNCP_CLUSTER_REDIS_PORT": str(free_port()),
-                    "PNCP_CLUSTER_PUSHGATEWAY_PORT": str(free_port()),
+                    "PNCP_CLUSTER_PUSHGATEWAY_PORT": self.pushgateway_url.rsplit(":", 1)[1],
                     "PNCP_CLUSTER_PROMETHEUS_PORT": self.prometheus_url.rsplit(":", 1)[1]}
         self.env.pop("PNCP_PUSHGATEWAY_URL", None)  # the cluster's own gateway
         self.simulator_args = simulator_args

@@ -44,6 +44,23 @@ def wait_for(url: str, expr: str, count: int = 1, timeout_s: float = 30) -> list
     raise TimeoutError(f"{expr}: fewer than {count} series after {timeout_s:g} s ({query(url, expr)})")
 
 
+def scraped(gateway: str, url: str, timeout_s: float = 60) -> None:
+    """Until the Prometheus at `url` has scraped every push the Pushgateway at `gateway` holds now: its latest
+    `push_time_seconds` is in Prometheus (one scrape reads every group at once, so the earlier pushes are too)."""
+    status, body = _get(f"{gateway}/metrics")
+    assert status == 200, f"the Pushgateway at {gateway} did not answer"
+    times = [float(line.rsplit(" ", 1)[1]) for line in body.decode().splitlines()
+             if line.startswith("push_time_seconds{")]
+    latest = max(times, default=0.0)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        seen = query(url, "max(push_time_seconds)")
+        if seen and float(seen[0]["value"][1]) >= latest:
+            return
+        time.sleep(0.3)
+    raise TimeoutError(f"Prometheus has not scraped the push of {latest} after {timeout_s:g} s")
+
+
 class PrometheusStack:
     def __init__(self, root: Path):
         self.root = root
@@ -102,6 +119,9 @@ class PrometheusStack:
 
     def wait_for(self, expr: str, count: int = 1, timeout_s: float = 30) -> list[dict[str, Any]]:
         return wait_for(self.url, expr, count, timeout_s)
+
+    def scraped(self, timeout_s: float = 30) -> None:
+        scraped(self.gateway, self.url, timeout_s)
 
     def tail(self) -> str:
         return "\n".join(f"{p.name}: {p.read_text(errors='replace')[-1500:]}" for p in self.root.glob("*.log"))
