@@ -78,6 +78,29 @@ def test_a_gateway_that_is_down_never_fails_the_run(local_store):
     assert result.success
     warnings = [e.user_message for e in p.instance.all_logs(result.run_id) if "Metrics not pushed" in e.user_message]
     assert len(warnings) == 1 and "who:pw" not in warnings[0] and "127.0.0.1:9" in warnings[0]
+    assert p.instance.get_run_by_id(result.run_id).tags["pncp/metrics_not_pushed"] == "http://127.0.0.1:9"
+
+
+def test_a_gateway_that_fails_is_tried_once_per_run_not_once_per_push(local_store, httpserver):
+    """A gateway answering 500 to everything: the run's first push fails and marks the run; its other steps
+    (sweep, deltas, state, checks) push nothing more, so a gateway that hangs costs the run one timeout."""
+    import datetime as dt
+
+    from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
+    from pncp_assets_tests.support.pipeline import Pipeline, end_of_hour, partition, storage_resource
+
+    httpserver.no_handler_status_code = 500  # every request, whatever its path
+    url = httpserver.url_for("/").replace("://", "://who:pw@")
+    day = dt.date(2025, 10, 22)
+    with RunningSimulator(SimulatorConfig(seed=61, volume=100)) as sim:
+        p = Pipeline(sim, local_store, storage_resource(local_store), pushgateway=url)
+        result = p.run_range(partition(day, 0), partition(day, 23), now=end_of_hour(day, 23))
+    assert result.success
+    assert len(httpserver.log) == 1, [request.path for request, _ in httpserver.log]
+    [(request, _)] = httpserver.log
+    assert request.headers["Authorization"].startswith("Basic ")  # the URL's credentials, as basic auth
+    warnings = [e for e in p.instance.all_logs(result.run_id) if "Metrics not pushed" in e.user_message]
+    assert [e.step_key for e in warnings] == ["pncp_raw_pages"] and "who:pw" not in warnings[0].user_message
 
 
 def test_the_gateway_comes_from_the_environment_and_a_bad_value_is_refused_unshown():

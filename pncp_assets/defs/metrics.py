@@ -1,6 +1,7 @@
 """A step's figures to the Pushgateway (`pncp_assets.metrics`): the hours, days, sweeps and check verdicts of
-one layer, each group under its own grouping key. A gateway that fails costs at most its timeout per push, is
-said once per run (a run tag marks it, across the run's steps and processes) and never fails the run."""
+one layer, each group under its own grouping key. A gateway that fails costs the run one timeout: the first
+failure marks the run with a tag, said once in its log, and the run's steps push nothing more (the tag is read
+from the instance, so this holds across the run's processes too); it never fails the run."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ class StepMetrics:
                  metrics_gateway: MetricsGateway):
         self.context, self.layer = context, layer
         self.gateway: Gateway | None = metrics_gateway.gateway()
-        self.failed = False
+        self.failed: bool | None = None  # unknown until the first push: another step may have failed already
 
     def hour(self, hour: str, figures: Mapping[str, float]) -> None:
         self._push("hour", {"layer": self.layer.source, "partition": hour}, figures)
@@ -59,24 +60,25 @@ class StepMetrics:
         self._push("check", {"layer": self.layer.source, "check": check, "partition": hour}, {"passed": passed})
 
     def _push(self, kind: str, grouping: dict[str, str], figures: Mapping[str, float]) -> None:
-        if self.gateway is None or self.failed:
-            return  # after a failure, the next pushes of the step would fare no better
+        if self.gateway is None:
+            return
+        if self.failed is None:
+            self.failed = self._run_tagged()
+        if self.failed:
+            return  # the gateway failed this run already: the next pushes would fare no better
         error = self.gateway.push(kind, grouping, figures)
         if error is not None:
             self.failed = True
-            self._say_once(f"Metrics not pushed to {self.gateway.shown} ({type(error).__name__}: "
-                           f"{str(error)[:200]}); the run goes on without them")
+            run_id = run_id_of(self.context)
+            if run_id is not None:
+                self.context.instance.add_run_tags(run_id, {NOT_PUSHED_TAG: self.gateway.shown})
+            self.context.log.warning(f"Metrics not pushed to {self.gateway.shown} ({type(error).__name__}: "
+                                     f"{str(error)[:200]}); the run goes on without them")
 
-    def _say_once(self, message: str) -> None:
-        instance, run_id = self.context.instance, run_id_of(self.context)
-        if run_id is None:
-            self.context.log.warning(message)
-            return
-        run = instance.get_run_by_id(run_id)
-        if run is not None and NOT_PUSHED_TAG in run.tags:
-            return  # another step of the run said it
-        instance.add_run_tags(run_id, {NOT_PUSHED_TAG: self.gateway.shown if self.gateway else ""})
-        self.context.log.warning(message)
+    def _run_tagged(self) -> bool:
+        run_id = run_id_of(self.context)
+        run = self.context.instance.get_run_by_id(run_id) if run_id is not None else None
+        return run is not None and NOT_PUSHED_TAG in run.tags
 
 
 def run_id_of(context: Any) -> str | None:
