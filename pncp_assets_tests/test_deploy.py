@@ -110,8 +110,13 @@ def test_every_deployment_loads_the_same_code_location():
 def test_the_monitoring_values_scrape_the_runs_gateway_and_provision_the_dashboard():
     """The Pushgateway's Service, the address Prometheus scrapes and the PNCP_PUSHGATEWAY_URL the values tell
     the runs to use are one; the scrape keeps the runs' labels; the dashboard comes from its file."""
+    from pncp_assets_tests.support.prometheus import GATEWAY_FLAGS
+
     gateway = yaml.safe_load(PUSHGATEWAY_VALUES.read_text())
     address = f"{gateway['fullnameOverride']}:{gateway['service']['port']}"
+    # Started everywhere as the tests start it (without the per-push consistency check).
+    assert set(GATEWAY_FLAGS) <= set(gateway["extraArgs"])
+    assert all(f'"{flag}"' in (REPO / "deploy" / "cluster" / "cluster.py").read_text() for flag in GATEWAY_FLAGS)
     assert f"PNCP_PUSHGATEWAY_URL=http://{address}" in PUSHGATEWAY_VALUES.read_text()
     monitoring = yaml.safe_load(MONITORING_VALUES.read_text())
     [scrape] = monitoring["prometheus"]["prometheusSpec"]["additionalScrapeConfigs"]

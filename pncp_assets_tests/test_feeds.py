@@ -16,37 +16,25 @@ from pncp_assets.layers import ATAS_VERSIONS, CONTRATOS, CONTRATOS_VERSIONS
 from pncp_assets.pncp.client import PncpClient
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.pncp.synthetic import OLD_DAY
-from pncp_assets.storage import LocalObjectStore, S3ObjectStore
+from pncp_assets.storage import LocalObjectStore
 from pncp_assets_tests.support.feeds import NEW_FEEDS, assert_layer_exact, feeds_truth, layer_keys
 from pncp_assets_tests.support.pipeline import Pipeline, metadata_by_hour, partition, storage_resource
-from pncp_assets_tests.support.seaweed import S3_PARAM
 
 DAYS = [dt.date(2025, 10, 22), dt.date(2025, 10, 23)]
 WORLD = {"seed": 61, "volume": 150, "update_fraction": 0.4, "update_max_days": 1.0}
 
 
-@pytest.fixture(scope="module", params=["local", S3_PARAM])
-def five_layers(request, tmp_path_factory):
+@pytest.fixture(scope="module")
+def five_layers(tmp_path_factory):
     """Two finished days of every layer, backfilled as a UI backfill runs them (a run per day), after every
-    change of the world (no clock); once per storage backend for the module's tests, which only read it."""
-    seaweed, bucket = None, None
-    if request.param == "local":
-        store = LocalObjectStore(tmp_path_factory.mktemp("feeds") / "bronze")
-    else:
-        seaweed = request.getfixturevalue("seaweed")
-        bucket = seaweed.new_bucket()
-        store = S3ObjectStore(seaweed.client(), bucket)
-    with pytest.MonkeyPatch.context() as env:
-        if seaweed is not None:  # S3 credentials come from the environment, as in production
-            env.setenv("AWS_ACCESS_KEY_ID", seaweed.access_key)
-            env.setenv("AWS_SECRET_ACCESS_KEY", seaweed.secret_key)
-        with RunningSimulator(SimulatorConfig(**WORLD)) as sim:
-            p = Pipeline(sim, store, storage_resource(store, seaweed), graphs=LAYER_GRAPHS)
-            results = [p.run_range(partition(day, 0), partition(day, 23)) for day in DAYS]
-            assert all(r.success for r in results)
-            yield p, results
-    if seaweed is not None:
-        seaweed.drop_bucket(bucket)
+    change of the world (no clock), for the module's tests, which only read it. On local storage: the e2e
+    test backfills every feed on S3 through the UI and checks each exactly as `assert_layer_exact` does here."""
+    store = LocalObjectStore(tmp_path_factory.mktemp("feeds") / "bronze")
+    with RunningSimulator(SimulatorConfig(**WORLD)) as sim:
+        p = Pipeline(sim, store, storage_resource(store), graphs=LAYER_GRAPHS)
+        results = [p.run_range(partition(day, 0), partition(day, 23)) for day in DAYS]
+        assert all(r.success for r in results)
+        yield p, results
 
 
 def test_every_record_of_every_feed_lands_once_in_its_hour(five_layers):

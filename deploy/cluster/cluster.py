@@ -137,10 +137,11 @@ def _start_metrics(s: Settings, env: dict[str, str], pids: dict[str, int]) -> st
     config.write_text("global:\n  scrape_interval: 5s\n  evaluation_interval: 5s\n"
                       "scrape_configs:\n  - job_name: pushgateway\n    honor_labels: true  # keep the runs' labels\n"
                       f"    static_configs:\n      - targets: ['{gateway}']\n")
-    # The groups survive a restart in the cluster's folder (Debian's default file is shared machine-wide).
+    # The groups survive a restart in the cluster's folder (Debian's default file is shared machine-wide). The
+    # consistency check of every push reads every group held: with weeks of groups a push took 100 ms and more.
     pids["pushgateway"] = _start("pushgateway", [PUSHGATEWAY, f"--web.listen-address={gateway}",
-                                                 f"--persistence.file={root / 'prometheus' / 'pushgateway.data'}"],
-                                 env, root)
+                                                 f"--persistence.file={root / 'prometheus' / 'pushgateway.data'}",
+                                                 "--push.disable-consistency-check"], env, root)
     pids["prometheus"] = _start("prometheus", [PROMETHEUS, f"--config.file={config}",
                                                f"--storage.tsdb.path={root / 'prometheus' / 'tsdb'}",
                                                f"--web.listen-address={prometheus}"], env, root)

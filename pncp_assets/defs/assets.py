@@ -90,8 +90,8 @@ def _sweep(context: dg.AssetExecutionContext, layer: Layer, pncp_api: PncpApi, b
            metrics_gateway: MetricsGateway) -> dg.MaterializeResult:
     """Sweep the layer's endpoint for the days of the run's hours (or reuse a recent sweep)."""
     sweeps = SweepStore(bronze_storage.object_store(), layer, logger=context.log)
-    metrics = StepMetrics(context, layer, metrics_gateway)
-    served = _sweep_hours(context, layer, pncp_api, sweeps, context.partition_keys, metrics)
+    with StepMetrics(context, layer, metrics_gateway) as metrics:
+        served = _sweep_hours(context, layer, pncp_api, sweeps, context.partition_keys, metrics)
     for hour, sweep in served.items():
         context.add_asset_metadata(_sweep_metadata(sweep), partition_key=hour)
         if not sweep.reused and sweep.totals()["shortfall"]:
@@ -523,8 +523,8 @@ def layer_graph(layer: Layer, points_at: Sequence[LayerGraph] = ()) -> LayerGrap
     )
     def new_rows(context: dg.AssetExecutionContext, bronze_storage: BronzeStorage, pncp_api: PncpApi,
                  metrics_gateway: MetricsGateway) -> Iterator[Any]:
-        yield from _commit(context, layer, bronze_storage, pncp_api, deltas, raw,
-                           StepMetrics(context, layer, metrics_gateway))
+        with StepMetrics(context, layer, metrics_gateway) as metrics:
+            yield from _commit(context, layer, bronze_storage, pncp_api, deltas, raw, metrics)
 
     @dg.asset(
         name=state,
@@ -538,7 +538,8 @@ def layer_graph(layer: Layer, points_at: Sequence[LayerGraph] = ()) -> LayerGrap
     )
     def day_state(context: dg.AssetExecutionContext, bronze_storage: BronzeStorage,
                   metrics_gateway: MetricsGateway) -> dg.MaterializeResult:
-        return _finalize(context, layer, bronze_storage, StepMetrics(context, layer, metrics_gateway))
+        with StepMetrics(context, layer, metrics_gateway) as metrics:
+            return _finalize(context, layer, bronze_storage, metrics)
 
     @dg.multi_asset_check(
         name=check,
@@ -550,8 +551,8 @@ def layer_graph(layer: Layer, points_at: Sequence[LayerGraph] = ()) -> LayerGrap
                    metrics_gateway: MetricsGateway) -> Iterator[Any]:
         checker = ConsistencyCheck(bronze_storage.object_store(), layer, logger=context.log)
         reports = checker.check_hours(context.op_execution_context.partition_keys)
-        yield from check_evaluations(context.instance, reports, "bronze_consistent", deltas,
-                                     metrics=StepMetrics(context, layer, metrics_gateway))
+        with StepMetrics(context, layer, metrics_gateway) as metrics:
+            yield from check_evaluations(context.instance, reports, "bronze_consistent", deltas, metrics=metrics)
         yield from _check_done(context.op_execution_context, "bronze_consistent")
 
     figures = dg.AssetSpec(

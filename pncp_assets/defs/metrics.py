@@ -1,5 +1,7 @@
 """A step's figures to the Pushgateway (`pncp_assets.metrics`): the hours, days, sweeps and check verdicts of
-one layer, each group under its own grouping key. A gateway that fails costs the run one timeout: the first
+one layer, each group under its own grouping key, pushed when the step ends (one request per group: a day's
+run pushes hundreds, about 1 ms each to a Pushgateway without its consistency check; docs/OPERATIONS.md). A
+gateway that fails costs the run one timeout: the first
 failure marks the run with a tag, said once in its log, and the run's steps push nothing more (the tag is read
 from the instance, so this holds across the run's processes too); it never fails the run."""
 
@@ -36,13 +38,21 @@ def sweep_figures(sweep: StoredSweep) -> dict[str, float]:
 
 
 class StepMetrics:
-    """The pushes of one step for one layer; nothing at all without a gateway."""
+    """The pushes of one step for one layer, gathered and then pushed by `flush` (also on leaving a `with`
+    block); nothing at all without a gateway."""
 
     def __init__(self, context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext, layer: Layer,
                  metrics_gateway: MetricsGateway):
         self.context, self.layer = context, layer
         self.gateway: Gateway | None = metrics_gateway.gateway()
-        self.failed: bool | None = None  # unknown until the first push: another step may have failed already
+        self.failed: bool | None = None  # unknown until the first flush: another step may have failed already
+        self._pending: list[tuple[str, dict[str, str], Mapping[str, float]]] = []
+
+    def __enter__(self) -> StepMetrics:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
 
     def hour(self, hour: str, figures: Mapping[str, float]) -> None:
         self._push("hour", {"layer": self.layer.source, "partition": hour}, figures)
@@ -60,20 +70,27 @@ class StepMetrics:
         self._push("check", {"layer": self.layer.source, "check": check, "partition": hour}, {"passed": passed})
 
     def _push(self, kind: str, grouping: dict[str, str], figures: Mapping[str, float]) -> None:
-        if self.gateway is None:
+        if self.gateway is not None:
+            self._pending.append((kind, grouping, figures))
+
+    def flush(self) -> None:
+        """Push what is pending; after a failure, nothing more."""
+        pending, self._pending = self._pending, []
+        if not pending or self.gateway is None:
             return
         if self.failed is None:
             self.failed = self._run_tagged()
-        if self.failed:
-            return  # the gateway failed this run already: the next pushes would fare no better
-        error = self.gateway.push(kind, grouping, figures)
-        if error is not None:
-            self.failed = True
-            run_id = run_id_of(self.context)
-            if run_id is not None:
-                self.context.instance.add_run_tags(run_id, {NOT_PUSHED_TAG: self.gateway.shown})
-            self.context.log.warning(f"Metrics not pushed to {self.gateway.shown} ({type(error).__name__}: "
-                                     f"{str(error)[:200]}); the run goes on without them")
+        for kind, grouping, figures in pending:
+            if self.failed:
+                return  # the gateway failed this run: the next pushes would fare no better
+            error = self.gateway.push(kind, grouping, figures)
+            if error is not None:
+                self.failed = True
+                run_id = run_id_of(self.context)
+                if run_id is not None:
+                    self.context.instance.add_run_tags(run_id, {NOT_PUSHED_TAG: self.gateway.shown})
+                self.context.log.warning(f"Metrics not pushed to {self.gateway.shown} ({type(error).__name__}: "
+                                         f"{str(error)[:200]}); the run goes on without them")
 
     def _run_tagged(self) -> bool:
         run_id = run_id_of(self.context)

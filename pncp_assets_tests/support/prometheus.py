@@ -15,6 +15,9 @@ from pncp_assets_tests.support.seaweed import free_port
 
 PROMETHEUS = "/usr/bin/prometheus"
 PUSHGATEWAY = "/usr/bin/prometheus-pushgateway"
+# As the cluster and the k8s values start it: without the consistency check, whose cost grows with the groups
+# held (docs/OPERATIONS.md, "Metrics").
+GATEWAY_FLAGS = ("--push.disable-consistency-check",)
 
 
 def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
@@ -77,9 +80,9 @@ class PrometheusStack:
             "scrape_configs:\n  - job_name: pushgateway\n    honor_labels: true\n"
             f"    static_configs:\n      - targets: ['127.0.0.1:{self.gateway_port}']\n")
         # Debian's build keeps the groups in /var/lib/prometheus/pushgateway.data by default: shared by every
-        # gateway started on the machine. Each stack keeps its own.
+        # gateway started on the machine. Each stack keeps its own. Started as deployed (GATEWAY_FLAGS).
         self._start([PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{self.gateway_port}",
-                     f"--persistence.file={self.root / 'pushgateway.data'}"], "pushgateway")
+                     f"--persistence.file={self.root / 'pushgateway.data'}", *GATEWAY_FLAGS], "pushgateway")
         self._start([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={self.root / 'tsdb'}",
                      f"--web.listen-address=127.0.0.1:{self.prometheus_port}"], "prometheus")
         try:
