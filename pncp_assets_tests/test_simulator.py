@@ -336,3 +336,57 @@ def test_a_moved_record_is_listed_on_its_new_day_with_its_new_date_and_no_longer
     # The change is a new version, dated when it was made (the day after publication).
     assert {r["dataAtualizacaoGlobal"][:10] for r in on_new_day.values()} <= {"2025-10-23"}
     assert moved <= _ids(world.updated_records(dt.date(2025, 10, 23)))
+
+
+# --- the API's time: latency, the ceiling in flight, the start rate, slow spells, outages -----------------
+
+
+def test_a_page_takes_longer_the_more_rows_it_holds_and_the_time_scale_shrinks_every_duration():
+    config = SimulatorConfig(seed=7, volume=600, latency_s=0.05, latency_per_row_s=0.004)
+    with RunningSimulator(config) as running:
+        get(running, tamanhoPagina=10)
+        get(running, tamanhoPagina=50)
+        running.sim.configure(time_scale=0.1)
+        get(running, tamanhoPagina=50)
+        small, large, scaled = running.sim.log
+    assert (small.rows, large.rows, scaled.rows) == (10, 50, 50)
+    assert small.duration_s >= 0.05 + 10 * 0.004 and large.duration_s >= 0.05 + 50 * 0.004
+    assert large.duration_s > small.duration_s
+    assert 0.025 <= scaled.duration_s < large.duration_s  # a tenth of 0.25 s: the API ten times faster
+
+
+def test_requests_beyond_the_ceiling_in_flight_answer_500_or_504():
+    import concurrent.futures
+
+    with RunningSimulator(SimulatorConfig(seed=7, latency_s=0.5, max_in_flight=2)) as running:
+        with concurrent.futures.ThreadPoolExecutor(5) as pool:
+            answers = list(pool.map(lambda _: get(running).status_code, range(5)))
+        log = running.sim.log
+    assert sorted(answers).count(200) >= 2 and set(answers) - {200} <= {500, 504} and set(answers) != {200}
+    assert all(e.status == 200 for e in log if e.in_flight <= 2)  # within the ceiling: served
+    assert all(e.status in (500, 504) for e in log if e.in_flight > 2)
+
+
+def test_a_request_started_sooner_than_the_interval_after_the_last_is_429():
+    with RunningSimulator(SimulatorConfig(seed=7, min_start_interval_s=30.0)) as running:
+        first, second = get(running), get(running)
+        running.sim.configure(time_scale=0.001)  # 30 s of the API's time are 30 ms now
+        import time
+
+        time.sleep(0.05)
+        third = get(running)
+    assert (first.status_code, second.status_code, third.status_code) == (200, 429, 200)
+    assert second.headers["Content-Type"].startswith("text/html")
+
+
+def test_an_outage_window_answers_503_and_a_slow_spell_multiplies_the_latency():
+    with RunningSimulator(SimulatorConfig(seed=7, latency_s=0.02)) as running:
+        now = running.sim.time.elapsed(running.sim.config)
+        running.sim.configure(outages=((now, now + 3600),))
+        down = get(running)
+        requests.post(f"{running.base_url}/_sim/config", timeout=5,  # as a process that did not start it sets it
+                      data=json.dumps({"outages": [], "slow_spells": [[0, now + 3600, 10]]}))
+        slow = get(running)
+        entries = running.sim.log
+    assert down.status_code == 503 and slow.status_code == 200
+    assert entries[-1].duration_s >= 0.2  # 0.02 s ten times

@@ -12,6 +12,12 @@ late, or backdated by days into a finished day), records withdrawn or moved to a
 they were listed, the same record on two pages, malformed bodies. A clock decides what is visible: a query sees only
 records published up to the simulated "now".
 
+And the API's time, when switched on (`TimeModel`): each page takes a latency that grows with its rows, a
+request beyond a ceiling of requests in flight answers 500 or 504, one that starts sooner than the minimum
+interval after the previous start answers 429, slow spells multiply the latency and outage windows answer 503;
+every duration is in the API's seconds, scaled by `time_scale` (0.1: everything ten times faster) from the
+moment the simulator starts.
+
 Control (for processes that did not start it): `GET /_sim/state`, `POST /_sim/config` with a JSON
 object of `SimulatorConfig` fields (`now` as `YYYY-MM-DDTHH:MM:SS`, Brasília time), `GET /_sim/log`.
 """
@@ -28,6 +34,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -111,6 +118,14 @@ class SimulatorConfig:
     # real API against 5,800 contratações). They change after publication with `update_fraction` too.
     contratos_ratio: float = 1.4
     atas_ratio: float = 0.25
+    # The API's time (`TimeModel`); all off by default. Durations in the API's seconds, times `time_scale`.
+    latency_s: float = 0.0  # a page's latency before its rows ...
+    latency_per_row_s: float = 0.0  # ... plus this per row (about 3 s for 50 contratações, 5-8 s for 500 contratos)
+    max_in_flight: int = 0  # a request arriving while this many are being answered gets 500 or 504 (0: no ceiling)
+    min_start_interval_s: float = 0.0  # a request starting sooner than this after the previous start gets 429
+    slow_spells: tuple[tuple[float, float, float], ...] = ()  # (from, to, factor): latency times factor
+    outages: tuple[tuple[float, float], ...] = ()  # (from, to): every request answers 503
+    time_scale: float = 1.0
 
 
 @dataclass
@@ -121,6 +136,55 @@ class LoggedRequest:
     status: int
     rows: int
     duration_s: float
+    in_flight: int = 1  # requests being answered when it arrived, itself included
+
+
+class TimeModel:
+    """The API's time: latency, the ceiling of requests in flight, the start rate, slow spells and outages, on
+    a clock that starts with the simulator and runs `1 / time_scale` times as fast as the wall clock."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self.started = clock()
+        self._lock = threading.Lock()
+        self.in_flight = 0
+        self._last_start: float | None = None
+        self._rng = random.Random("pncp-sim-time")
+
+    def elapsed(self, config: SimulatorConfig) -> float:
+        """Seconds of the API's time since the simulator started."""
+        return (self._clock() - self.started) / config.time_scale
+
+    def admit(self, config: SimulatorConfig) -> tuple[int | None, int]:
+        """A request arrives: the status it is refused with (None: served), and how many are in flight with it.
+        Every admitted request must be `release`d."""
+        with self._lock:
+            self.in_flight += 1
+            in_flight = self.in_flight
+            now = self.elapsed(config)
+            too_soon = (config.min_start_interval_s and self._last_start is not None
+                        and now - self._last_start < config.min_start_interval_s)
+            self._last_start = now
+        if any(start <= now < end for start, end in config.outages):
+            return 503, in_flight
+        if config.max_in_flight and in_flight > config.max_in_flight:
+            return self._rng.choice((500, 504)), in_flight
+        if too_soon:
+            return 429, in_flight
+        return None, in_flight
+
+    def release(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def latency(self, config: SimulatorConfig, rows: int) -> float:
+        """Wall seconds a page of `rows` takes now."""
+        seconds = config.latency_s + rows * config.latency_per_row_s
+        now = self.elapsed(config)
+        for start, end, factor in config.slow_spells:
+            if start <= now < end:
+                seconds *= factor
+        return seconds * config.time_scale
 
 
 @dataclass
@@ -139,6 +203,7 @@ class PncpSimulator:
         self.config = config or SimulatorConfig()
         self.routes = {path.removeprefix("/api/consulta"): records for path, records in (routes or {}).items()}
         self.log: list[LoggedRequest] = []
+        self.time = TimeModel()
         self._days: dict[tuple[str, dt.date], _Day] = {}
         self._lock = threading.Lock()
         self._requests = 0
@@ -154,6 +219,9 @@ class PncpSimulator:
         with self._lock:
             if isinstance(changes.get("now"), str):
                 changes["now"] = dt.datetime.fromisoformat(changes["now"])
+            for name in ("slow_spells", "outages"):  # JSON lists, from `POST /_sim/config` or `--config`
+                if name in changes:
+                    changes[name] = tuple(tuple(window) for window in changes[name])
             data_changed = any(k in changes for k in ("seed", "business_day_volume", "volume", "late_fraction",
                                                       "late_hours", "late_hours_max", "late_updated_at",
                                                       "huge_objeto_bytes", "bad_ids",
@@ -481,11 +549,22 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.dumps(dataclasses.asdict(sim.config), default=str).encode()
             return self._send(200, {"Content-Type": "application/json"}, body)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        status, headers, body, delay, rows = sim.handle(url.path, query)
-        if delay:
-            time.sleep(delay)
+        refused, in_flight = sim.time.admit(sim.config)
+        try:
+            if refused is not None:
+                status, headers, body = _error(refused, HTTPStatus(refused).phrase, "", url.path)
+                if refused in (429, 503):  # what the real API's gateway answers: an HTML page
+                    headers, body = {"Content-Type": "text/html"}, HTML_429 if refused == 429 else b"<html>503</html>"
+                delay, rows = sim.time.latency(sim.config, 0), 0
+            else:
+                status, headers, body, delay, rows = sim.handle(url.path, query)
+                delay += sim.time.latency(sim.config, rows)
+            if delay:
+                time.sleep(delay)
+        finally:
+            sim.time.release()
         # Logged before answering, so a client that has its answer finds its request in the log.
-        sim.record(LoggedRequest(started, url.path, query, status, rows, time.monotonic() - started))
+        sim.record(LoggedRequest(started, url.path, query, status, rows, time.monotonic() - started, in_flight))
         if status == 0:
             self.close_connection = True
             self.connection.shutdown(2)  # a dropped connection: no status line at all
