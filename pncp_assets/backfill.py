@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import dagster as dg
-from dagster._core.errors import DagsterHomeNotSetError  # these three are not exported by `dagster` in 1.13
+from dagster._core.definitions.assets.graph.asset_graph import AssetGraph  # these four: not exported in 1.13
+from dagster._core.errors import DagsterHomeNotSetError
 from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from dagster._core.utils import make_new_backfill_id
 
@@ -77,7 +78,7 @@ def launch(instance: dg.DagsterInstance, layers: Sequence[Layer], hours: Sequenc
     from pncp_assets.defs.assets import GRAPHS
 
     assets = [asset for layer in layers for asset in GRAPHS[layer.source].assets]
-    graph = dg.Definitions(assets=[a for g in GRAPHS.values() for a in g.assets]).resolve_asset_graph()
+    graph = AssetGraph.from_assets([a for g in GRAPHS.values() for a in g.assets])  # the code location's
     backfill_id = make_new_backfill_id()
     backfill = PartitionBackfill.from_asset_partitions(
         backfill_id=backfill_id, asset_graph=graph, partition_names=list(hours),
@@ -201,25 +202,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.first is None and (args.last or args.detach):
             raise BadInput("--to and --detach go with --from")
-        instance = _instance()
-        if args.list:
-            list_backfills(instance)
-            return 0
-        if args.cancel:
-            cancel(instance, args.cancel)
-            return 0
-        if args.follow:
+        if args.first is None:
+            instance = _instance()
+            if args.list:
+                list_backfills(instance)
+                return 0
+            if args.cancel:
+                cancel(instance, args.cancel)
+                return 0
             return follow(instance, args.follow, args.interval)
         first, last = args.first, args.last or args.first
         layers = feeds_named(args.feeds)
         from pncp_assets.defs.partitions import hourly_partitions
 
-        hours = hours_between(first, last, hourly_partitions, utc_now())
+        hours = hours_between(first, last, hourly_partitions, utc_now())  # bad input said before the instance
         title = f"{first} .. {last}: {', '.join(layer.source for layer in layers)}"
-        backfill_id = launch(instance, layers, hours, title)
+        backfill_id = launch(_instance(), layers, hours, title)
         print(f"{_clock()} {backfill_id}: launched, {len(hours)} hours of {title} "
               f"({-(-len(hours) // 24)} runs, executed by the daemon)", flush=True)
-        return 0 if args.detach else follow(instance, backfill_id, args.interval)
+        return 0 if args.detach else follow(_instance(), backfill_id, args.interval)
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

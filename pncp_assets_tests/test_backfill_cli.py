@@ -84,6 +84,7 @@ def test_a_detached_backfill_is_canceled_and_its_follower_says_so(stack):
     (["--follow", "nosuchbackfill"], "no backfill nosuchbackfill"),
 ])
 def test_bad_input_exits_2_in_one_line(tmp_path, args, said):
+    (tmp_path / "dagster.yaml").write_text("")  # an instance, as `dagster instance migrate` leaves one
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "STORAGE_TYPE": "local", "PNCP_DATA_DIR": str(tmp_path)}
     result = subprocess.run([sys.executable, "-m", "pncp_assets.backfill", *args], env=env, capture_output=True,
                             text=True, timeout=120)

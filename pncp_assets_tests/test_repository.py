@@ -55,7 +55,8 @@ def _import_graph() -> dict[str, set[str]]:
 # What sits above the domain: the Dagster wiring, the commands, the original document's facade, the instance's
 # deployment code. Everything else in the package is the domain (and the storage below it).
 ABOVE_THE_DOMAIN = ("pncp_assets.defs", "pncp_assets.definitions", "pncp_assets.cli", "pncp_assets.cli_args",
-                    "pncp_assets.checks", "pncp_assets.demo", "pncp_assets.document_api", "pncp_assets.deploy",
+                    "pncp_assets.checks", "pncp_assets.backfill", "pncp_assets.demo", "pncp_assets.document_api",
+                    "pncp_assets.deploy",
                     "pncp_assets.state.__main__")
 
 
