@@ -8,7 +8,7 @@ each means: docs/OPERATIONS.md, "Metrics in Prometheus and Grafana" (a test hold
 A push that fails (no answer within `timeout_s`, a refusal) never fails the run: `push` returns the error,
 which the caller logs once, without the URL's credentials.
 
-The Pushgateway never forgets a group by itself (some 500 a day over five feeds), so the retention job
+The Pushgateway never forgets a group by itself (about 450 a day over five feeds), so the retention job
 deletes those of days older than its `metrics_days` (`Gateway.prune`).
 """
 
