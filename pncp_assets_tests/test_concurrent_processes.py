@@ -18,7 +18,7 @@ from pncp_assets_tests.support.pipeline import Pipeline, partition, visible_befo
 from pncp_assets_tests.support.processes import worker
 
 FIRST_DAY = dt.date(2025, 10, 20)  # Monday
-ROUNDS = int(os.environ.get("PNCP_CONCURRENCY_ROUNDS", "4"))  # one day each; more for a long run
+ROUNDS = int(os.environ.get("PNCP_CONCURRENCY_ROUNDS", "3"))  # one day each; more for a long run
 HOURS = [8, 9, 10, 11, 12, 13, 14, 14]  # six different hours, and two runs of the same hour
 LAYERS = ("pncp", "pncp_contratos")
 
