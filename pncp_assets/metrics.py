@@ -112,22 +112,26 @@ class Gateway:
         netloc = f"{host}:{parts.port}" if parts.port else host
         return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
-    def _handler(self):
+    def _credentials(self) -> tuple[str, str] | None:
+        """The URL's user and password (sent as basic auth, never shown), if it has them."""
         parts = urlsplit(self.url)
-        if parts.username is None:
+        return None if parts.username is None else (parts.username, parts.password or "")
+
+    def _handler(self):
+        credentials = self._credentials()
+        if credentials is None:
             return default_handler
-        user, password = parts.username, parts.password or ""
 
         def handler(url, method, timeout, headers, data):
-            return basic_auth_handler(url, method, timeout, headers, data, user, password)
+            return basic_auth_handler(url, method, timeout, headers, data, *credentials)
         return handler
 
     def groups(self) -> list[dict[str, str]]:
         """The grouping keys of every group this project pushed (job `pncp_assets`)."""
         request = urllib.request.Request(self.shown.rstrip("/") + "/api/v1/metrics")
-        parts = urlsplit(self.url)
-        if parts.username is not None:
-            token = base64.b64encode(f"{parts.username}:{parts.password or ''}".encode()).decode()
+        credentials = self._credentials()
+        if credentials is not None:
+            token = base64.b64encode(":".join(credentials).encode()).decode()
             request.add_header("Authorization", f"Basic {token}")
         with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
             body = json.loads(response.read())
