@@ -18,7 +18,7 @@ from pncp_assets.defs.environment import (
 from pncp_assets.defs.io_manager import BronzeParquetIOManager
 from pncp_assets.defs.partitions import hourly_partitions
 from pncp_assets.defs.retention import pncp_retention, pncp_retention_schedule
-from pncp_assets.defs.schedules import day_close_schedule, resweep_schedule
+from pncp_assets.defs.schedules import day_close_schedule, hourly_schedule, resweep_schedule
 
 bronze_assets = [asset for graph in LAYER_GRAPHS for asset in graph.assets]  # first-seen records, versions
 bronze_checks = [graph.check for graph in LAYER_GRAPHS]  # bronze_consistent, for each layer
@@ -45,10 +45,7 @@ def checks_job(checks: list[dg.AssetChecksDefinition]) -> dg.UnresolvedAssetJobD
 
 pncp_checks = checks_job(bronze_checks)
 
-pncp_hourly_schedule = dg.build_schedule_from_partitioned_job(
-    pncp_hourly_ingestion, name="pncp_hourly_schedule", minute_of_hour=5,
-    description="Each hour at :05, for the hour just finished (Brasília time).",
-)
+pncp_hourly_schedule = hourly_schedule(pncp_hourly_ingestion)
 
 pncp_day_close_schedule = day_close_schedule(pncp_hourly_ingestion, hour=SETTINGS.day_close_hour)
 pncp_resweep_schedule = resweep_schedule(pncp_hourly_ingestion, hour=SETTINGS.day_close_hour)

@@ -446,7 +446,8 @@ def test_a_sweep_that_keeps_failing_is_retried_by_dagster_with_the_resources_del
     from pncp_assets.defs.resources import PncpApi
 
     api = PncpApi(base_url=p.sim.base_url, request_interval_s=0, modalidades="6,8,9", max_attempts=1,
-                  step_retries=2, step_retry_delay_s=0.05)
+                  step_retries=2, step_retry_delay_s=0.05, max_in_flight=1, start_in_flight=1,
+                  outage_bound_minutes=0)  # trouble that is not an outage: the step retries take it
     result = dg.materialize(p.assets, partition_key=partition(DAY, 9), instance=p.instance,
                             resources={**p.resources(), "pncp_api": api}, raise_on_error=False)
     assert not result.success

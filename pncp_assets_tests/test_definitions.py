@@ -105,15 +105,18 @@ def test_schedule_asks_for_the_hour_just_finished():
 
     warnings.filterwarnings("ignore")
     from pncp_assets.definitions import defs
+    from pncp_assets.defs.resources import PncpApi
 
     schedule = defs.resolve_schedule_def("pncp_hourly_schedule")
     assert schedule.cron_schedule == "5 * * * *"
     assert schedule.execution_timezone == "America/Sao_Paulo"
     tick = dt.datetime(2025, 10, 23, 0, 5, tzinfo=ZoneInfo("America/Sao_Paulo"))  # 00:05 on the 23rd
-    with dg.build_schedule_context(scheduled_execution_time=tick) as context:
+    with dg.instance_for_test() as instance, dg.build_schedule_context(
+            scheduled_execution_time=tick, repository_def=defs.get_repository_def(), instance=instance,
+            resources={"pncp_api": PncpApi(base_url="http://127.0.0.1:9")}) as context:
         requests = schedule.evaluate_tick(context).run_requests
     assert [r.partition_key for r in requests] == ["2025-10-22-23:00"]
-    assert requests[0].job_name == "pncp_hourly_ingestion"
+    assert schedule.job_name == "pncp_hourly_ingestion"
 
 
 def _python(script: str, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> str:

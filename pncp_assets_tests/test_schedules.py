@@ -17,6 +17,7 @@ import dagster as dg
 import pytest
 
 from pncp_assets.brasilia import TZ
+from pncp_assets.defs.resources import PncpApi
 from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
 from pncp_assets.pncp.synthetic import generate_day
 from pncp_assets_tests.support.pipeline import Pipeline, storage_resource
@@ -88,7 +89,9 @@ def test_the_day_close_tick_asks_for_yesterdays_last_hour_at_the_configured_hour
     schedule = defs.resolve_schedule_def("pncp_day_close_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("5 6 * * *", "America/Sao_Paulo")
     tick = dt.datetime(2025, 10, 23, 6, 5, tzinfo=TZ)
-    with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=defs.get_repository_def()) as ctx:
+    with dg.instance_for_test() as instance, dg.build_schedule_context(
+            scheduled_execution_time=tick, repository_def=defs.get_repository_def(), instance=instance,
+            resources={"pncp_api": PncpApi(base_url="http://127.0.0.1:9")}) as ctx:
         requests = schedule.evaluate_tick(ctx).run_requests
     assert [r.partition_key for r in requests] == ["2025-10-22-23:00"]
     assert schedule.job_name == "pncp_hourly_ingestion"
@@ -161,7 +164,8 @@ def test_the_resweep_ticks_ask_only_for_filed_days_at_their_ages(instance, local
     from pncp_assets.definitions import defs
     from pncp_assets.defs.schedules import RESWEEP_AGES
 
-    repo, resources = defs.get_repository_def(), {"bronze_storage": storage_resource(local_store)}
+    repo = defs.get_repository_def()
+    resources = {"bronze_storage": storage_resource(local_store), "pncp_api": PncpApi(base_url="http://127.0.0.1:9")}
 
     schedule = defs.resolve_schedule_def("pncp_resweep_schedule")
     assert (schedule.cron_schedule, schedule.default_status) == ("35 6 * * *", dg.DefaultScheduleStatus.RUNNING)

@@ -8,7 +8,8 @@ every run of the hourly job evaluates it too (the job selects the assets' checks
 as the pipeline catches up.
 
 Alerts: `pncp_run_failure_alert` posts one message per failed run of this code location (schedule, backfill,
-checks job, UI), naming the run, its job and partitions and the failed steps' errors.
+checks job, UI), naming the run, its job and partitions and the failed steps' errors; runs that failed because
+PNCP stayed down post one message per outage (`outage.py`), not one per run.
 `pncp_incomplete_day_alert` posts one message per day whose completeness verdict still fails at its last
 re-sweep (`ledger.RESWEEP_AGES`), naming each layer short and why; earlier failing verdicts post nothing (a
 re-sweep may still fill the day).
@@ -29,6 +30,7 @@ from typing import Any
 import dagster as dg
 
 from pncp_assets import layout
+from pncp_assets.defs import outage
 from pncp_assets.defs.assets import COMPLETENESS_CHECK, LAYER_GRAPHS, chosen_apis
 from pncp_assets.defs.partitions import TIMEZONE
 from pncp_assets.defs.resources import AlertWebhook
@@ -102,6 +104,17 @@ def run_failure_alert(context: dg.RunFailureSensorContext, alert_webhook: AlertW
     if not alert_webhook.enabled:
         return dg.SkipReason(ALERTS_OFF)
     run = context.dagster_run
+    if outage.UNAVAILABLE_TAG in run.tags:  # failed because PNCP stayed down: one message per outage
+        down = outage.first_announcement(context.instance)
+        if down is None:
+            return dg.SkipReason(f"Run {run.run_id} failed in the PNCP outage already announced")
+        text = (f"pncp_assets: PNCP unavailable since {down.since_time:%Y-%m-%d %H:%M} UTC: run {run.run_id} of "
+                f"job {run.job_name} ({_partitions_of(run.tags)}) waited it out as long as it may and failed. The "
+                "schedules launch nothing until PNCP answers (each tick asks it once), then run the hours missed; "
+                "runs failing in this outage post nothing more.")
+        alert_webhook.send(text, event="pncp_unavailable", run_id=run.run_id, since=down.since)
+        context.log.info(f"Alert sent: PNCP unavailable since {down.since}")
+        return None
     errors = [f"{e.step_key}: {_root_cause(e.event_specific_data.error)}"  # type: ignore[union-attr]
               for e in context.get_step_failure_events()
               if e.event_specific_data is not None and e.event_specific_data.error is not None]  # type: ignore[union-attr]

@@ -30,13 +30,14 @@ from pncp_assets import day_figures, holes, layout, ledger
 from pncp_assets.commit import CommitResult, DeltaCommitter, Deltas
 from pncp_assets.consistency import CheckReport, ConsistencyCheck
 from pncp_assets.day_index import DayIndex
+from pncp_assets.defs import outage
 from pncp_assets.defs.io_manager import SOURCE_METADATA
 from pncp_assets.defs.metrics import StepMetrics, hour_figures, run_id_of
 from pncp_assets.defs.partitions import daily_partitions, hourly_partitions
 from pncp_assets.defs.resources import BronzeStorage, MetricsGateway, PncpApi
 from pncp_assets.layers import FIRST_SEEN, LAYERS, LINKED_FEED, VERSIONS, Layer, first_seen_of, linked_layers
 from pncp_assets.links import LOOKBACK_DAYS, LinkReport, link_reports
-from pncp_assets.pncp.client import PncpRequestError
+from pncp_assets.pncp.client import PncpRequestError, PncpUnavailable
 from pncp_assets.state import StateManager
 from pncp_assets.sweeps import StoredSweep, SweepStore
 from pncp_assets.sweeps import clock as sweep_clock
@@ -105,7 +106,8 @@ def _sweep_hours(context: dg.AssetExecutionContext, layer: Layer, pncp_api: Pncp
     """The sweeps serving `hours` (a recent stored one, or a new one per day), with Dagster's step retries for
     trouble that outlasted the client's own; the caller holds the `pncp_api` pool. What each new sweep cost
     goes to the metrics."""
-    client = pncp_api.client(context.log, endpoint=layer.endpoint)
+    on_outage = outage.run_tagger(context.instance, context.run_id)
+    client = pncp_api.client(context.log, endpoint=layer.endpoint, on_outage=on_outage)
     states = StateManager(sweeps.storage)
     sibling = first_seen_of(layer) if layer.versioned else None
 
@@ -115,7 +117,7 @@ def _sweep_hours(context: dg.AssetExecutionContext, layer: Layer, pncp_api: Pncp
             return ledger.settled(own, day)
 
         def first_seen_now() -> dict[int | None, int]:
-            counter = pncp_api.client(context.log, endpoint=sibling.endpoint)
+            counter = pncp_api.client(context.log, endpoint=sibling.endpoint, on_outage=on_outage)
             try:
                 return counter.count_day(day)
             finally:
@@ -129,6 +131,13 @@ def _sweep_hours(context: dg.AssetExecutionContext, layer: Layer, pncp_api: Pncp
                                     settled=settled if pncp_api.count_first else None)
     except PncpRequestError:
         raise  # the API refused the request itself (400/422): trying again cannot help
+    except PncpUnavailable as exc:
+        # The run already waited the outage bound: no step retry on top. The instance knows of the outage, so
+        # that the schedules launch nothing into it and the alert says it once (`outage.py`).
+        began = sweep_clock() - dt.timedelta(seconds=exc.seconds)  # on the pipeline's clock, as the schedules'
+        declared = outage.declare(context.instance, began, context.run_id)
+        context.instance.add_run_tags(context.run_id, {outage.UNAVAILABLE_TAG: declared.since})
+        raise
     except Exception as exc:
         # Trouble that outlasted the client's own retries (a long 429 block, a gateway outage): Dagster
         # runs the step again later, with the delays of the PncpApi resource (in every kind of run).
@@ -141,9 +150,11 @@ def _sweep_hours(context: dg.AssetExecutionContext, layer: Layer, pncp_api: Pncp
     finally:
         # The pool passes to the next run only a full interval after our last request (none: no wait).
         client.wait_out_interval()
-    for sweep in served.values():
-        if not sweep.reused:
-            metrics.sweep(sweep)
+    fetched = [sweep for sweep in served.values() if not sweep.reused]
+    for sweep in fetched:
+        metrics.sweep(sweep)
+    if fetched and outage.clear(context.instance):
+        context.log.info("PNCP answers again: the outage declared earlier is over (the schedules launch runs again)")
     return served
 
 

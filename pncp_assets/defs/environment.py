@@ -39,6 +39,9 @@ API_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PNCP_STEP_RETRY_DELAY_S": ("step_retry_delay_s", float),
     "PNCP_SWEEP_MAX_AGE_MINUTES": ("sweep_max_age_minutes", float),
     "PNCP_COUNT_FIRST": ("count_first", parse_flag),
+    "PNCP_MAX_IN_FLIGHT": ("max_in_flight", int),
+    "PNCP_START_IN_FLIGHT": ("start_in_flight", int),
+    "PNCP_OUTAGE_BOUND_MINUTES": ("outage_bound_minutes", float),
 }
 
 RETENTION_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
@@ -72,6 +75,8 @@ def _build(cls: type, variables: Mapping[str, tuple[str, Callable[[str], Any]]],
         errors = exc.errors() if isinstance(exc, ValidationError) else []
         field = str(errors[0]["loc"][0]) if errors and errors[0].get("loc") else ""
         message = errors[0]["msg"].removeprefix("Value error, ") if errors else str(exc)
+        if not field:  # a rule between fields: its message names the variables
+            raise ConfigError(message) from None
         name = by_field.get(field, field)
         raise ConfigError(f"{name}={values.get(field)!r}: {message}") from None
 
@@ -92,7 +97,8 @@ def bronze_storage(env: Mapping[str, str] | None = None) -> BronzeStorage:
 
 def pncp_api(env: Mapping[str, str] | None = None) -> PncpApi:
     """`PncpApi` from PNCP_API_BASE_URL, PNCP_REQUEST_INTERVAL_S, PNCP_MODALIDADES, PNCP_STEP_RETRIES and
-    PNCP_STEP_RETRY_DELAY_S, PNCP_SWEEP_MAX_AGE_MINUTES and PNCP_COUNT_FIRST."""
+    PNCP_STEP_RETRY_DELAY_S, PNCP_SWEEP_MAX_AGE_MINUTES, PNCP_COUNT_FIRST, PNCP_MAX_IN_FLIGHT and
+    PNCP_START_IN_FLIGHT, and PNCP_OUTAGE_BOUND_MINUTES."""
     return _build(PncpApi, API_VARIABLES, os.environ if env is None else env)
 
 

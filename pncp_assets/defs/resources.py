@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from pydantic import ConfigDict, PrivateAttr, field_validator
+from pydantic import ConfigDict, PrivateAttr, field_validator, model_validator
 
 from pncp_assets import bronze
 from pncp_assets.config import parse_modalidades
@@ -91,6 +91,15 @@ class PncpApi(dg.ConfigurableResource):
     # again by Dagster, as a step retry, after step_retry_delay_s, doubling each time.
     step_retries: int = 2
     step_retry_delay_s: float = 120.0
+    # Pages take seconds to answer: up to max_in_flight requests at once, still request_interval_s apart at
+    # their starts, starting at start_in_flight and adapting to what PNCP answers (README "How close a sweep
+    # comes to the API's limit"). 1 and 1: one request at a time.
+    max_in_flight: int = 3
+    start_in_flight: int = 2
+    # An outage (no good answer from any request) is waited out this long from its first failure, then the run
+    # fails with "PNCP unavailable since ..." (docs/OPERATIONS.md "When PNCP is down"). 0: a page fails after
+    # its own max_attempts, as any other trouble.
+    outage_bound_minutes: float = 30.0
 
     @field_validator("modalidades")
     @classmethod
@@ -98,12 +107,26 @@ class PncpApi(dg.ConfigurableResource):
         parse_modalidades(value)
         return value
 
-    @field_validator("request_interval_s", "step_retry_delay_s", "sweep_max_age_minutes")
+    @field_validator("request_interval_s", "step_retry_delay_s", "sweep_max_age_minutes", "outage_bound_minutes")
     @classmethod
     def _not_negative(cls, value: float) -> float:
         if value < 0:
             raise ValueError("must be >= 0")
         return value
+
+    @field_validator("max_in_flight", "start_in_flight")
+    @classmethod
+    def _at_least_one(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be >= 1")
+        return value
+
+    @model_validator(mode="after")
+    def _start_within_maximum(self) -> PncpApi:
+        if self.start_in_flight > self.max_in_flight:
+            raise ValueError(f"start_in_flight (PNCP_START_IN_FLIGHT) {self.start_in_flight} is above max_in_flight "
+                             f"(PNCP_MAX_IN_FLIGHT) {self.max_in_flight}")
+        return self
 
     @property
     def sweep_max_age(self) -> dt.timedelta:
@@ -113,15 +136,18 @@ class PncpApi(dg.ConfigurableResource):
         """Seconds before step retry number `retry_number` (0 for the first)."""
         return self.step_retry_delay_s * 2 ** retry_number
 
-    def client(self, logger: Any = None, *, endpoint: Endpoint) -> PncpClient:
-        """A client of `endpoint` (a layer's: `layers.Layer.endpoint`)."""
-        return PncpClient(
-            self.base_url, request_interval_s=self.request_interval_s,
+    def client(self, logger: Any = None, *, endpoint: Endpoint, **overrides: Any) -> PncpClient:
+        """A client of `endpoint` (a layer's: `layers.Layer.endpoint`); `overrides` are `PncpClient` options
+        (`on_outage`, or a probe's single attempt)."""
+        options: dict[str, Any] = dict(
+            request_interval_s=self.request_interval_s,
             modalidades=parse_modalidades(self.modalidades), max_attempts=self.max_attempts,
             backoff_initial_s=self.backoff_initial_s, backoff_max_s=self.backoff_max_s,
             connect_timeout_s=self.connect_timeout_s, read_timeout_s=self.read_timeout_s,
-            max_response_bytes=self.max_response_bytes, logger=logger, endpoint=endpoint,
+            max_response_bytes=self.max_response_bytes, max_in_flight=self.max_in_flight,
+            start_in_flight=self.start_in_flight, outage_bound_s=self.outage_bound_minutes * 60,
         )
+        return PncpClient(self.base_url, logger=logger, endpoint=endpoint, **{**options, **overrides})
 
 
 class AlertWebhook(dg.ConfigurableResource):

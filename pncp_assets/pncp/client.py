@@ -20,7 +20,12 @@ What the real API does and how the client copes (docs/PNCP_API.md):
 - a short page (fewer rows than the totals promise) is re-requested and the fullest answer kept;
 - records move across pages while paging: the sweep deduplicates by ID and, when the distinct count
   falls short of `totalRegistros`, sweeps the modalidade again (up to `max_passes`) before reporting
-  the shortfall.
+  the shortfall;
+- a page takes seconds to answer, so up to `max_in_flight` requests are in flight at once (pages of a list,
+  and several modalidades), still `request_interval_s` apart at their starts; how many adapts to the answers
+  (`inflight.InFlightWindow`). Pages are kept in the order a one-at-a-time sweep would have them;
+- an outage (no good answer from any request) is waited out for up to `outage_bound_s` from its first failure,
+  saying so in the log, then the sweep fails with `PncpUnavailable` ("PNCP unavailable since ...").
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +45,7 @@ import requests
 import tenacity
 
 from pncp_assets.brasilia import iso_utc, parse_day
+from pncp_assets.pncp.inflight import Availability, InFlightWindow
 from pncp_assets.pncp.records import CONTRATACAO_ID, MODALIDADE_NAMES, IdRule, first_copies, record_key
 
 
@@ -103,6 +110,19 @@ class SweepError(PncpError):
     def __init__(self, message: str, modalidade: int | None, pagina: int):
         self.modalidade, self.pagina = modalidade, pagina
         super().__init__(message)
+
+
+class PncpUnavailable(SweepError):
+    """No request had a good answer for `outage_bound_s`: PNCP is down, not one page (`since`: the UTC time of
+    the first failure, `seconds`: how long it has failed)."""
+
+    def __init__(self, message: str, modalidade: int | None, pagina: int, since: dt.datetime, seconds: float):
+        self.since, self.seconds = since, seconds
+        super().__init__(message, modalidade, pagina)
+
+
+class SweepAborted(PncpError):
+    """Another list of the same sweep failed: this one stops too (the sweep fails with that one's error)."""
 
 
 @dataclass
@@ -227,7 +247,14 @@ class PncpClient:
         sleep: Callable[[float], None] = time.sleep,
         endpoint: Endpoint,
         progress_every_s: float = 30.0,
+        max_in_flight: int = 1,
+        start_in_flight: int | None = None,
+        outage_bound_s: float = 0.0,
+        on_outage: Callable[[dt.datetime, float | None], None] | None = None,
     ):
+        """`max_in_flight` 1 and `outage_bound_s` 0 ask one page at a time and fail a page after its own
+        `max_attempts`; the pipeline's settings (`PncpApi`) ask up to 3 at once and ride out 30 min of outage.
+        `on_outage(since, None)` is called when an outage is declared, `on_outage(since, seconds)` when it ends."""
         if not isinstance(endpoint, Endpoint):  # the feeds declare theirs (`layers.py`)
             raise TypeError(f"endpoint must be an Endpoint, not {endpoint!r}")
         self.endpoint = endpoint
@@ -243,10 +270,19 @@ class PncpClient:
         self.page_size = page_size or endpoint.page_size
         self.max_response_bytes = max_response_bytes
         self.session = session or requests.Session()
-        self.log = logger or logging.getLogger(__name__)
+        self.log = _SerialLog(logger or logging.getLogger(__name__))
         self._sleep = sleep
         self._pacer = _Pacer(request_interval_s, sleep=sleep)
         self.progress_every_s = progress_every_s
+        self.window = InFlightWindow(start_in_flight or min(2, max_in_flight), max_in_flight)
+        if outage_bound_s < 0:
+            raise ValueError("outage_bound_s must be >= 0")
+        self.outage_bound_s = outage_bound_s
+        self.availability = Availability()
+        self._on_outage = on_outage
+        self._abort = threading.Event()  # set when one list of a sweep failed: the others stop
+        self._tally = threading.Lock()  # reports are counted from several threads
+        self._last_outage_line = 0.0
 
     # --- one request ---------------------------------------------------------------------------
 
@@ -296,6 +332,91 @@ class PncpClient:
             raise MalformedResponse(f"HTTP 200 whose body is not JSON: {text[:80]!r}") from None
         return validate_envelope(envelope, self.page_size)
 
+    def _request(self, params: dict[str, Any]) -> requests.Response:
+        """One request in the window of requests in flight; what it answered adapts the window and tells
+        whether PNCP is up."""
+        epoch = self.window.acquire()
+        try:
+            response = self._get(params)
+        except TransientError:  # a timeout or a dropped connection
+            self.window.release(epoch, False)
+            self.availability.failed()
+            raise
+        except BaseException:
+            self.window.release(epoch, None)
+            raise
+        status = response.status_code
+        overloaded = status == 429 or status >= 500
+        self.window.release(epoch, False if overloaded else (True if status in (200, 204) else None))
+        if overloaded:
+            self.availability.failed()
+        else:
+            ended = self.availability.good()
+            if ended is not None:
+                self._outage_ended(*ended)
+        return response
+
+    def _outage_declared(self, exc: BaseException | None) -> None:
+        since = self._since()
+        self.log.warning(
+            f"PNCP unavailable since {since:%Y-%m-%d %H:%M:%S} UTC: no good answer for "
+            f"{self.availability.failing_for() / 60:.1f} min ({exc}). Waiting for it up to "
+            f"{self.outage_bound_s / 60:g} min in all (PNCP_OUTAGE_BOUND_MINUTES), each request retried at most "
+            f"every {self.backoff_max_s:g} s")
+        self._last_outage_line = time.monotonic()
+        if self._on_outage is not None:
+            self._on_outage(since, None)
+
+    def _outage_progress(self, last: str, wait_s: float) -> None:
+        """During a declared outage, a line a minute at most (every request retries: one line each would flood)."""
+        with self._tally:
+            if time.monotonic() - self._last_outage_line < 60:
+                return
+            self._last_outage_line = time.monotonic()
+        self.log.warning(f"PNCP still unavailable since {self._since():%H:%M:%S} UTC: "
+                         f"{self.availability.failing_for() / 60:.1f} of up to {self.outage_bound_s / 60:g} min "
+                         f"(last: {last}); next retry in {wait_s:.0f}s")
+
+    def _outage_ended(self, since_wall: float, seconds: float) -> None:
+        since = dt.datetime.fromtimestamp(since_wall, dt.UTC).replace(microsecond=0)
+        self.log.info(f"PNCP answering again: unavailable since {since:%Y-%m-%d %H:%M:%S} UTC for "
+                      f"{seconds / 60:.1f} min, ridden out")
+        if self._on_outage is not None:
+            self._on_outage(since, seconds)
+
+    def _since(self) -> dt.datetime:
+        wall = self.availability.failing_since_wall or time.time()
+        return dt.datetime.fromtimestamp(wall, dt.UTC).replace(microsecond=0)
+
+    def _retry_sleep(self, seconds: float) -> None:
+        if self._sleep is time.sleep:
+            self._abort.wait(seconds)  # wakes at once when another list of the sweep failed
+        else:
+            self._sleep(seconds)
+
+    def _count(self, report: ModalidadeReport, name: str, n: int | bool = 1) -> None:
+        if n:
+            with self._tally:
+                setattr(report, name, getattr(report, name) + int(n))
+
+    def _map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        """`fn` of each item, in the items' order; at most `max_in_flight` at once (the window holds the
+        requests themselves). The first failure stops the rest, and is the one raised."""
+        if self.window.maximum == 1 or len(items) <= 1:
+            return [fn(item) for item in items]
+        pool = ThreadPoolExecutor(max_workers=min(len(items), self.window.maximum), thread_name_prefix="pncp")
+        try:
+            futures = [pool.submit(fn, item) for item in items]
+            wait(futures, return_when=FIRST_EXCEPTION)
+            if any(f.done() and f.exception() for f in futures):
+                self._abort.set()
+                pool.shutdown(wait=True, cancel_futures=True)
+                errors = [f.exception() for f in futures if f.done() and not f.cancelled() and f.exception()]
+                raise next((e for e in errors if not isinstance(e, SweepAborted)), errors[0])
+            return [f.result() for f in futures]
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
     def fetch_page(self, day: dt.date, modalidade: int | None, pagina: int, report: ModalidadeReport) -> Page:
         """One page, retried on transient failures; `status` 204 and no records when there is no content."""
         params: dict[str, Any] = {"dataInicial": f"{day:%Y%m%d}", "dataFinal": f"{day:%Y%m%d}"}
@@ -305,10 +426,12 @@ class PncpClient:
         what = _what(modalidade)
 
         def attempt() -> Page:
-            report.requests += 1
-            response = self._get(params)
-            report.throttled += response.status_code == 429
-            report.server_errors += response.status_code >= 500
+            if self._abort.is_set():
+                raise SweepAborted(f"{what} page {pagina}: stopped, another list of the sweep failed")
+            self._count(report, "requests")
+            response = self._request(params)
+            self._count(report, "throttled", response.status_code == 429)
+            self._count(report, "server_errors", response.status_code >= 500)
             envelope = self._parse(response, params)
             if envelope is None or envelope.get("empty") is True or not envelope["data"]:
                 if pagina > 1:
@@ -317,26 +440,56 @@ class PncpClient:
             return Page(modalidade, pagina, 200, iso_utc(), envelope["data"], envelope["totalRegistros"],
                         envelope["totalPaginas"])
 
+        good_before = self.availability.good_answers
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            if state.attempt_number < self.max_attempts:
+                return False
+            if self._abort.is_set() or not self.outage_bound_s:
+                return True
+            failing = self.availability.failing_for()
+            if self.availability.good_answers != good_before or not failing:
+                return True  # others answered well meanwhile (or nothing failed at the door): this page's own trouble
+            if failing >= self.outage_bound_s:
+                return True
+            if self.availability.announce():
+                self._outage_declared(state.outcome.exception() if state.outcome else None)
+            return False
+
         def before_sleep(state: tenacity.RetryCallState) -> None:
-            report.retries += 1
+            self._count(report, "retries")
             exc = state.outcome.exception() if state.outcome else None
-            self.log.warning(f"{what} page {pagina}: {exc}; retry {state.attempt_number} "
-                             f"of {self.max_attempts - 1} in {state.next_action.sleep:.1f}s")
+            wait_s = state.next_action.sleep if state.next_action else 0.0
+            if state.attempt_number < self.max_attempts:
+                self.log.warning(f"{what} page {pagina}: {exc}; retry {state.attempt_number} "
+                                 f"of {self.max_attempts - 1} in {wait_s:.1f}s")
+            else:
+                self._outage_progress(f"{what} page {pagina}: {exc}", wait_s)
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(TransientError),
             wait=tenacity.wait_random_exponential(multiplier=self.backoff_initial_s, max=self.backoff_max_s),
-            stop=tenacity.stop_after_attempt(self.max_attempts),
-            sleep=self._sleep,
+            stop=stop,
+            sleep=self._retry_sleep,
             before_sleep=before_sleep,
             reraise=True,
         )
         try:
             page = retrying(attempt)
         except TransientError as exc:
+            attempts = retrying.statistics.get("attempt_number", self.max_attempts)
+            failing = self.availability.failing_for()
+            since = self.availability.failing_since_wall
+            if self.outage_bound_s and failing >= self.outage_bound_s and since is not None:
+                when = dt.datetime.fromtimestamp(since, dt.UTC).replace(microsecond=0)
+                raise PncpUnavailable(
+                    f"PNCP unavailable since {when:%Y-%m-%d %H:%M:%S} UTC: no good answer for {failing / 60:.1f} min, "
+                    f"past the {self.outage_bound_s / 60:g} min this run waits (PNCP_OUTAGE_BOUND_MINUTES); last: "
+                    f"{self.endpoint.label} {what} page {pagina} of {day:%Y%m%d}: {exc}", modalidade, pagina,
+                    when, failing) from exc
             raise SweepError(
                 f"{self.endpoint.label}: {what} page {pagina} of {day:%Y%m%d} still failing after "
-                f"{self.max_attempts} attempts: {exc}", modalidade, pagina) from exc
+                f"{attempts} attempts: {exc}", modalidade, pagina) from exc
         except ResponseTooLarge as exc:
             raise SweepError(f"{self.endpoint.label}: {what} page {pagina} of {day:%Y%m%d}: {exc}", modalidade,
                              pagina) from exc
@@ -353,12 +506,12 @@ class PncpClient:
         tries = 0
         while len(page.records) < expected and tries < self.short_page_retries:
             tries += 1
-            report.short_pages_rerequested += tries == 1
+            self._count(report, "short_pages_rerequested", tries == 1)
             again = self.fetch_page(day, modalidade, pagina, report)
             if len(again.records) > len(page.records):
                 page = again
         if len(page.records) < expected:
-            report.short_pages_unresolved += 1
+            self._count(report, "short_pages_unresolved")
             self.log.warning(f"{_what(modalidade)} page {pagina}: still {len(page.records)} rows of "
                              f"{expected} after {tries} re-requests")
         return page
@@ -386,13 +539,15 @@ class PncpClient:
                 report.pages, report.records_seen = int(bool(first.records)), len(first.records)
                 report.distinct_ids = len({record_key(r, self.endpoint.id_rule) for r in first.records})
                 return pages, report
-            pagina = 2
-            while pagina <= last_page:
-                page = self._full_page(day, modalidade, pagina, total, report)
-                pages.append(page)
+            fetched = 1
+            while fetched < last_page:  # pages 2.. at once, in order
+                batch = self._map(lambda pagina, total=total: self._full_page(day, modalidade, pagina, total, report),
+                                  range(fetched + 1, last_page + 1))
+                pages.extend(batch)
+                fetched = last_page
                 # Totals grow while paging when records are published mid-sweep: follow them.
-                total, last_page = max(total, page.total_registros), max(last_page, page.total_paginas)
-                pagina += 1
+                total = max(total, *(page.total_registros for page in batch))
+                last_page = max(last_page, *(page.total_paginas for page in batch))
             for page in pages:
                 ids.update(record_key(r, self.endpoint.id_rule) for r in page.records)
             report.total_registros = total
@@ -429,27 +584,59 @@ class PncpClient:
         started = time.monotonic()
         lists: tuple[int | None, ...] = self.modalidades if self.endpoint.by_modalidade else (None,)
         self.log.info(f"Sweeping PNCP {self.endpoint.label} {day:%Y-%m-%d}: "
-                      + (f"{len(lists)} modalidades" if self.endpoint.by_modalidade else "one list"))
-        last_line = started
-        for done, modalidade in enumerate(lists, 1):
+                      + (f"{len(lists)} modalidades" if self.endpoint.by_modalidade else "one list")
+                      + (f", up to {self.window.maximum} requests in flight" if self.window.maximum > 1 else ""))
+        self._abort.clear()
+        self.window.peak = 0
+        progress = {"done": 0, "last_line": started}
+
+        def one(modalidade: int | None) -> tuple[list[Page], ModalidadeReport]:
             pages, report = self.sweep_modalidade(day, modalidade, settled.get(modalidade))
-            result.pages.extend(pages)
-            result.reports[modalidade] = report
             # Progress at most every `progress_every_s`, anything unusual always: a line is an event-log
             # write, and one per modalidade cost a run more than the sweep's own parsing (README "What a
             # run costs"). Every modalidade's report is in the stored sweep.
             unusual = report.retries or report.short_pages_rerequested or report.shortfall
-            if unusual or time.monotonic() - last_line >= self.progress_every_s:
+            with self._tally:
+                progress["done"] += 1
+                done = progress["done"]
+                due = unusual or time.monotonic() - progress["last_line"] >= self.progress_every_s
+                if due:
+                    progress["last_line"] = time.monotonic()
+            if due:
                 self.log.info(f"{report.line()} [{done} of {len(lists)}]")
-                last_line = time.monotonic()
+            return pages, report
+
+        for modalidade, (pages, report) in zip(lists, self._map(one, lists), strict=True):
+            result.pages.extend(pages)
+            result.reports[modalidade] = report
         t = result.totals()
         counted = sum(r.counted_only for r in result.reports.values())
         self.log.info(f"Swept {day:%Y-%m-%d}: {t['distinct_ids']} distinct records of {t['total_registros']} "
                       f"totalRegistros in {t['pages']} pages, {t['requests']} requests, {t['retries']} retries, "
                       f"{time.monotonic() - started:.1f}s"
+                      + (f", up to {self.window.peak} in flight (now {self.window.limit} of at most "
+                         f"{self.window.maximum})" if self.window.maximum > 1 else "")
                       + (f" ({counted} of {len(lists)} unchanged since the day was complete: page 1 only)"
                          if counted else ""))
         return result
+
+
+class _SerialLog:
+    """A logger called from the sweep's threads one call at a time (Dagster's writes an event per line)."""
+
+    def __init__(self, log: logging.Logger | Any):
+        self._log, self._lock = log, threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._log, name)
+        if name not in ("debug", "info", "warning", "error"):
+            return method
+
+        def serial(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return method(*args, **kwargs)
+
+        return serial
 
 
 def _what(modalidade: int | None) -> str:

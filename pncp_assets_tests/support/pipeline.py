@@ -31,11 +31,13 @@ def storage_resource(store: ObjectStore, seaweed=None) -> BronzeStorage:
 
 
 def resources(api_url: str, storage: BronzeStorage, modalidades: str = "6,8,9",
-              sweep_max_age_minutes: float = 0.0, count_first: bool = True, pushgateway: str | None = None) -> dict:
-    """The graph's resources against a simulator, with fast retries."""
+              sweep_max_age_minutes: float = 0.0, count_first: bool = True, pushgateway: str | None = None,
+              outage_bound_minutes: float = 0.5) -> dict:
+    """The graph's resources against a simulator, with fast retries and a short outage bound (30 s); the rest of
+    `PncpApi` as shipped (three requests in flight at most, starting with two)."""
     api = PncpApi(base_url=api_url, request_interval_s=0, modalidades=modalidades, backoff_initial_s=0.001,
                   backoff_max_s=0.01, sweep_max_age_minutes=sweep_max_age_minutes, step_retry_delay_s=0.2,
-                  count_first=count_first)
+                  count_first=count_first, outage_bound_minutes=outage_bound_minutes)
     return {"bronze_storage": storage, "pncp_api": api, "bronze_io_manager": BronzeParquetIOManager(storage=storage),
             "metrics_gateway": MetricsGateway(url=pushgateway)}
 
@@ -53,6 +55,7 @@ class Pipeline:
     graphs: tuple[LayerGraph, ...] = (first_seen,)
     count_first: bool = True  # PNCP_COUNT_FIRST
     pushgateway: str | None = None  # PNCP_PUSHGATEWAY_URL
+    outage_bound_minutes: float = 0.5  # PNCP_OUTAGE_BOUND_MINUTES
 
     @property
     def assets(self) -> list[dg.AssetsDefinition]:
@@ -64,7 +67,7 @@ class Pipeline:
 
     def resources(self) -> dict:
         return resources(self.sim.base_url, self.storage, self.modalidades, self.sweep_max_age_minutes,
-                         self.count_first, self.pushgateway)
+                         self.count_first, self.pushgateway, self.outage_bound_minutes)
 
     def run(self, partition: str, now: dt.datetime | None = None, **kwargs) -> dg.ExecuteInProcessResult:
         """Materialize the layers' assets (and their inline checks) for one hour, the clock set to `now`."""

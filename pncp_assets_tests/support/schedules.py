@@ -48,15 +48,18 @@ def scheduled_runs(p: Pipeline, monkeypatch: pytest.MonkeyPatch, start: dt.datet
     for tick, schedule in ticks:
         set_clocks(p, monkeypatch, tick)
         with dg.build_schedule_context(scheduled_execution_time=tick, instance=p.instance, repository_def=repo,
-                                       resources={"bronze_storage": p.storage}) as context:
+                                       resources={"bronze_storage": p.storage,
+                                                  "pncp_api": p.resources()["pncp_api"]}) as context:
             requests = schedule.evaluate_tick(context).run_requests
         for request in requests:
             yield tick, schedule.name, request
 
 
 def run_request(p: Pipeline, request: dg.RunRequest, **kwargs) -> dg.ExecuteInProcessResult:
-    """Materialise what a schedule asked for, with its own tags."""
+    """Materialise what a schedule asked for, with its own tags: an hour, or a range of hours (a catch-up)."""
     tags = {k: v for k, v in request.tags.items() if not k.startswith("dagster/")}
+    if request.partition_key_range is not None:
+        return p.run_range(request.partition_key_range.start, request.partition_key_range.end, tags=tags, **kwargs)
     return p.run(request.partition_key, tags=tags, **kwargs)
 
 
