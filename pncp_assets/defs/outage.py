@@ -114,8 +114,8 @@ def gate(instance: dg.DagsterInstance, pncp_api: PncpApi) -> tuple[Outage | None
 def catch_up_requests(outage: Outage, last_hour: str, first_hour: str) -> list[dg.RunRequest]:
     """The hours from the one running when the outage began (at most `CATCH_UP_DAYS` back, never before
     `first_hour`) to `last_hour`, in one run per Brasília day (a range run, as a backfill's)."""
-    start = max(outage.since_time - dt.timedelta(hours=1), parse_partition_key(last_hour)
-                - dt.timedelta(days=CATCH_UP_DAYS), parse_partition_key(first_hour))
+    start = max(parse_partition_key(partition_key_for(outage.since_time - dt.timedelta(hours=1))),
+                parse_partition_key(last_hour) - dt.timedelta(days=CATCH_UP_DAYS), parse_partition_key(first_hour))
     hours, moment = [], start
     while moment <= parse_partition_key(last_hour):
         hours.append(partition_key_for(moment))

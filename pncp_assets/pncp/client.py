@@ -360,9 +360,8 @@ class PncpClient:
         since = self._since()
         self.log.warning(
             f"PNCP unavailable since {since:%Y-%m-%d %H:%M:%S} UTC: no good answer for "
-            f"{self.availability.failing_for() / 60:.1f} min ({exc}). Waiting for it up to "
-            f"{self.outage_bound_s / 60:g} min in all (PNCP_OUTAGE_BOUND_MINUTES), each request retried at most "
-            f"every {self.backoff_max_s:g} s")
+            f"{span(self.availability.failing_for())} ({exc}). Waiting for it up to {span(self.outage_bound_s)} "
+            f"in all (PNCP_OUTAGE_BOUND_MINUTES), each request retried at most every {self.backoff_max_s:g} s")
         self._last_outage_line = time.monotonic()
         if self._on_outage is not None:
             self._on_outage(since, None)
@@ -374,13 +373,13 @@ class PncpClient:
                 return
             self._last_outage_line = time.monotonic()
         self.log.warning(f"PNCP still unavailable since {self._since():%H:%M:%S} UTC: "
-                         f"{self.availability.failing_for() / 60:.1f} of up to {self.outage_bound_s / 60:g} min "
+                         f"{span(self.availability.failing_for())} of up to {span(self.outage_bound_s)} "
                          f"(last: {last}); next retry in {wait_s:.0f}s")
 
     def _outage_ended(self, since_wall: float, seconds: float) -> None:
         since = dt.datetime.fromtimestamp(since_wall, dt.UTC).replace(microsecond=0)
         self.log.info(f"PNCP answering again: unavailable since {since:%Y-%m-%d %H:%M:%S} UTC for "
-                      f"{seconds / 60:.1f} min, ridden out")
+                      f"{span(seconds)}, ridden out")
         if self._on_outage is not None:
             self._on_outage(since, seconds)
 
@@ -483,8 +482,8 @@ class PncpClient:
             if self.outage_bound_s and failing >= self.outage_bound_s and since is not None:
                 when = dt.datetime.fromtimestamp(since, dt.UTC).replace(microsecond=0)
                 raise PncpUnavailable(
-                    f"PNCP unavailable since {when:%Y-%m-%d %H:%M:%S} UTC: no good answer for {failing / 60:.1f} min, "
-                    f"past the {self.outage_bound_s / 60:g} min this run waits (PNCP_OUTAGE_BOUND_MINUTES); last: "
+                    f"PNCP unavailable since {when:%Y-%m-%d %H:%M:%S} UTC: no good answer for {span(failing)}, "
+                    f"past the {span(self.outage_bound_s)} this run waits (PNCP_OUTAGE_BOUND_MINUTES); last: "
                     f"{self.endpoint.label} {what} page {pagina} of {day:%Y%m%d}: {exc}", modalidade, pagina,
                     when, failing) from exc
             raise SweepError(
@@ -637,6 +636,11 @@ class _SerialLog:
                 return method(*args, **kwargs)
 
         return serial
+
+
+def span(seconds: float) -> str:
+    """A duration as a person reads it: `42 s`, `12.5 min`."""
+    return f"{seconds:.1f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def _what(modalidade: int | None) -> str:

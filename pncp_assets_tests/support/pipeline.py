@@ -81,7 +81,8 @@ class Pipeline:
         """One run over the hours first..last, as a backfill launches it (the assets' BackfillPolicy)."""
         if now is not None:
             self.sim.sim.configure(now=now)
-        tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+        tags = {**kwargs.pop("tags", {}), "dagster/asset_partition_range_start": first,
+                "dagster/asset_partition_range_end": last}
         return dg.materialize([*self.assets, *self.checks], resources=self.resources(),
                               instance=self.instance, tags=tags, **kwargs)
 
