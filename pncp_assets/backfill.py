@@ -4,13 +4,17 @@
     python -m pncp_assets.backfill --follow ID
     python -m pncp_assets.backfill --list
     python -m pncp_assets.backfill --cancel ID
+    python -m pncp_assets.backfill --resume ID
+
 
 The instance is found as the `dagster` command finds it (DAGSTER_HOME). A launch adds an asset backfill of
 every hour of the days asked (those that have ended) for the feeds' three assets each, exactly as the UI's
 *Materialize -> pick partitions* does: the daemon executes it, one run per day (the assets' backfill policy),
 through the instance's queue and pools. By default the command then follows it to its end, printing its
 progress and an estimate of the time left; it exits 0 when every day's run succeeded, 1 otherwise.
-`--detach` returns once it is launched. Exit 2: bad input (dates, feeds, an unknown backfill, no DAGSTER_HOME).
+`--detach` returns once it is launched. `--resume ID` launches what a finished backfill left undone (its days
+failed in a PNCP outage longer than the runs wait, or canceled), as the UI's *Re-execute -> From failure*, and
+follows it. Exit 2: bad input (dates, feeds, an unknown backfill, no DAGSTER_HOME).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph import AssetGraph  # these four: not exported in 1.13
 from dagster._core.errors import DagsterHomeNotSetError
 from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+from dagster._core.storage.tags import PARENT_BACKFILL_ID_TAG, ROOT_BACKFILL_ID_TAG
 from dagster._core.utils import make_new_backfill_id
 
 from pncp_assets.brasilia import TZ, parse_day, utc_now
@@ -73,12 +78,18 @@ def hours_between(first: dt.date, last: dt.date, partitions: dg.TimeWindowPartit
     return hours
 
 
+def _asset_graph() -> AssetGraph:
+    from pncp_assets.defs.assets import GRAPHS
+
+    return AssetGraph.from_assets([a for g in GRAPHS.values() for a in g.assets])  # the code location's
+
+
 def launch(instance: dg.DagsterInstance, layers: Sequence[Layer], hours: Sequence[str], title: str) -> str:
     """An asset backfill of `hours` for the layers' assets, added to the instance for the daemon; its id."""
     from pncp_assets.defs.assets import GRAPHS
 
     assets = [asset for layer in layers for asset in GRAPHS[layer.source].assets]
-    graph = AssetGraph.from_assets([a for g in GRAPHS.values() for a in g.assets])  # the code location's
+    graph = _asset_graph()
     backfill_id = make_new_backfill_id()
     backfill = PartitionBackfill.from_asset_partitions(
         backfill_id=backfill_id, asset_graph=graph, partition_names=list(hours),
@@ -177,6 +188,29 @@ def cancel(instance: dg.DagsterInstance, backfill_id: str) -> None:
     print(f"{backfill_id}: canceling (the daemon cancels its runs)")
 
 
+def resume(instance: dg.DagsterInstance, backfill_id: str) -> tuple[str, int] | None:
+    """A new backfill of what the finished backfill `backfill_id` did not materialise (the UI's Re-execute ->
+    From failure): its id and hours, or None when nothing is left."""
+    backfill = instance.get_backfill(backfill_id)
+    if backfill is None:
+        raise BadInput(f"no backfill {backfill_id} in this instance")
+    if backfill.status not in DONE:
+        raise BadInput(f"{backfill_id} is still {backfill.status.value.lower()}: wait for its end (--follow), or --cancel it")
+    data = backfill.get_asset_backfill_data(_asset_graph())
+    left = data.target_subset - data.materialized_subset
+    hours = {key.partition_key for key in left.iterate_asset_partitions()}
+    if not hours:
+        return None
+    again = PartitionBackfill.from_asset_graph_subset(
+        backfill_id=make_new_backfill_id(), backfill_timestamp=time.time(), dynamic_partitions_store=instance,
+        asset_graph_subset=left, run_config=backfill.run_config, description=backfill.description,
+        tags={**backfill.tags, PARENT_BACKFILL_ID_TAG: backfill_id,
+              ROOT_BACKFILL_ID_TAG: backfill.tags.get(ROOT_BACKFILL_ID_TAG, backfill_id)},
+        title=f"Resumption of {backfill.title or backfill_id}")
+    instance.add_backfill(again)
+    return again.backfill_id, len(hours)
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 \
         else f"{seconds / 3600:.1f} h"
@@ -194,14 +228,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     action.add_argument("--follow", metavar="ID", help="follow a backfill already launched")
     action.add_argument("--list", action="store_true", help="the instance's latest backfills")
     action.add_argument("--cancel", metavar="ID", help="cancel a backfill, as the UI's Cancel")
+    action.add_argument("--resume", metavar="ID", help="launch what a finished backfill left undone, and follow it")
     parser.add_argument("--to", dest="last", type=_day, metavar="YYYY-MM-DD", help="last day (default: --from)")
     parser.add_argument("--feeds", default="all", help="layer prefixes, comma-separated, or all (default)")
     parser.add_argument("--detach", action="store_true", help="return once launched")
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between progress checks")
     args = parser.parse_args(argv)
     try:
-        if args.first is None and (args.last or args.detach):
-            raise BadInput("--to and --detach go with --from")
+        if args.first is None and (args.last or (args.detach and not args.resume)):
+            raise BadInput("--to goes with --from; --detach with --from or --resume")
         if args.first is None:
             instance = _instance()
             if args.list:
@@ -210,6 +245,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.cancel:
                 cancel(instance, args.cancel)
                 return 0
+            if args.resume:
+                resumed = resume(instance, args.resume)
+                if resumed is None:
+                    print(f"{args.resume}: nothing left to do, every hour it asked for is materialised")
+                    return 0
+                print(f"{_clock()} {resumed[0]}: launched, the {resumed[1]} hours {args.resume} left undone",
+                      flush=True)
+                return 0 if args.detach else follow(instance, resumed[0], args.interval)
             return follow(instance, args.follow, args.interval)
         first, last = args.first, args.last or args.first
         layers = feeds_named(args.feeds)

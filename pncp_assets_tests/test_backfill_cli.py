@@ -60,6 +60,8 @@ def test_a_backfill_launched_from_the_command_line_runs_a_day_per_run_through_th
     listed = backfill(stack, "--list")
     assert listed.returncode == 0 and re.search(rf"^{backfill_id} +completed_success .* 2/2 days done",
                                                 listed.stdout, re.M | re.I), listed.stdout
+    resumed = backfill(stack, "--resume", backfill_id)  # every hour materialised: nothing to launch
+    assert resumed.returncode == 0 and "nothing left to do" in resumed.stdout, resumed.stdout + resumed.stderr
 
 
 def test_a_detached_backfill_is_canceled_as_the_ui_cancels_it(stack):
@@ -93,6 +95,8 @@ def test_a_detached_backfill_is_canceled_as_the_ui_cancels_it(stack):
     (["--from", "2099-01-01"], "no hour of 2099-01-01 .. 2099-01-01 has ended yet"),
     (["--from", "2025-13-01"], "invalid date"),
     (["--follow", "nosuchbackfill"], "no backfill nosuchbackfill"),
+    (["--resume", "nosuchbackfill"], "no backfill nosuchbackfill"),
+    (["--list", "--detach"], "--detach with --from or --resume"),
 ])
 def test_bad_input_exits_2_in_one_line(tmp_path, args, said):
     (tmp_path / "dagster.yaml").write_text("")  # an instance, as `dagster instance migrate` leaves one
@@ -108,3 +112,36 @@ def test_without_dagster_home_it_says_where_the_instance_should_be():
     result = subprocess.run([sys.executable, "-m", "pncp_assets.backfill", "--list"], env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 2 and "DAGSTER_HOME is not set" in result.stderr
+
+
+def test_resume_launches_the_hours_a_finished_backfill_left_undone(tmp_path, monkeypatch):
+    """What `--resume` adds to the instance (the UI's Re-execute -> From failure): a backfill of the hours not
+    materialised, tagged with its parent; a backfill still running is refused."""
+    import dagster as dg
+    from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
+    from dagster._core.definitions.events import AssetKeyPartitionKey
+    from dagster._core.execution.backfill import BulkActionStatus
+
+    from pncp_assets.backfill import BadInput, _asset_graph, launch, resume
+    from pncp_assets.layers import FIRST_SEEN
+    from pncp_assets.layout import day_hours
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        first = launch(instance, [FIRST_SEEN], day_hours(DAYS[0]) + day_hours(DAYS[1]), "two days")
+        with pytest.raises(BadInput, match="still requested"):
+            resume(instance, first)
+        # The first day's run succeeded (the daemon records it in the backfill's data), then it was canceled.
+        graph, launched = _asset_graph(), instance.get_backfill(first)
+        data = launched.get_asset_backfill_data(graph)
+        day_one = AssetGraphSubset.from_asset_partition_set(
+            {AssetKeyPartitionKey(key, hour) for key in data.target_subset.asset_keys for hour in day_hours(DAYS[0])},
+            graph)
+        launched = launched.with_asset_backfill_data(data._replace(materialized_subset=day_one), instance, graph)
+        instance.update_backfill(launched.with_status(BulkActionStatus.CANCELED))
+        again, hours = resume(instance, first)
+        backfill = instance.get_backfill(again)
+    assert hours == 24 and backfill.tags["dagster/parent_backfill_id"] == first
+    targets = {key.partition_key for key in backfill.get_asset_backfill_data(graph).target_subset
+               .iterate_asset_partitions()}
+    assert targets == set(day_hours(DAYS[1]))
