@@ -195,7 +195,8 @@ def resume(instance: dg.DagsterInstance, backfill_id: str) -> tuple[str, int] | 
     if backfill is None:
         raise BadInput(f"no backfill {backfill_id} in this instance")
     if backfill.status not in DONE:
-        raise BadInput(f"{backfill_id} is still {backfill.status.value.lower()}: wait for its end (--follow), or --cancel it")
+        raise BadInput(f"{backfill_id} is still {backfill.status.value.lower()}: wait for its end (--follow), "
+                       "or --cancel it")
     data = backfill.get_asset_backfill_data(_asset_graph())
     left = data.target_subset - data.materialized_subset
     hours = {key.partition_key for key in left.iterate_asset_partitions()}

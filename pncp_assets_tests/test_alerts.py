@@ -74,17 +74,30 @@ def _stale_instance() -> dg.DagsterInstance:
     return instance
 
 
-def test_a_stale_asset_is_announced_once_naming_it(httpserver, hook):
+def test_stale_assets_are_announced_once_in_one_message_naming_them(httpserver, hook):
     instance = _stale_instance()
     context = dg.build_sensor_context(instance=instance, resources={"alert_webhook": hook})
     stale_asset_alert(context)
-    sent = messages(httpserver)
-    assert sorted(m["asset"] for m in sent) == DELTAS
-    assert all(m["event"] == "stale_asset" and m["text"].startswith(f"pncp_assets: {m['asset']} is stale")
-               and "expect partition" in m["text"] for m in sent)
+    [sent] = messages(httpserver)  # every layer stale at once (the pipeline stopped): one message
+    assert sent["event"] == "stale_asset" and sorted(sent["assets"]) == DELTAS
+    assert sent["text"].startswith(f"pncp_assets: {', '.join(sorted(DELTAS))} are stale")
+    assert sent["text"].count("expect partition") == len(DELTAS)  # each asset's missing hour
     again = dg.build_sensor_context(instance=instance, resources={"alert_webhook": hook}, cursor=context.cursor)
     stale_asset_alert(again)
-    assert len(httpserver.log) == len(DELTAS)  # still stale: no second message
+    assert len(httpserver.log) == 1  # still stale: no second message
+
+
+def test_a_stale_message_says_when_pncp_is_declared_down():
+    import datetime as dt
+
+    from pncp_assets.defs.alerts import freshness_text
+    from pncp_assets.defs.outage import Outage
+
+    down = Outage(dt.datetime(2026, 3, 2, 14, 2, tzinfo=dt.UTC).isoformat(), "run1")
+    text = freshness_text([("pncp_new_records", "overdue")], passed=False, down=down)
+    assert text.startswith("pncp_assets: pncp_new_records is stale")
+    assert "PNCP unavailable since 2026-03-02 14:02 UTC" in text
+    assert "PNCP unavailable" not in freshness_text([("pncp_new_records", "overdue")], passed=False)
 
 
 def test_a_failed_run_is_announced_naming_the_run_and_its_error(httpserver, hook):

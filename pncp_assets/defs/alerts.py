@@ -13,12 +13,12 @@ PNCP stayed down post one message per outage (`outage.py`), not one per run.
 `pncp_incomplete_day_alert` posts one message per day whose completeness verdict still fails at its last
 re-sweep (`ledger.RESWEEP_AGES`), naming each layer short and why; earlier failing verdicts post nothing (a
 re-sweep may still fill the day).
-`pncp_stale_asset_alert` posts one message when an asset's freshness check goes from passing (or never run) to
-failing, naming the asset and the hour it misses, and one when it passes again; a check that stays failed
-posts nothing more. With PNCP_ALERT_WEBHOOK_URL set the three sensors run by default; without it they are
-stopped by default, their description says alerts are off and how to turn them on, and every process that
-loads the code location (the daemon among them) logs it once at start (a tick that runs all the same skips,
-saying why).
+`pncp_stale_asset_alert` posts one message when freshness checks go from passing (or never run) to failing,
+naming the assets and the hours they miss (all the layers at once when the pipeline stops, and why, when PNCP
+is declared down), and one when they pass again; a check that stays failed posts nothing more.
+With PNCP_ALERT_WEBHOOK_URL set the three sensors run by default; without it they are stopped by default,
+their description says alerts are off and how to turn them on, and every process that loads the code location
+(the daemon among them) logs it once at start (a tick that runs all the same skips, saying why).
 """
 
 from __future__ import annotations
@@ -146,6 +146,18 @@ def freshness_transitions(cursor: Mapping[str, Any], latest: Mapping[str, tuple[
     return announce, seen
 
 
+def freshness_text(changed: Sequence[tuple[str, str]], passed: bool, down: outage.Outage | None = None) -> str:
+    """One message for the assets whose freshness changed the same way at once: (asset, check description)."""
+    names = ", ".join(asset for asset, _ in changed)
+    details = " | ".join(f"{asset}: {description[:200]}" for asset, description in changed)
+    if passed:
+        return f"pncp_assets: {names} {'is' if len(changed) == 1 else 'are'} fresh again. {details}"
+    why = (f" PNCP unavailable since {down.since_time:%Y-%m-%d %H:%M} UTC: the hours missed run once it answers."
+           if down is not None else "")
+    return (f"pncp_assets: {names} {'is' if len(changed) == 1 else 'are'} stale: a due hour is missing (each hour is "
+            f"due {layout.DUE_AFTER_END.seconds // 60} min after it ends).{why} {details}")
+
+
 def stale_asset_alert(context: dg.SensorEvaluationContext, alert_webhook: AlertWebhook) -> dg.SkipReason:
     """Announce freshness changes (the body of the sensor `pncp_stale_asset_alert`)."""
     if not alert_webhook.enabled:
@@ -159,13 +171,14 @@ def stale_asset_alert(context: dg.SensorEvaluationContext, alert_webhook: AlertW
         if record is not None and evaluation is not None:
             latest[key.to_user_string()] = (record.id, evaluation.passed, evaluation.description or "")
     announce, cursor = freshness_transitions(json.loads(context.cursor or "{}"), latest)
-    for key, passed, description in announce:
-        asset = dg.AssetCheckKey.from_user_string(key).asset_key.to_user_string()
-        text = (f"pncp_assets: {asset} is fresh again. {description}" if passed else
-                f"pncp_assets: {asset} is stale: a due hour is missing (each hour is due "
-                f"{layout.DUE_AFTER_END.seconds // 60} min after it ends). {description}")
-        alert_webhook.send(text, event="fresh_again" if passed else "stale_asset", asset=asset)
-        context.log.info(f"Alert sent: {asset} {'fresh again' if passed else 'stale'}")
+    for passed in (False, True):  # one message for the assets gone stale at this tick, one for those fresh again
+        changed = [(dg.AssetCheckKey.from_user_string(key).asset_key.to_user_string(), description)
+                   for key, now_passing, description in announce if now_passing == passed]
+        if changed:
+            text = freshness_text(changed, passed, None if passed else outage.declared(context.instance))
+            alert_webhook.send(text, event="fresh_again" if passed else "stale_asset",
+                               assets=[asset for asset, _ in changed])
+            context.log.info(f"Alert sent: {', '.join(a for a, _ in changed)} {'fresh again' if passed else 'stale'}")
     # Only once every message went out: a webhook error fails the tick and the next tick sends again.
     context.update_cursor(json.dumps(cursor, sort_keys=True))
     return dg.SkipReason(f"{len(announce)} freshness change(s) announced" if announce else "no freshness change")

@@ -1,7 +1,8 @@
 """How hard the client presses the API: how many requests it keeps in flight, and how long PNCP has not answered.
 
 `InFlightWindow` is additive increase, multiplicative decrease (TCP's answer to the same question): one more
-request in flight after `grow_after` good answers in a row, up to `maximum`; half as many (at least one) on a
+request in flight after `grow_after` good answers in a row per request in flight (10 at two), up to `maximum`;
+half as many (at least one) on a
 429, a 5xx or a timeout. Requests started before a cut do not cut again: a burst of failures answering the
 same crowded moment is one signal, not five.
 
@@ -19,7 +20,7 @@ from collections.abc import Callable
 class InFlightWindow:
     """At most `limit` requests in flight; the limit adapts to what the API answers (thread-safe)."""
 
-    def __init__(self, start: int, maximum: int, grow_after: int = 10):
+    def __init__(self, start: int, maximum: int, grow_after: int = 5):
         if not (isinstance(maximum, int) and maximum >= 1):
             raise ValueError(f"the maximum of requests in flight must be a whole number >= 1, not {maximum!r}")
         if not (isinstance(start, int) and 1 <= start <= maximum):
