@@ -1,87 +1,112 @@
-"""Benchmark: a week backfilled through PNCP outages, one run per day as a backfill runs them.
+"""Benchmark: a week backfilled through PNCP outages and a slow spell, from the command line, by a real daemon.
 
-    python bench/bench_outage_week.py [--volume 400] [--bound 6]
+    python bench/bench_outage_week.py [--volume 400] [--bound 8]
 
-Seven simulated days, each run over its 24 hours (the assets' backfill policy) with the shipped client (up to 3
-requests in flight) against a simulator with latency. Two outages are switched on as the days go: before day 3,
-one shorter than the runs' outage bound (`--bound` seconds, standing for PNCP_OUTAGE_BOUND_MINUTES), which the
-run rides out; before day 5, one longer, which fails that day's run with "PNCP unavailable since ..." and is over
-by the next day's run. The failed day is then run again (what `python -m pncp_assets.backfill --resume ID` launches).
-Printed: each run's outcome and time, then per day the records PNCP lists, those Bronze holds, missing and twice.
+A real `dagster-webserver` and `dagster-daemon` on a fresh instance (the shipped `dagster.yaml`, one run at a
+time), the simulator in its own process with latency. `python -m pncp_assets.backfill --from .. --to ..` launches
+seven days of the first-seen feed; the daemon runs them one run per day. While it runs, PNCP is switched off
+and on through the simulator's control endpoint: once for half the runs' outage bound (`--bound` seconds,
+standing for PNCP_OUTAGE_BOUND_MINUTES: the run waiting then rides it out), once for 1.6 times it (the run
+waiting then fails with "PNCP unavailable since ..."; the next ones ride out the rest), and a slow spell (pages
+ten times slower for 10 s). Once the backfill ends, `--resume ID` launches what it left undone.
+Printed: what was switched and when, each run's outcome, time and `pncp/outage` tag, then per day the records
+PNCP lists, those Bronze holds, missing and twice.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import logging
+import json
+import re
+import subprocess
 import sys
 import tempfile
+import threading
 import time
-import warnings
 from pathlib import Path
+
+import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 DAYS = [dt.date(2025, 10, 20) + dt.timedelta(days=n) for n in range(7)]
+MODALIDADES = (6, 8, 9)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--volume", type=int, default=400)
-    parser.add_argument("--bound", type=float, default=6.0, help="the runs' outage bound, seconds")
+    parser.add_argument("--bound", type=float, default=8.0, help="the runs' outage bound, seconds")
     args = parser.parse_args()
-    logging.disable(logging.WARNING)
-    warnings.filterwarnings("ignore")
-    import dagster as dg
-
-    from pncp_assets.layout import day_hours
-    from pncp_assets.pncp.simulator import RunningSimulator, SimulatorConfig
+    from pncp_assets.pncp.simulator import PncpSimulator, SimulatorConfig
     from pncp_assets.storage import LocalObjectStore
-    from pncp_assets_tests.support.pipeline import Pipeline, storage_resource
+    from pncp_assets_tests.support.dagster_stack import DagsterStack
+    from pncp_assets_tests.support.pipeline import Pipeline
 
-    # Before these days, PNCP goes down for this many seconds (as a fraction of the bound).
-    outages = {DAYS[2]: 0.5 * args.bound, DAYS[4]: 1.5 * args.bound}
-    config = SimulatorConfig(seed=9, volume=args.volume, latency_s=0.05, latency_per_row_s=0.001)
-    with tempfile.TemporaryDirectory() as tmp, dg.instance_for_test() as instance, RunningSimulator(config) as sim:
-        store = LocalObjectStore(Path(tmp) / "bronze")
-        p = Pipeline(sim, store, storage_resource(store), instance=instance,
-                     outage_bound_minutes=args.bound / 60)
-        p.sim.sim.configure(now=dt.datetime.combine(DAYS[-1] + dt.timedelta(days=2), dt.time(12)))
-        failed, started = [], time.perf_counter()
+    model = {"latency_s": 0.2, "latency_per_row_s": 0.002}
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"STORAGE_TYPE": "local", "PNCP_DATA_DIR": f"{tmp}/data", "PNCP_REQUEST_INTERVAL_S": "0.05",
+               "PNCP_MODALIDADES": ",".join(map(str, MODALIDADES)), "PNCP_OUTAGE_BOUND_MINUTES": str(args.bound / 60)}
+        sim_args = ["--seed", "9", "--volume", str(args.volume), "--config", json.dumps(model)]
+        with DagsterStack(Path(tmp), env, sim_args, max_concurrent_runs=1) as stack:
+            started = time.monotonic()
 
-        def run(day: dt.date) -> None:
-            t0 = time.perf_counter()
-            result = p.run_range(day_hours(day)[0], day_hours(day)[-1], raise_on_error=False)
-            tags = instance.get_run_by_id(result.run_id).tags
-            note = tags.get("pncp/outage") or ""
-            print(f"{day}: {'succeeded' if result.success else 'FAILED'} in {time.perf_counter() - t0:5.1f} s"
-                  + (f"  [{note}]" if note else "")
-                  + ("" if result.success else f"  unavailable since {tags.get('pncp/unavailable_since')}"))
-            if not result.success:
-                failed.append(day)
+            def sim(**config: object) -> None:
+                requests.post(f"{stack.sim_url}/_sim/config", data=json.dumps(config), timeout=10).raise_for_status()
 
-        for day in DAYS:
-            if day in outages:
-                now = sim.sim.time.elapsed(sim.sim.config)
-                sim.sim.configure(outages=[(now, now + outages[day])])
-                print(f"{day}: PNCP down for {outages[day]:.1f} s from now (bound {args.bound:.1f} s)")
-            run(day)
-        for day in list(failed):
-            print(f"{day}: resumed")
-            failed.remove(day)
-            run(day)
-        wall = time.perf_counter() - started
+            def cli(*argv: str) -> str:
+                done = subprocess.run([sys.executable, "-m", "pncp_assets.backfill", *argv, "--interval", "2"],
+                                      env=stack.env, capture_output=True, text=True, timeout=3600)
+                print(done.stdout + done.stderr, end="", flush=True)
+                return done.stdout
 
-        total_missing = total_twice = 0
-        for day in DAYS:
-            listed = {r["numeroControlePNCP"] for r in sim.sim.visible_records(day) if r["modalidadeId"] in (6, 8, 9)}
-            filed = [x for ids in p.delta_ids(day).values() for x in ids]
-            missing, twice = len(listed - set(filed)), len(filed) - len(set(filed))
-            total_missing, total_twice = total_missing + missing, total_twice + twice
-            print(f"{day}: {len(listed)} records listed, {len(set(filed))} in Bronze, {missing} missing, "
-                  f"{twice} twice")
-        print(f"week: {total_missing} missing, {total_twice} twice, {len(failed)} days still failed, {wall:.0f} s")
+            def weather() -> None:
+                """PNCP's afternoon, keyed to the first sweep's start (the first request the simulator sees)."""
+                while not stack.simulator_log():
+                    time.sleep(0.2)
+                t0 = time.monotonic()
+                for at, what, config in ((4, f"PNCP down for {0.5 * args.bound:.0f} s", {"outages": [[0, 1e12]]}),
+                                         (4 + 0.5 * args.bound, "PNCP up", {"outages": []}),
+                                         (20, f"PNCP down for {1.6 * args.bound:.0f} s", {"outages": [[0, 1e12]]}),
+                                         (20 + 1.6 * args.bound, "PNCP up", {"outages": []}),
+                                         (45, "pages ten times slower for 10 s", {"slow_spells": [[0, 1e12, 10]]}),
+                                         (55, "pages at their pace", {"slow_spells": []})):
+                    time.sleep(max(0.0, t0 + at - time.monotonic()))
+                    sim(**config)
+                    print(f"[{time.monotonic() - started:5.0f} s] {what}", flush=True)
+
+            switcher = threading.Thread(target=weather, daemon=True)
+            switcher.start()
+            out = cli("--from", str(DAYS[0]), "--to", str(DAYS[-1]), "--feeds", "pncp")
+            backfill_id = re.search(r"(\w+): launched", out).group(1)  # type: ignore[union-attr]
+            switcher.join()
+            resumed = cli("--resume", backfill_id)
+            runs = stack.backfill_runs(backfill_id)
+            again = re.search(r"(\w+): launched", resumed)
+            if again:
+                runs += stack.backfill_runs(again.group(1))
+            wall = time.monotonic() - started
+            for run in sorted(runs, key=lambda r: r["startTime"] or 0):
+                tags = {t["key"]: t["value"] for t in run["tags"]}
+                seconds = (run["endTime"] or 0) - (run["startTime"] or 0)
+                print(f"run {run['runId'][:8]} {tags.get('dagster/asset_partition_range_start', '')[:10]} "
+                      f"{run['status']:<8} {seconds:5.1f} s  {tags.get('pncp/outage', '')}")
+
+            store = LocalObjectStore(Path(tmp) / "data" / "bronze")
+            truth = PncpSimulator(SimulatorConfig(seed=9, volume=args.volume))
+            total_missing = total_twice = 0
+            for day in DAYS:
+                listed = {r["numeroControlePNCP"] for r in truth.all_records(day) if r["modalidadeId"] in MODALIDADES}
+                filed = [x for ids in Pipeline(None, store, None).delta_ids(day).values()  # type: ignore[arg-type]
+                         for x in ids]
+                missing, twice = len(listed - set(filed)), len(filed) - len(set(filed))
+                total_missing, total_twice = total_missing + missing, total_twice + twice
+                print(f"{day}: {len(listed)} records listed, {len(set(filed))} in Bronze, {missing} missing, "
+                      f"{twice} twice")
+            failed = sum(r["status"] == "FAILURE" for r in runs)
+            print(f"week: {len(runs)} runs ({failed} failed in the outage, resumed), {total_missing} missing, "
+                  f"{total_twice} twice, {wall:.0f} s from launch to the last run's end")
 
 
 if __name__ == "__main__":

@@ -31,10 +31,13 @@ def test_every_variable_reaches_its_field():
         "minio", "/d", "b", "http://127.0.0.1:9", "sa-east-1", "p", 7, "snappy")
     api = pncp_api({"PNCP_API_BASE_URL": "http://x/api/", "PNCP_REQUEST_INTERVAL_S": "0.5",
                     "PNCP_MODALIDADES": "6,8..9", "PNCP_STEP_RETRIES": "4", "PNCP_STEP_RETRY_DELAY_S": "3",
-                    "PNCP_SWEEP_MAX_AGE_MINUTES": "0"})
+                    "PNCP_SWEEP_MAX_AGE_MINUTES": "0", "PNCP_MAX_IN_FLIGHT": "5", "PNCP_START_IN_FLIGHT": "1",
+                    "PNCP_OUTAGE_BOUND_MINUTES": "45"})
     assert (api.base_url, api.request_interval_s, api.modalidades, api.step_retries, api.step_retry_delay_s,
             api.sweep_max_age_minutes) == ("http://x/api", 0.5, "6,8..9", 4, 3.0, 0.0)
-    assert api.client(endpoint=FIRST_SEEN.endpoint).modalidades == (6, 8, 9)
+    client = api.client(endpoint=FIRST_SEEN.endpoint)
+    assert client.modalidades == (6, 8, 9)
+    assert (client.window.maximum, client.window.limit, client.outage_bound_s) == (5, 1, 45 * 60)
 
 
 @pytest.mark.parametrize(("build", "env", "name"), [
@@ -46,6 +49,10 @@ def test_every_variable_reaches_its_field():
     (pncp_api, {"PNCP_REQUEST_INTERVAL_S": "-1"}, "PNCP_REQUEST_INTERVAL_S"),
     (pncp_api, {"PNCP_MODALIDADES": "six"}, "PNCP_MODALIDADES"),
     (pncp_api, {"PNCP_SWEEP_MAX_AGE_MINUTES": "-5"}, "PNCP_SWEEP_MAX_AGE_MINUTES"),
+    (pncp_api, {"PNCP_MAX_IN_FLIGHT": "0"}, "PNCP_MAX_IN_FLIGHT"),
+    (pncp_api, {"PNCP_MAX_IN_FLIGHT": "two"}, "PNCP_MAX_IN_FLIGHT"),
+    (pncp_api, {"PNCP_MAX_IN_FLIGHT": "2", "PNCP_START_IN_FLIGHT": "3"}, "PNCP_START_IN_FLIGHT"),
+    (pncp_api, {"PNCP_OUTAGE_BOUND_MINUTES": "-1"}, "PNCP_OUTAGE_BOUND_MINUTES"),
 ])
 def test_a_bad_value_names_its_variable(build, env, name):
     with pytest.raises(ConfigError, match=name):

@@ -442,18 +442,21 @@ class PncpClient:
         good_before = self.availability.good_answers
 
         def stop(state: tenacity.RetryCallState) -> bool:
-            if state.attempt_number < self.max_attempts:
-                return False
-            if self._abort.is_set() or not self.outage_bound_s:
+            if self._abort.is_set():
                 return True
             failing = self.availability.failing_for()
-            if self.availability.good_answers != good_before or not failing:
-                return True  # others answered well meanwhile (or nothing failed at the door): this page's own trouble
-            if failing >= self.outage_bound_s:
+            # An outage: nothing answered well since this page's first try (a page failing alone sees others'
+            # good answers), and it began at least `outage_bound_s` ago: stop, whatever the attempts.
+            outage = bool(self.outage_bound_s and failing and self.availability.good_answers == good_before)
+            if outage and failing >= self.outage_bound_s:
                 return True
-            if self.availability.announce():
+            # Said once, when it outlasts the page's own attempts or a minute (half the bound, if shorter).
+            if outage and (state.attempt_number >= self.max_attempts or failing >= min(60.0, self.outage_bound_s / 2)) \
+                    and self.availability.announce():
                 self._outage_declared(state.outcome.exception() if state.outcome else None)
-            return False
+            if state.attempt_number < self.max_attempts:
+                return False
+            return not outage  # past its own attempts: only an outage is waited out (bound 0: none is)
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             self._count(report, "retries")
