@@ -5,7 +5,7 @@
 A real `dagster-webserver` and `dagster-daemon` on a fresh instance (the shipped `dagster.yaml`, one run at a
 time), the simulator in its own process with latency. `python -m pncp_assets.backfill --from .. --to ..` launches
 seven days of the first-seen feed; the daemon runs them one run per day. While it runs, PNCP is switched off
-and on through the simulator's control endpoint: once for half the runs' outage bound (`--bound` seconds,
+and on through the simulator's control endpoint: once for three quarters of the runs' outage bound (`--bound` seconds,
 standing for PNCP_OUTAGE_BOUND_MINUTES: the run waiting then rides it out), once for 1.6 times it (the run
 waiting then fails with "PNCP unavailable since ..."; the next ones ride out the rest), and a slow spell (pages
 ten times slower for 10 s). Once the backfill ends, `--resume ID` launches what it left undone.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import re
 import subprocess
 import sys
@@ -39,6 +40,8 @@ def main() -> None:
     parser.add_argument("--volume", type=int, default=400)
     parser.add_argument("--bound", type=float, default=8.0, help="the runs' outage bound, seconds")
     args = parser.parse_args()
+    import dagster as dg
+
     from pncp_assets.pncp.simulator import PncpSimulator, SimulatorConfig
     from pncp_assets.storage import LocalObjectStore
     from pncp_assets_tests.support.dagster_stack import DagsterStack
@@ -62,19 +65,18 @@ def main() -> None:
                 return done.stdout
 
             def weather() -> None:
-                """PNCP's afternoon, keyed to the first sweep's start (the first request the simulator sees)."""
-                while not stack.simulator_log():
-                    time.sleep(0.2)
-                t0 = time.monotonic()
-                for at, what, config in ((4, f"PNCP down for {0.5 * args.bound:.0f} s", {"outages": [[0, 1e12]]}),
-                                         (4 + 0.5 * args.bound, "PNCP up", {"outages": []}),
-                                         (20, f"PNCP down for {1.6 * args.bound:.0f} s", {"outages": [[0, 1e12]]}),
-                                         (20 + 1.6 * args.bound, "PNCP up", {"outages": []}),
-                                         (45, "pages ten times slower for 10 s", {"slow_spells": [[0, 1e12, 10]]}),
-                                         (55, "pages at their pace", {"slow_spells": []})):
-                    time.sleep(max(0.0, t0 + at - time.monotonic()))
-                    sim(**config)
-                    print(f"[{time.monotonic() - started:5.0f} s] {what}", flush=True)
+                """PNCP's afternoon, each change once the simulator has answered so many requests (mid-sweep)."""
+                for after, hold, what, on, off in (
+                        (20, 0.75 * args.bound, "PNCP down", {"outages": [[0, 1e12]]}, {"outages": []}),
+                        (60, 1.6 * args.bound, "PNCP down", {"outages": [[0, 1e12]]}, {"outages": []}),
+                        (90, 10.0, "pages ten times slower", {"slow_spells": [[0, 1e12, 10]]}, {"slow_spells": []})):
+                    while len(stack.simulator_log()) < after:
+                        time.sleep(0.1)
+                    sim(**on)
+                    print(f"[{time.monotonic() - started:5.0f} s] {what} for {hold:.0f} s, after {after} requests",
+                          flush=True)
+                    time.sleep(hold)
+                    sim(**off)
 
             switcher = threading.Thread(target=weather, daemon=True)
             switcher.start()
@@ -87,11 +89,18 @@ def main() -> None:
             if again:
                 runs += stack.backfill_runs(again.group(1))
             wall = time.monotonic() - started
+            os.environ["DAGSTER_HOME"] = str(stack.home)
+            instance = dg.DagsterInstance.get()
             for run in sorted(runs, key=lambda r: r["startTime"] or 0):
                 tags = {t["key"]: t["value"] for t in run["tags"]}
                 seconds = (run["endTime"] or 0) - (run["startTime"] or 0)
                 print(f"run {run['runId'][:8]} {tags.get('dagster/asset_partition_range_start', '')[:10]} "
                       f"{run['status']:<8} {seconds:5.1f} s  {tags.get('pncp/outage', '')}")
+                for event in instance.all_logs(run["runId"]):
+                    failure = event.dagster_event if event.dagster_event else None
+                    if failure and failure.event_type == dg.DagsterEventType.STEP_FAILURE:
+                        error = failure.event_specific_data.error  # type: ignore[union-attr]
+                        print(f"    {(error.cause or error).message.strip()[:300]}")
 
             store = LocalObjectStore(Path(tmp) / "data" / "bronze")
             truth = PncpSimulator(SimulatorConfig(seed=9, volume=args.volume))

@@ -287,7 +287,6 @@ class PncpClient:
     # --- one request ---------------------------------------------------------------------------
 
     def _get(self, params: dict[str, Any]) -> requests.Response:
-        self._pacer.wait()
         try:
             with self.session.get(f"{self.base_url}{self.endpoint.path}", params=params, timeout=self.timeout,
                                   stream=True) as response:
@@ -336,6 +335,8 @@ class PncpClient:
         """One request in the window of requests in flight; what it answered adapts the window and tells
         whether PNCP is up."""
         epoch = self.window.acquire()
+        self._pacer.wait()
+        started = self.availability.now()
         try:
             response = self._get(params)
         except TransientError:  # a timeout or a dropped connection
@@ -351,7 +352,7 @@ class PncpClient:
         if overloaded:
             self.availability.failed()
         else:
-            ended = self.availability.good()
+            ended = self.availability.good(started)
             if ended is not None:
                 self._outage_ended(*ended)
         return response
@@ -439,15 +440,18 @@ class PncpClient:
             return Page(modalidade, pagina, 200, iso_utc(), envelope["data"], envelope["totalRegistros"],
                         envelope["totalPaginas"])
 
-        good_before = self.availability.good_answers
+        first_failure: list[float] = []
 
         def stop(state: tenacity.RetryCallState) -> bool:
             if self._abort.is_set():
                 return True
+            if not first_failure:
+                first_failure.append(self.availability.now())
             failing = self.availability.failing_for()
-            # An outage: nothing answered well since this page's first try (a page failing alone sees others'
-            # good answers), and it began at least `outage_bound_s` ago: stop, whatever the attempts.
-            outage = bool(self.outage_bound_s and failing and self.availability.good_answers == good_before)
+            # An outage: nothing started since this page first failed answered well (a page failing alone sees
+            # the others' good answers reset it), and it began at least `outage_bound_s` ago: stop, whatever the
+            # attempts.
+            outage = bool(self.outage_bound_s and self.availability.down_since(first_failure[0]))
             if outage and failing >= self.outage_bound_s:
                 return True
             # Said once, when it outlasts the page's own attempts or a minute (half the bound, if shorter).

@@ -6,8 +6,8 @@ half as many (at least one) on a
 429, a 5xx or a timeout. Requests started before a cut do not cut again: a burst of failures answering the
 same crowded moment is one signal, not five.
 
-`Availability` tracks whether PNCP answers at all: since when every answer has failed, and how many good answers
-came in overall, so that a page failing alone (others answer well) is told apart from an outage.
+`Availability` tracks whether PNCP answers at all: since when every answer has failed. A page failing alone is
+told apart from an outage by the others' answers: theirs reset it, an outage's do not.
 """
 
 from __future__ import annotations
@@ -62,22 +62,28 @@ class InFlightWindow:
 
 
 class Availability:
-    """Since when PNCP has not answered well (None: its last answer was good), and the good answers so far."""
+    """Since when PNCP has not answered well (None: it answers). A good answer ends that only if its request
+    started after the failures began: a request admitted before an outage may still come back well after it
+    began, and says nothing of now."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic):
         self._clock = clock
         self._lock = threading.Lock()
-        self.good_answers = 0
-        self.failing_since: float | None = None  # the clock's time of the first failure after a good answer
+        self.failing_since: float | None = None  # the clock's time of the first failure after PNCP answered well
         self.failing_since_wall: float | None = None  # the same moment, as a Unix time (for messages)
-        self.announced = False  # an outage was declared (a page ran out of its own attempts in it)
+        self.announced = False  # an outage was declared
 
-    def good(self) -> tuple[float, float] | None:
-        """A good answer. Returns (when it began, seconds it lasted) if it ends an announced outage."""
+    def now(self) -> float:
+        return self._clock()
+
+    def good(self, started: float) -> tuple[float, float] | None:
+        """A good answer to a request started at `started` (`now()`). Returns (when the outage began as a Unix
+        time, seconds it lasted) if it ends an announced one."""
         with self._lock:
-            self.good_answers += 1
+            if self.failing_since is None or started < self.failing_since:
+                return None
             ended = None
-            if self.announced and self.failing_since is not None and self.failing_since_wall is not None:
+            if self.announced and self.failing_since_wall is not None:
                 ended = (self.failing_since_wall, self._clock() - self.failing_since)
             self.failing_since = self.failing_since_wall = None
             self.announced = False
@@ -89,9 +95,14 @@ class Availability:
                 self.failing_since, self.failing_since_wall = self._clock(), time.time()
 
     def failing_for(self) -> float:
-        """Seconds since the first failure after the last good answer (0 when the last answer was good)."""
+        """Seconds since the first failure after PNCP last answered well (0 when it answers)."""
         with self._lock:
             return 0.0 if self.failing_since is None else self._clock() - self.failing_since
+
+    def down_since(self, moment: float) -> bool:
+        """Whether nothing started at or after `moment` (or later) has answered well: failing since then or before."""
+        with self._lock:
+            return self.failing_since is not None and self.failing_since <= moment
 
     def announce(self) -> bool:
         """Declare the outage; True only for the first call of an outage (who says it once)."""
