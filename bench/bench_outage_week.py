@@ -1,14 +1,15 @@
 """Benchmark: a week backfilled through PNCP outages and a slow spell, from the command line, by a real daemon.
 
-    python bench/bench_outage_week.py [--volume 400] [--bound 8]
+    python bench/bench_outage_week.py [--volume 1500] [--bound 8]
 
 A real `dagster-webserver` and `dagster-daemon` on a fresh instance (the shipped `dagster.yaml`, one run at a
 time), the simulator in its own process with latency. `python -m pncp_assets.backfill --from .. --to ..` launches
 seven days of the first-seen feed; the daemon runs them one run per day. While it runs, PNCP is switched off
-and on through the simulator's control endpoint: once for three quarters of the runs' outage bound (`--bound` seconds,
-standing for PNCP_OUTAGE_BOUND_MINUTES: the run waiting then rides it out), once for 1.6 times it (the run
-waiting then fails with "PNCP unavailable since ..."; the next ones ride out the rest), and a slow spell (pages
-ten times slower for 10 s). Once the backfill ends, `--resume ID` launches what it left undone.
+and on through the simulator's control endpoint, each time once it has answered so many requests: for three
+quarters of the runs' outage bound (`--bound` seconds, standing for PNCP_OUTAGE_BOUND_MINUTES: the run sweeping
+then rides it out), for 2.5 times it (the run sweeping then fails with "PNCP unavailable since ..."; the next one
+waits out the rest, or fails too), and a slow spell (pages ten times slower for 10 s). Once the backfill ends,
+`--resume ID` launches what it left undone.
 Printed: what was switched and when, each run's outcome, time and `pncp/outage` tag, then per day the records
 PNCP lists, those Bronze holds, missing and twice.
 """
@@ -37,7 +38,7 @@ MODALIDADES = (6, 8, 9)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--volume", type=int, default=400)
+    parser.add_argument("--volume", type=int, default=1500)
     parser.add_argument("--bound", type=float, default=8.0, help="the runs' outage bound, seconds")
     args = parser.parse_args()
     import dagster as dg
@@ -67,10 +68,10 @@ def main() -> None:
             def weather() -> None:
                 """PNCP's afternoon, each change once the simulator has answered so many requests (mid-sweep)."""
                 for after, hold, what, on, off in (
-                        (20, 0.75 * args.bound, "PNCP down", {"outages": [[0, 1e12]]}, {"outages": []}),
-                        (60, 1.6 * args.bound, "PNCP down", {"outages": [[0, 1e12]]}, {"outages": []}),
-                        (90, 10.0, "pages ten times slower", {"slow_spells": [[0, 1e12, 10]]}, {"slow_spells": []})):
-                    while len(stack.simulator_log()) < after:
+                        (45, 0.75 * args.bound, "PNCP down", {"outages": [[0, 1e12]]}, {"outages": []}),
+                        (120, 2.5 * args.bound, "PNCP down", {"outages": [[0, 1e12]]}, {"outages": []}),
+                        (190, 10.0, "pages ten times slower", {"slow_spells": [[0, 1e12, 10]]}, {"slow_spells": []})):
+                    while len(stack.simulator_log()) < after and not finished.is_set():
                         time.sleep(0.1)
                     sim(**on)
                     print(f"[{time.monotonic() - started:5.0f} s] {what} for {hold:.0f} s, after {after} requests",
@@ -78,10 +79,12 @@ def main() -> None:
                     time.sleep(hold)
                     sim(**off)
 
+            finished = threading.Event()
             switcher = threading.Thread(target=weather, daemon=True)
             switcher.start()
             out = cli("--from", str(DAYS[0]), "--to", str(DAYS[-1]), "--feeds", "pncp")
             backfill_id = re.search(r"(\w+): launched", out).group(1)  # type: ignore[union-attr]
+            finished.set()
             switcher.join()
             resumed = cli("--resume", backfill_id)
             runs = stack.backfill_runs(backfill_id)

@@ -25,7 +25,7 @@ from pncp_assets.brasilia import TZ, utc_now
 from pncp_assets.defs.resources import PncpApi
 from pncp_assets.layers import FIRST_SEEN
 from pncp_assets.layout import hours_by_day, parse_partition_key, partition_key_for
-from pncp_assets.pncp.client import ModalidadeReport, PncpError
+from pncp_assets.pncp.client import ModalidadeReport, PncpError, span
 
 OUTAGE_KEY = "pncp_assets/outage"  # in the instance's key-value store (its run storage)
 OUTAGE_TAG = "pncp/outage"  # on a run waiting out an outage, or that rode one out: what happened, in words
@@ -79,7 +79,7 @@ def run_tagger(instance: dg.DagsterInstance, run_id: str) -> Callable[[dt.dateti
 
     def on_outage(since: dt.datetime, seconds: float | None) -> None:
         text = (f"waiting: PNCP unavailable since {since:%Y-%m-%d %H:%M} UTC" if seconds is None else
-                f"ridden out: PNCP unavailable {seconds / 60:.0f} min from {since:%Y-%m-%d %H:%M} UTC")
+                f"ridden out: PNCP unavailable {span(seconds)} from {since:%Y-%m-%d %H:%M} UTC")
         instance.add_run_tags(run_id, {OUTAGE_TAG: text})
 
     return on_outage
