@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import dagster as dg
 import pytest
 import requests
 
@@ -195,9 +194,9 @@ def test_the_schedules_ticks_through_a_day_file_every_new_feed_exactly_once(tmp_
     world = SimulatorConfig(seed=65, volume=120, update_fraction=0.5, update_max_days=0.5, late_fraction=0.1,
                             late_hours=4.0)
     seen: dict[str, set[str]] = {"pncp_contratos_versions": set(), "pncp_atas_versions": set()}
-    with dg.instance_for_test() as instance, RunningSimulator(world) as sim:  # persisted, as the daemon's
+    with RunningSimulator(world) as sim:
         p = Pipeline(sim, store, storage_resource(store), sweep_max_age_minutes=60,
-                     graphs=tuple(GRAPHS[layer.source] for layer in NEW_FEEDS), instance=instance)
+                     graphs=tuple(GRAPHS[layer.source] for layer in NEW_FEEDS))
         start = dt.datetime.combine(day, dt.time(0, 5), tzinfo=TZ)
         for hour in range(31):  # one tick at a time (the day close's among them), to read what each showed
             moment = start + dt.timedelta(hours=hour)

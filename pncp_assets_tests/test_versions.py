@@ -17,7 +17,6 @@ import datetime as dt
 import json
 from collections import Counter
 
-import dagster as dg
 import pytest
 
 from pncp_assets import faults, layout
@@ -81,42 +80,39 @@ def week(tmp_path_factory):
     monkeypatch.setattr(DeltaCommitter, "publish", lambda self, output: dying(self, output))
     out: dict = {"store": store, "seen": set(), "reruns": 0, "crashed": None}
     try:
-        # A persisted instance, as the daemon's: the schedules ask it whether PNCP is declared down.
-        with dg.instance_for_test() as instance:
-            with RunningSimulator(SimulatorConfig(**WORLD)) as sim:
-                p = Pipeline(sim, store, storage_resource(store), modalidades=",".join(map(str, MODALIDADES)),
-                             sweep_max_age_minutes=60, graphs=LAYER_GRAPHS[:2],  # the contratações: both layers
-                             instance=instance)
-                start = dt.datetime.combine(FIRST, dt.time(0, 5), tzinfo=TZ)
-                end = dt.datetime.combine(LAST, dt.time(6, 5), tzinfo=TZ)
-                out["instance"] = p.instance
-                done: list[str] = []
-                # The hourly and day-close ticks (the re-sweeps of finished days: test_schedules.py).
-                for tick, _, request in scheduled_runs(p, monkeypatch, start, end, names=SCHEDULES[:2]):
-                    pk = request.partition_key
-                    if pk == crash_hour and out["crashed"] is None:
-                        with pytest.raises(faults.InjectedCrash):
-                            run_request(p, request)
-                        torn = store.get(layout.delta_key("pncp_versions", pk)).data
-                        out["crashed"] = {"hour": pk, "torn_bytes": len(torn)}
-                    else:
-                        result = run_request(p, request)
-                        assert result.success, (tick, pk)
-                        out["last_run"] = result
-                    out["seen"] |= shown(sim.sim, layout.parse_partition_key(pk).date())
-                    if len(done) % 23 == 17:  # an hour of a few ticks ago, run again on the clock of now
-                        assert p.run(done[-4]).success
-                        out["reruns"] += 1
-                    done.append(pk)
-                out["final_now"] = end
-                out["truth"] = truth(end.replace(tzinfo=None))
-                out["before_backfills"] = bronze_files(store)
-                set_clocks(p, monkeypatch, end)
-                for day in (FIRST + dt.timedelta(days=4), FIRST + dt.timedelta(days=2)):  # out of order
-                    hours = layout.day_hours(day)
-                    assert p.run_range(hours[0], hours[-1]).success
-                out["after_backfills"] = bronze_files(store)
-            yield out
+        with RunningSimulator(SimulatorConfig(**WORLD)) as sim:
+            p = Pipeline(sim, store, storage_resource(store), modalidades=",".join(map(str, MODALIDADES)),
+                         sweep_max_age_minutes=60, graphs=LAYER_GRAPHS[:2])  # the contratações: both layers
+            start = dt.datetime.combine(FIRST, dt.time(0, 5), tzinfo=TZ)
+            end = dt.datetime.combine(LAST, dt.time(6, 5), tzinfo=TZ)
+            out["instance"] = p.instance
+            done: list[str] = []
+            # The hourly and day-close ticks (the re-sweeps of finished days: test_schedules.py).
+            for tick, _, request in scheduled_runs(p, monkeypatch, start, end, names=SCHEDULES[:2]):
+                pk = request.partition_key
+                if pk == crash_hour and out["crashed"] is None:
+                    with pytest.raises(faults.InjectedCrash):
+                        run_request(p, request)
+                    torn = store.get(layout.delta_key("pncp_versions", pk)).data
+                    out["crashed"] = {"hour": pk, "torn_bytes": len(torn)}
+                else:
+                    result = run_request(p, request)
+                    assert result.success, (tick, pk)
+                    out["last_run"] = result
+                out["seen"] |= shown(sim.sim, layout.parse_partition_key(pk).date())
+                if len(done) % 23 == 17:  # an hour of a few ticks ago, run again on the clock of now
+                    assert p.run(done[-4]).success
+                    out["reruns"] += 1
+                done.append(pk)
+            out["final_now"] = end
+            out["truth"] = truth(end.replace(tzinfo=None))
+            out["before_backfills"] = bronze_files(store)
+            set_clocks(p, monkeypatch, end)
+            for day in (FIRST + dt.timedelta(days=4), FIRST + dt.timedelta(days=2)):  # out of order
+                hours = layout.day_hours(day)
+                assert p.run_range(hours[0], hours[-1]).success
+            out["after_backfills"] = bronze_files(store)
+        yield out
     finally:
         monkeypatch.undo()
 

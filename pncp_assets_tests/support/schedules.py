@@ -4,6 +4,7 @@ pipeline's both set to the tick."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterator
 
@@ -45,14 +46,19 @@ def scheduled_runs(p: Pipeline, monkeypatch: pytest.MonkeyPatch, start: dt.datet
     repo = defs.get_repository_def()
     schedules = [defs.resolve_schedule_def(n) for n in names]
     ticks = sorted(((t, s) for s in schedules for t in tick_times(s, start, end)), key=lambda ts: ts[0])
-    for tick, schedule in ticks:
-        set_clocks(p, monkeypatch, tick)
-        with dg.build_schedule_context(scheduled_execution_time=tick, instance=p.instance, repository_def=repo,
-                                       resources={"bronze_storage": p.storage,
-                                                  "pncp_api": p.resources()["pncp_api"]}) as context:
-            requests = schedule.evaluate_tick(context).run_requests
-        for request in requests:
-            yield tick, schedule.name, request
+    with contextlib.ExitStack() as stack:
+        # A schedule reads its instance (is PNCP declared down? which days were filed?), and an ephemeral one
+        # cannot be handed to it: for runs on an ephemeral instance (faster: the versions week), the ticks get
+        # a persisted stand-in, which holds no outage and no materialisation.
+        instance = p.instance if not p.instance.is_ephemeral else stack.enter_context(dg.instance_for_test())
+        for tick, schedule in ticks:
+            set_clocks(p, monkeypatch, tick)
+            with dg.build_schedule_context(scheduled_execution_time=tick, instance=instance, repository_def=repo,
+                                           resources={"bronze_storage": p.storage,
+                                                      "pncp_api": p.resources()["pncp_api"]}) as context:
+                requests = schedule.evaluate_tick(context).run_requests
+            for request in requests:
+                yield tick, schedule.name, request
 
 
 def run_request(p: Pipeline, request: dg.RunRequest, **kwargs) -> dg.ExecuteInProcessResult:
