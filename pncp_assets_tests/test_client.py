@@ -78,12 +78,13 @@ def test_sweep_uses_the_brasilia_day_of_a_utc_moment(simulator):
 
 
 def test_pacing_keeps_the_interval_between_requests(simulator):
-    interval = 0.05
+    interval = 0.1
     make_client(simulator, modalidades=(9,), request_interval_s=interval).sweep_day(DAY)
-    arrivals = [e.at for e in simulator.sim.log]
+    arrivals = sorted(e.at for e in simulator.sim.log)
     assert len(arrivals) >= 3
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    assert min(gaps) >= interval * 0.9  # arrival jitter on loopback is far below 10%
+    # Spaced at the client; at the server, less the arrival jitter of a loaded machine (8 ms seen in CI).
+    assert min(gaps) >= interval * 0.8
 
 
 @pytest.mark.parametrize("simulator", [SimulatorConfig(seed=11, volume=1500, rate_limit_every=5,

@@ -105,32 +105,35 @@ def test_three_in_flight_file_the_same_pages_in_the_same_order_as_one_at_a_time(
     with RunningSimulator(TIMED) as sim:
         alone = client(sim).sweep_day(DAY)
         sim.sim.log.clear()
-        together = client(sim, max_in_flight=3, start_in_flight=3).sweep_day(DAY)
+        three = client(sim, max_in_flight=3, start_in_flight=3)
+        together = three.sweep_day(DAY)
         in_flight = [e.in_flight for e in sim.sim.log]
     assert page_order(together) == page_order(alone)
     assert [r["numeroControlePNCP"] for r, _ in together.records()] == [
         r["numeroControlePNCP"] for r, _ in alone.records()]
-    assert max(in_flight) == 3  # pages of a list and several modalidades at once, never more than the maximum
+    # Pages of a list and several modalidades at once, never more than the maximum (counted by the client: the
+    # server may still be closing an answered request when the next arrives).
+    assert three.window.peak == 3 and max(in_flight) >= 3
 
 
 def test_contratos_pages_of_one_list_are_asked_together():
     config = dataclasses.replace(TIMED, volume=3000)
     with RunningSimulator(config) as sim:
-        result = client(sim, endpoint=CONTRATOS.endpoint, max_in_flight=3, start_in_flight=3).sweep_day(DAY)
+        c = client(sim, endpoint=CONTRATOS.endpoint, max_in_flight=3, start_in_flight=3)
+        result = c.sweep_day(DAY)
         in_flight = [e.in_flight for e in sim.sim.log]
     report = result.reports[None]
     assert report.pages > 3 and report.shortfall == 0 and report.distinct_ids == report.total_registros
-    assert max(in_flight) == 3
+    assert c.window.peak == 3 and max(in_flight) >= 3
 
 
 def test_the_window_grows_while_the_api_answers_well():
     with RunningSimulator(dataclasses.replace(TIMED, volume=4000)) as sim:
         c = client(sim, max_in_flight=3, start_in_flight=1)
+        assert c.window.limit == 1  # starts at one
         c.sweep_day(DAY)
-        first = [e.in_flight for e in sim.sim.log[:5]]
         peak = max(e.in_flight for e in sim.sim.log)
-    assert first == [1] * 5  # starts at one
-    assert c.window.limit == 3 and peak == 3
+    assert c.window.limit == 3 and c.window.peak == 3 and peak >= 3
 
 
 def test_above_the_apis_ceiling_the_window_shrinks_and_every_record_still_arrives():
