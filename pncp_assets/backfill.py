@@ -33,7 +33,7 @@ from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from dagster._core.storage.tags import PARENT_BACKFILL_ID_TAG, ROOT_BACKFILL_ID_TAG
 from dagster._core.utils import make_new_backfill_id
 
-from pncp_assets.brasilia import TZ, parse_day, utc_now
+from pncp_assets.brasilia import TZ, parse_day, span, utc_now
 from pncp_assets.cli_args import OneLineParser
 from pncp_assets.layers import LAYERS, Layer
 
@@ -114,10 +114,10 @@ class Progress:
 
     def line(self, elapsed_s: float) -> str:
         text = (f"{self.succeeded} of {self.days} days done, {self.running} running, {len(self.failed)} failed; "
-                f"{_duration(elapsed_s)} elapsed")
+                f"{span(elapsed_s)} elapsed")
         if 0 < self.succeeded < self.days and not self.finished:
             left = elapsed_s / self.succeeded * (self.days - self.succeeded - len(self.failed))
-            text += f", about {_duration(left)} left"
+            text += f", about {span(left)} left"
         return text
 
 
@@ -210,11 +210,6 @@ def resume(instance: dg.DagsterInstance, backfill_id: str) -> tuple[str, int] | 
         title=f"Resumption of {backfill.title or backfill_id}")
     instance.add_backfill(again)
     return again.backfill_id, len(hours)
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 \
-        else f"{seconds / 3600:.1f} h"
 
 
 def _clock() -> str:

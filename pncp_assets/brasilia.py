@@ -1,4 +1,5 @@
-"""Brasília time: PNCP's own clock, the partition clock and the day of every key and state file."""
+"""Brasília time: PNCP's own clock, the partition clock and the day of every key and state file; and durations
+as messages show them (`span`)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,10 @@ def iso_utc(moment: dt.datetime | None = None) -> str:
     """`2025-10-22T12:00:00Z`, the timestamp format of the state file."""
     moment = (moment or utc_now()).astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def span(seconds: float) -> str:
+    """A duration as a person reads it: `42.0 s`, `12.5 min`, `1.6 h`."""
+    if seconds < 90:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"

@@ -148,14 +148,14 @@ def freshness_transitions(cursor: Mapping[str, Any], latest: Mapping[str, tuple[
 
 def freshness_text(changed: Sequence[tuple[str, str]], passed: bool, down: outage.Outage | None = None) -> str:
     """One message for the assets whose freshness changed the same way at once: (asset, check description)."""
-    names = ", ".join(asset for asset, _ in changed)
+    subject = f"pncp_assets: {', '.join(asset for asset, _ in changed)} {'is' if len(changed) == 1 else 'are'}"
     details = " | ".join(f"{asset}: {description[:200]}" for asset, description in changed)
     if passed:
-        return f"pncp_assets: {names} {'is' if len(changed) == 1 else 'are'} fresh again. {details}"
+        return f"{subject} fresh again. {details}"
     why = (f" PNCP unavailable since {down.since_time:%Y-%m-%d %H:%M} UTC: the hours missed run once it answers."
            if down is not None else "")
-    return (f"pncp_assets: {names} {'is' if len(changed) == 1 else 'are'} stale: a due hour is missing (each hour is "
-            f"due {layout.DUE_AFTER_END.seconds // 60} min after it ends).{why} {details}")
+    return (f"{subject} stale: a due hour is missing (each hour is due {layout.DUE_AFTER_END.seconds // 60} min "
+            f"after it ends).{why} {details}")
 
 
 def stale_asset_alert(context: dg.SensorEvaluationContext, alert_webhook: AlertWebhook) -> dg.SkipReason:

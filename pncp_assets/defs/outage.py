@@ -21,11 +21,11 @@ from dataclasses import asdict, dataclass
 
 import dagster as dg
 
-from pncp_assets.brasilia import TZ, utc_now
+from pncp_assets.brasilia import TZ, span, utc_now
 from pncp_assets.defs.resources import PncpApi
 from pncp_assets.layers import FIRST_SEEN
 from pncp_assets.layout import hours_by_day, parse_partition_key, partition_key_for
-from pncp_assets.pncp.client import ModalidadeReport, PncpError, span
+from pncp_assets.pncp.client import ModalidadeReport, PncpError
 
 OUTAGE_KEY = "pncp_assets/outage"  # in the instance's key-value store (its run storage)
 OUTAGE_TAG = "pncp/outage"  # on a run waiting out an outage, or that rode one out: what happened, in words
@@ -49,10 +49,14 @@ def declared(instance: dg.DagsterInstance) -> Outage | None:
     return Outage(**json.loads(raw)) if raw else None
 
 
+def _save(instance: dg.DagsterInstance, outage: Outage | None) -> None:
+    instance.run_storage.set_cursor_values({OUTAGE_KEY: json.dumps(asdict(outage)) if outage else ""})
+
+
 def declare(instance: dg.DagsterInstance, since: dt.datetime, run_id: str) -> Outage:
     """The outage PNCP is in: kept as first declared (its start and whether it was announced) if one is."""
     outage = declared(instance) or Outage(since.astimezone(dt.UTC).isoformat(), run_id)
-    instance.run_storage.set_cursor_values({OUTAGE_KEY: json.dumps(asdict(outage))})
+    _save(instance, outage)
     return outage
 
 
@@ -60,7 +64,7 @@ def clear(instance: dg.DagsterInstance) -> bool:
     """PNCP answers again (a sweep succeeded): True if an outage was declared."""
     if declared(instance) is None:
         return False
-    instance.run_storage.set_cursor_values({OUTAGE_KEY: ""})
+    _save(instance, None)
     return True
 
 
@@ -70,7 +74,7 @@ def first_announcement(instance: dg.DagsterInstance) -> Outage | None:
     if outage is None or outage.announced:
         return None
     outage.announced = True
-    instance.run_storage.set_cursor_values({OUTAGE_KEY: json.dumps(asdict(outage))})
+    _save(instance, outage)
     return outage
 
 
@@ -111,19 +115,15 @@ def gate(instance: dg.DagsterInstance, pncp_api: PncpApi) -> tuple[Outage | None
                     "PNCP answers again launches the hours missed meanwhile.")
 
 
-def catch_up_requests(outage: Outage, last_hour: str, first_hour: str) -> list[dg.RunRequest]:
-    """The hours from the one running when the outage began (at most `CATCH_UP_DAYS` back, never before
-    `first_hour`) to `last_hour`, in one run per Brasília day (a range run, as a backfill's)."""
+def catch_up_requests(outage: Outage, last_hour: str,
+                      partitions: dg.TimeWindowPartitionsDefinition) -> list[dg.RunRequest]:
+    """The hours from the one running when the outage began (at most `CATCH_UP_DAYS` back, never before the
+    partitions' start) to `last_hour`, in one run per Brasília day (a range run, as a backfill's)."""
     start = max(parse_partition_key(partition_key_for(outage.since_time - dt.timedelta(hours=1))),
-                parse_partition_key(last_hour) - dt.timedelta(days=CATCH_UP_DAYS), parse_partition_key(first_hour))
-    hours, moment = [], start
-    while moment <= parse_partition_key(last_hour):
-        hours.append(partition_key_for(moment))
-        moment += dt.timedelta(hours=1)
-    requests = []
-    for day, keys in hours_by_day(hours).items():
-        requests.append(dg.RunRequest(
-            run_key=f"catch_up_{keys[0]}_{keys[-1]}_{outage.since}",
-            tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1],
-                  "pncp/catch_up": f"{day} after PNCP unavailable since {outage.since_time:%Y-%m-%d %H:%M} UTC"}))
-    return requests
+                parse_partition_key(last_hour) - dt.timedelta(days=CATCH_UP_DAYS), partitions.start)
+    hours = partitions.get_partition_keys_in_range(dg.PartitionKeyRange(partition_key_for(start), last_hour))
+    return [dg.RunRequest(
+        run_key=f"catch_up_{keys[0]}_{keys[-1]}_{outage.since}",
+        tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1],
+              "pncp/catch_up": f"{day} after PNCP unavailable since {outage.since_time:%Y-%m-%d %H:%M} UTC"})
+        for day, keys in hours_by_day(hours).items()]

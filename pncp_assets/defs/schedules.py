@@ -51,7 +51,7 @@ def hourly_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefiniti
             return dg.SkipReason(why)
         if down is not None:  # PNCP answers again: the hours missed, and this one
             outage.clear(context.instance)  # launched: the next tick goes back to one hour
-            return outage.catch_up_requests(down, hour, first_hour)
+            return outage.catch_up_requests(down, hour, hourly_partitions)
         return dg.RunRequest(run_key=hour, partition_key=hour)
 
     return _schedule

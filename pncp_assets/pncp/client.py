@@ -44,7 +44,7 @@ from typing import Any
 import requests
 import tenacity
 
-from pncp_assets.brasilia import iso_utc, parse_day
+from pncp_assets.brasilia import iso_utc, parse_day, span
 from pncp_assets.pncp.inflight import Availability, InFlightWindow
 from pncp_assets.pncp.records import CONTRATACAO_ID, MODALIDADE_NAMES, IdRule, first_copies, record_key
 
@@ -643,11 +643,6 @@ class _SerialLog:
                 return method(*args, **kwargs)
 
         return serial
-
-
-def span(seconds: float) -> str:
-    """A duration as a person reads it: `42 s`, `12.5 min`."""
-    return f"{seconds:.1f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def _what(modalidade: int | None) -> str:
